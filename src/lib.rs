@@ -1,0 +1,15 @@
+//! autosim: a request-level discrete-event simulator of Kubernetes autoscaling.
+pub mod cluster;
+pub mod dist;
+pub mod engine;
+pub mod metrics;
+pub mod output;
+pub mod policy;
+pub mod report;
+pub mod scenario;
+pub mod service;
+pub mod sim;
+pub mod units;
+
+pub use scenario::{load, Scenario};
+pub use sim::Simulation;

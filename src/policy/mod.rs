@@ -1,0 +1,109 @@
+//! The policy interface: one trait for every autoscaler.
+//!
+//! A policy instance is built for one target (a pod autoscaler for one service, or a node
+//! autoscaler for the cluster) and called on its own schedule. At each call it gets an
+//! [`Observation`] shaped like what the real controller sees (the Kubernetes API's view of
+//! deployments, pods and nodes, and lagged metrics; never the engine's ground truth) and pushes
+//! [`Decision`]s: every conclusion it reaches, applied or not, with its reason. Applied
+//! decisions map one to one onto Kubernetes API calls (the scale subresource of a Deployment,
+//! the size of a node group, the deletion of a node), which is what a live mode will issue.
+//!
+//! Adding a policy is adding one file here and one line in [`POD_POLICIES`] or [`NODE_POLICIES`].
+
+pub mod fixed;
+mod observe;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use observe::{DeploymentView, NodeView, Observation, PodView, PoolView};
+
+use crate::engine::SimTime;
+use crate::scenario::params::Params;
+use crate::scenario::ConfigError;
+
+/// An autoscaler instance with its own state (recommendation history, cooldown timers, ...).
+pub trait Policy: Send {
+    /// When to be called first (simulated time).
+    fn first_wake(&self) -> SimTime;
+
+    /// Observe, decide and push decisions to `out`. Returns when to be called next
+    /// ([`crate::engine::NEVER`] for never).
+    fn wake(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> SimTime;
+}
+
+/// Builds fresh policy instances: one per run, so that every run starts from the same state.
+pub trait PolicyFactory: Send + Sync + fmt::Debug {
+    /// The `kind` name, as in the scenario file.
+    fn kind(&self) -> &'static str;
+    fn build(&self) -> Box<dyn Policy>;
+}
+
+/// What a decision is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A service's Deployment: `from`/`to` are spec replicas.
+    Deployment(usize),
+    /// A node pool: `from`/`to` are node counts (removal takes the newest removable nodes).
+    Pool(usize),
+    /// One node, by engine id, to drain and remove (`to` = 0).
+    Node(u32),
+}
+
+/// Whether a decision is acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Act: set the target to `to`.
+    Apply,
+    /// Nothing to do (the target is where the policy wants it).
+    Hold,
+    /// The policy wanted a change but a rule of its own held it back (cooldown, limits).
+    Blocked,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Apply => "apply",
+            Verdict::Hold => "hold",
+            Verdict::Blocked => "blocked",
+        }
+    }
+}
+
+/// One conclusion of a policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub target: Target,
+    pub from: u32,
+    pub to: u32,
+    pub verdict: Verdict,
+    /// Why, in the words the real controller would log.
+    pub reason: String,
+}
+
+/// The context a policy's settings are read in.
+#[derive(Debug, Clone)]
+pub struct ParseContext<'a> {
+    /// The service a pod autoscaler is for (`None` for node autoscalers).
+    pub service: Option<usize>,
+    pub scenario: &'a crate::scenario::Scenario,
+}
+
+pub type ParseFn = fn(&mut Params, &ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError>;
+
+/// A kind of policy that may be named in a scenario.
+pub struct Kind {
+    pub name: &'static str,
+    pub parse: ParseFn,
+}
+
+/// Pod autoscalers (`[policies.pods] kind = ...`).
+pub const POD_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_pods }];
+
+/// Node autoscalers (`[policies.nodes] kind = ...`).
+pub const NODE_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_nodes }];
+
+pub fn find(kinds: &'static [Kind], name: &str) -> Option<&'static Kind> {
+    kinds.iter().find(|k| k.name == name)
+}

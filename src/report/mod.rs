@@ -1,0 +1,411 @@
+//! What a run produces: streaming accumulators fed by the engine, and the report they become.
+//! The shapes here are the output contract (`summary.json`, `timeseries.csv`,
+//! `decisions.csv`), documented in the README.
+
+pub mod stats;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::time::secs;
+use crate::engine::SimTime;
+use crate::scenario::Slo;
+pub use stats::{Integral, LatencyHist};
+
+/// Window within which a change of scaling direction counts as a reversal.
+pub const REVERSAL_WINDOW_NS: u64 = 300_000_000_000;
+const MINUTE_NS: u64 = 60_000_000_000;
+
+/// Per-service accumulators. Summary counters count requests that arrived at or after the
+/// warm-up; the timeseries step and minute windows count events by when they happen.
+#[derive(Debug, Clone)]
+pub struct ServiceAcc {
+    pub warmup_ns: u64,
+    pub slo: Slo,
+    pub arrived: u64,
+    pub completed: u64,
+    pub rejected: u64,
+    pub timed_out: u64,
+    pub lost: u64,
+    /// Requests served after their client gave up (work wasted); already counted as timed out.
+    pub wasted: u64,
+    /// Completed within the SLO latency.
+    pub good: u64,
+    pub latency: LatencyHist,
+    pub queue_wait: LatencyHist,
+    /// Requests in the system (waiting or executing, abandoned ones included).
+    pub in_system: Integral,
+    in_system_area_at_warmup: Option<f64>,
+    /// Pods bound to a node (holding their requests).
+    pub bound_pods: Integral,
+    /// CPU seconds used by pods that are gone.
+    pub cpu_gone_s: f64,
+    pub step: StepAcc,
+    minute: MinuteAcc,
+    pub violation_minutes: u64,
+    pub scale_events: u64,
+    pub reversals: u64,
+    last_direction: i8,
+    last_change: SimTime,
+    /// Total CPU seconds and bound pod-seconds at the start of the current step.
+    pub step_cpu_start_s: f64,
+    pub step_bound_start_s: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StepAcc {
+    pub arrivals: u64,
+    pub completed: u64,
+    pub rejected: u64,
+    pub timed_out: u64,
+    pub lost: u64,
+    pub latency: LatencyHist,
+}
+
+#[derive(Debug, Clone, Default)]
+struct MinuteAcc {
+    latency: LatencyHist,
+    bad: u64,
+}
+
+impl ServiceAcc {
+    pub fn new(warmup_ns: u64, slo: Slo) -> Self {
+        Self {
+            warmup_ns,
+            slo,
+            arrived: 0,
+            completed: 0,
+            rejected: 0,
+            timed_out: 0,
+            lost: 0,
+            wasted: 0,
+            good: 0,
+            latency: LatencyHist::new(),
+            queue_wait: LatencyHist::new(),
+            in_system: Integral::default(),
+            in_system_area_at_warmup: if warmup_ns == 0 { Some(0.0) } else { None },
+            bound_pods: Integral::default(),
+            cpu_gone_s: 0.0,
+            step: StepAcc::default(),
+            minute: MinuteAcc::default(),
+            violation_minutes: 0,
+            scale_events: 0,
+            reversals: 0,
+            last_direction: 0,
+            last_change: 0,
+            step_cpu_start_s: 0.0,
+            step_bound_start_s: 0.0,
+        }
+    }
+
+    #[inline]
+    fn counted(&self, arrival: SimTime) -> bool {
+        arrival >= self.warmup_ns
+    }
+
+    #[inline]
+    pub fn on_arrival(&mut self, now: SimTime) {
+        self.step.arrivals += 1;
+        if self.counted(now) {
+            self.arrived += 1;
+        }
+        self.in_system.add(now, 1);
+    }
+
+    #[inline]
+    pub fn on_reject(&mut self, arrival: SimTime, now: SimTime) {
+        self.step.rejected += 1;
+        self.minute.bad += 1;
+        if self.counted(arrival) {
+            self.rejected += 1;
+        }
+        self.in_system.add(now, -1);
+    }
+
+    #[inline]
+    pub fn on_complete(&mut self, arrival: SimTime, started: SimTime, now: SimTime) {
+        let latency = now - arrival;
+        self.step.completed += 1;
+        self.step.latency.record(latency);
+        self.minute.latency.record(latency);
+        if self.counted(arrival) {
+            self.completed += 1;
+            self.latency.record(latency);
+            self.queue_wait.record(started - arrival);
+            if latency <= self.slo.latency_ns {
+                self.good += 1;
+            }
+        }
+        self.in_system.add(now, -1);
+    }
+
+    /// A request served after its client gave up leaves the system.
+    #[inline]
+    pub fn on_wasted(&mut self, arrival: SimTime, now: SimTime) {
+        if self.counted(arrival) {
+            self.wasted += 1;
+        }
+        self.in_system.add(now, -1);
+    }
+
+    /// The client gave up; the request may still be in the system.
+    #[inline]
+    pub fn on_timeout(&mut self, arrival: SimTime) {
+        self.step.timed_out += 1;
+        self.minute.bad += 1;
+        if self.counted(arrival) {
+            self.timed_out += 1;
+        }
+    }
+
+    /// The request was killed with its pod. `abandoned`: its client had already given up.
+    #[inline]
+    pub fn on_lost(&mut self, arrival: SimTime, abandoned: bool, now: SimTime) {
+        if !abandoned {
+            self.step.lost += 1;
+            self.minute.bad += 1;
+            if self.counted(arrival) {
+                self.lost += 1;
+            }
+        }
+        self.in_system.add(now, -1);
+    }
+
+    pub fn mark_warmup(&mut self, now: SimTime) {
+        if self.in_system_area_at_warmup.is_none() {
+            self.in_system_area_at_warmup = Some(self.in_system.area_s(now));
+        }
+    }
+
+    /// Close a minute window ending at `now`: count it as violated if its percentile latency is
+    /// above the SLO or its errors above the budget.
+    pub fn close_minute(&mut self, now: SimTime) {
+        let start = now.saturating_sub(MINUTE_NS);
+        let m = &mut self.minute;
+        let total = m.latency.count() + m.bad;
+        if start >= self.warmup_ns && total > 0 {
+            let p = m.latency.quantile_s(self.slo.percentile / 100.0);
+            let slow = m.latency.count() > 0 && p > secs(self.slo.latency_ns);
+            let failing = m.bad as f64 / total as f64 > 1.0 - self.slo.availability;
+            if slow || failing {
+                self.violation_minutes += 1;
+            }
+        }
+        m.latency.reset();
+        m.bad = 0;
+    }
+
+    /// A change of spec replicas.
+    pub fn on_scale(&mut self, from: u32, to: u32, now: SimTime) {
+        if from == to {
+            return;
+        }
+        let dir: i8 = if to > from { 1 } else { -1 };
+        if self.last_direction != 0 && dir != self.last_direction && now - self.last_change <= REVERSAL_WINDOW_NS {
+            self.reversals += 1;
+        }
+        self.scale_events += 1;
+        self.last_direction = dir;
+        self.last_change = now;
+    }
+
+    /// Time-average number of requests in the system since the warm-up.
+    pub fn mean_in_system(&mut self, now: SimTime) -> f64 {
+        let area = self.in_system.area_s(now) - self.in_system_area_at_warmup.unwrap_or(0.0);
+        let span = secs(now.saturating_sub(self.warmup_ns));
+        if span > 0.0 {
+            area / span
+        } else {
+            0.0
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report.
+
+/// Everything one run of one policy produced.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub summary: Summary,
+    pub timeseries: Vec<Row>,
+    pub decisions: Vec<DecisionRow>,
+    /// Latency CDF of all completed requests: (seconds, share), for plots.
+    pub latency_cdf: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub policy: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub requests: Requests,
+    pub latency_s: Latency,
+    pub queue_wait_s: QueueWait,
+    pub sla: Sla,
+    pub cost: Cost,
+    pub scaling: Scaling,
+    pub services: BTreeMap<String, ServiceSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceSummary {
+    pub requests: Requests,
+    pub latency_s: Latency,
+    pub queue_wait_s: QueueWait,
+    pub sla: Sla,
+    pub cost: ServiceCost,
+    pub scaling: Scaling,
+    pub little: Little,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Requests {
+    pub arrived: u64,
+    pub completed: u64,
+    pub rejected: u64,
+    pub timed_out: u64,
+    /// Killed with their pod (shutdown grace ran out, or the node was removed).
+    pub lost: u64,
+    pub in_flight_at_end: u64,
+    /// Served after their client gave up (counted in `timed_out` too).
+    pub wasted: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct QueueWait {
+    pub mean: f64,
+    pub p99: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Sla {
+    /// Share of finished requests (completed, rejected, timed out, lost) that completed within
+    /// the SLO latency.
+    pub attainment: f64,
+    /// Completed / finished.
+    pub availability: f64,
+    /// Minutes whose percentile latency exceeded the SLO or whose errors exceeded the budget.
+    pub violation_minutes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cost {
+    pub pod_seconds: f64,
+    pub cpu_core_seconds_requested: f64,
+    pub node_seconds: f64,
+    pub dollars: f64,
+    pub node_seconds_by_pool: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ServiceCost {
+    pub pod_seconds: f64,
+    pub cpu_core_seconds_requested: f64,
+    /// CPU actually used, core-seconds.
+    pub cpu_core_seconds_used: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Scaling {
+    /// Changes of spec replicas.
+    pub events: u64,
+    /// Changes of direction within 5 minutes of the previous change.
+    pub reversals: u64,
+}
+
+/// Little's law on the run: `in_system_mean` = `throughput_per_s` x `time_in_system_mean_s`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Little {
+    pub in_system_mean: f64,
+    pub arrival_rate_per_s: f64,
+}
+
+impl Latency {
+    pub fn from_hist(h: &LatencyHist) -> Self {
+        Self {
+            mean: h.mean_s(),
+            p50: h.quantile_s(0.5),
+            p90: h.quantile_s(0.9),
+            p95: h.quantile_s(0.95),
+            p99: h.quantile_s(0.99),
+            p999: h.quantile_s(0.999),
+            max: h.max_s(),
+        }
+    }
+}
+
+impl QueueWait {
+    pub fn from_hist(h: &LatencyHist) -> Self {
+        Self { mean: h.mean_s(), p99: h.quantile_s(0.99) }
+    }
+}
+
+impl Sla {
+    pub fn from_counts(r: &Requests, good: u64, violation_minutes: u64) -> Self {
+        let finished = r.completed + r.rejected + r.timed_out + r.lost;
+        let (attainment, availability) = if finished == 0 {
+            (1.0, 1.0)
+        } else {
+            (good as f64 / finished as f64, r.completed as f64 / finished as f64)
+        };
+        Self { attainment, availability, violation_minutes }
+    }
+}
+
+/// One row of `timeseries.csv`: one service over one step. Counts are over the step ending at
+/// `time_s`; pod counts, queue length and in-flight are at `time_s`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub time_s: f64,
+    pub service: String,
+    pub load_rps: f64,
+    pub completed: u64,
+    pub rejected: u64,
+    pub timed_out: u64,
+    pub lost: u64,
+    pub replicas_desired: u32,
+    pub pods_pending: u32,
+    pub pods_starting: u32,
+    pub pods_ready: u32,
+    pub pods_terminating: u32,
+    pub nodes_ready: u32,
+    pub nodes_provisioning: u32,
+    pub queue_length: u64,
+    pub in_flight: u64,
+    pub cpu_utilization: f64,
+    pub latency_mean_s: f64,
+    pub latency_p50_s: f64,
+    pub latency_p95_s: f64,
+    pub latency_p99_s: f64,
+}
+
+/// One row of `decisions.csv`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRow {
+    pub time_s: f64,
+    /// `pods` or `nodes`.
+    pub controller: &'static str,
+    pub kind: &'static str,
+    /// The service, pool or node the decision is about.
+    pub target: String,
+    pub from: u32,
+    pub to: u32,
+    /// `apply`, `hold` or `blocked`.
+    pub verdict: &'static str,
+    pub reason: String,
+}

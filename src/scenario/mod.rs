@@ -1,0 +1,528 @@
+//! Scenario files: parse (`raw`), validate into the model (`model`), and report mistakes with
+//! their file, line and column (`error`).
+
+pub mod error;
+mod model;
+pub mod params;
+mod raw;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use toml::Spanned;
+
+pub use error::{ConfigError, ScenarioError};
+pub use model::*;
+use params::{ParamMap, Params};
+use raw::*;
+
+use crate::dist::{Dist, DistSpec};
+use crate::policy::{self, ParseContext};
+
+/// Most replicas a deployment may have: beyond this a run would exhaust memory.
+pub const MAX_REPLICAS: u32 = 100_000;
+/// Most concurrency slots a pod may have.
+pub const MAX_CONCURRENCY: u32 = 100_000;
+/// Most requests a queue may hold.
+pub const MAX_QUEUE: u64 = 10_000_000;
+/// Most rows a timeseries may have (services x steps).
+pub const MAX_ROWS: u64 = 20_000_000;
+/// Most nodes in a pool.
+pub const MAX_NODES: u32 = 100_000;
+/// Longest run: ten years.
+pub const MAX_DURATION_NS: u64 = 10 * 365 * 86_400 * 1_000_000_000;
+
+/// Read and validate a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| ScenarioError::whole_file(path, format!("cannot read the scenario: {e}")))?;
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&source, &base_dir).map_err(|e| ScenarioError::locate(path, &source, e))
+}
+
+/// Parse and validate a scenario from its text; files it names are relative to `base_dir`.
+pub fn parse(source: &str, base_dir: &Path) -> Result<Scenario, ConfigError> {
+    let raw: RawScenario = toml::from_str(source).map_err(ConfigError::from)?;
+    validate(raw, base_dir)
+}
+
+fn dns_label(name: &Spanned<String>, what: &str) -> Result<String, ConfigError> {
+    let n = name.get_ref();
+    let ok = !n.is_empty()
+        && n.len() <= 63
+        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !n.starts_with('-')
+        && !n.ends_with('-');
+    if ok {
+        Ok(n.clone())
+    } else {
+        Err(ConfigError::at(
+            name.span(),
+            format!(
+                "invalid {what} name {n:?}: expected a Kubernetes name (1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit)"
+            ),
+        ))
+    }
+}
+
+fn resolve(spec: &Spanned<DistSpec>, base_dir: &Path) -> Result<Dist, ConfigError> {
+    spec.get_ref().resolve(base_dir).map_err(|e| ConfigError::at(spec.span(), e))
+}
+
+fn positive(v: &Spanned<crate::units::Duration>, what: &str) -> Result<u64, ConfigError> {
+    let ns = v.get_ref().nanos();
+    if ns == 0 {
+        Err(ConfigError::at(v.span(), format!("`{what}` must be longer than zero")))
+    } else {
+        Ok(ns)
+    }
+}
+
+fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> {
+    let RawScenario { name, description, duration, seed, step, warmup, cluster, metrics, services, policies } = raw;
+    let name_s = name.get_ref().clone();
+    if name_s.is_empty() || name_s.contains(['/', '\\']) || name_s.starts_with('.') {
+        return Err(ConfigError::at(name.span(), "invalid scenario name: expected a non-empty name usable as a folder name (no '/', '\\' or leading '.')"));
+    }
+    let duration_ns = positive(&duration, "duration")?;
+    if duration_ns > MAX_DURATION_NS {
+        return Err(ConfigError::at(duration.span(), "`duration` is longer than ten years: expected a shorter run"));
+    }
+    let step_ns = match &step {
+        Some(s) => positive(s, "step")?,
+        None => 10_000_000_000,
+    };
+    if step_ns < 1_000_000 {
+        return Err(ConfigError::at(step.as_ref().map(|s| s.span()).unwrap_or(0..0), "`step` must be at least 1ms"));
+    }
+    let warmup_ns = warmup.as_ref().map_or(0, |w| w.get_ref().nanos());
+    if warmup_ns >= duration_ns {
+        return Err(ConfigError::at(
+            warmup.as_ref().map(|w| w.span()).unwrap_or(0..0),
+            "`warmup` must be shorter than `duration`",
+        ));
+    }
+
+    // Cluster.
+    let cluster = match cluster {
+        None => Cluster {
+            pools: vec![NodePool {
+                name: "default".into(),
+                instance: None,
+                cpu_m: u64::MAX / 4,
+                memory_bytes: u64::MAX / 4,
+                max_pods: u32::MAX,
+                price_per_hour: 0.0,
+                nodes: 1,
+                min: 1,
+                max: 1,
+                permanent: 1,
+                provision_time: Dist::Constant(0.0),
+                drain_time_ns: 0,
+            }],
+            implicit: true,
+        },
+        Some(c) => {
+            let span = c.span();
+            let RawCluster { node_pools } = c.into_inner();
+            if node_pools.get_ref().is_empty() {
+                return Err(ConfigError::at(span, "`cluster.node_pools` is empty: expected at least one node pool"));
+            }
+            let mut pools = Vec::new();
+            let mut names = BTreeSet::new();
+            for p in node_pools.into_inner() {
+                let pspan = p.span();
+                let pool = validate_pool(p.into_inner(), pspan, base_dir)?;
+                if !names.insert(pool.name.clone()) {
+                    return Err(ConfigError::at(pspan_of_name(&pool), format!("duplicate node pool name {:?}", pool.name)));
+                }
+                pools.push(pool);
+            }
+            Cluster { pools, implicit: false }
+        }
+    };
+
+    // Metrics pipeline.
+    let metrics = {
+        let RawMetrics { scrape_interval, rate_window, pipeline_delay, resource_resolution } = metrics.unwrap_or_default();
+        let d = MetricsConfig::default();
+        let m = MetricsConfig {
+            scrape_interval_ns: scrape_interval.as_ref().map_or(Ok(d.scrape_interval_ns), |v| positive(v, "scrape_interval"))?,
+            rate_window_ns: rate_window.as_ref().map_or(Ok(d.rate_window_ns), |v| positive(v, "rate_window"))?,
+            pipeline_delay_ns: pipeline_delay.as_ref().map_or(d.pipeline_delay_ns, |v| v.get_ref().nanos()),
+            resource_resolution_ns: resource_resolution
+                .as_ref()
+                .map_or(Ok(d.resource_resolution_ns), |v| positive(v, "resource_resolution"))?,
+        };
+        if m.scrape_interval_ns < 1_000_000 {
+            return Err(ConfigError::at(scrape_interval.map(|s| s.span()).unwrap_or(0..0), "`scrape_interval` must be at least 1ms"));
+        }
+        if m.resource_resolution_ns < 1_000_000 {
+            return Err(ConfigError::at(resource_resolution.map(|s| s.span()).unwrap_or(0..0), "`resource_resolution` must be at least 1ms"));
+        }
+        if m.rate_window_ns < 2 * m.scrape_interval_ns {
+            return Err(ConfigError::at(
+                rate_window.map(|s| s.span()).unwrap_or(0..0),
+                "`rate_window` must be at least twice `scrape_interval`: a shorter range holds fewer than two samples and rate() has no value",
+            ));
+        }
+        m
+    };
+
+    // Services.
+    let services_span = services.span();
+    if services.get_ref().is_empty() {
+        return Err(ConfigError::at(services_span, "no services: expected at least one [[services]] table"));
+    }
+    let mut out_services = Vec::new();
+    let mut names = BTreeSet::new();
+    for s in services.into_inner() {
+        let span = s.span();
+        let svc = validate_service(s.into_inner(), span.clone(), base_dir)?;
+        if !names.insert(svc.name.clone()) {
+            return Err(ConfigError::at(span, format!("duplicate service name {:?}", svc.name)));
+        }
+        out_services.push(svc);
+    }
+    let rows = (duration_ns / step_ns + 1).saturating_mul(out_services.len() as u64);
+    if rows > MAX_ROWS {
+        return Err(ConfigError::at(
+            step.map(|s| s.span()).unwrap_or(duration.span()),
+            format!("`step` is too fine for `duration`: {rows} timeseries rows, expected at most {MAX_ROWS}; use a longer step"),
+        ));
+    }
+
+    let mut scenario = Scenario {
+        name: name_s,
+        description,
+        duration_ns,
+        seed: seed.unwrap_or(1),
+        step_ns,
+        warmup_ns,
+        cluster,
+        metrics,
+        services: out_services,
+        policies: Vec::new(),
+    };
+
+    // Policies.
+    let policies = match policies {
+        None => vec![],
+        Some(p) => {
+            if p.get_ref().is_empty() {
+                return Err(ConfigError::at(p.span(), "`policies` is empty: expected at least one [[policies]] table, or none at all for a static run"));
+            }
+            p.into_inner()
+        }
+    };
+    let mut specs = Vec::new();
+    let mut policy_names = BTreeSet::new();
+    for p in policies {
+        let span = p.span();
+        let spec = validate_policy(p.into_inner(), span, &scenario)?;
+        if !policy_names.insert(spec.name.clone()) {
+            return Err(ConfigError::at(span_none(), format!("duplicate policy name {:?}", spec.name)));
+        }
+        specs.push(spec);
+    }
+    if specs.is_empty() {
+        // No policies: one static alternative.
+        let empty = ParamMap::default();
+        let mut pods = Vec::new();
+        for s in 0..scenario.services.len() {
+            let mut params = Params::new(&empty, None, 0..0, "static".into());
+            let ctx = ParseContext { service: Some(s), scenario: &scenario };
+            pods.push((policy::fixed::parse_pods)(&mut params, &ctx)?);
+        }
+        specs.push(PolicySpec { name: "static".into(), description: None, pods, nodes: None });
+    }
+    scenario.policies = specs;
+    Ok(scenario)
+}
+
+fn span_none() -> std::ops::Range<usize> {
+    0..0
+}
+
+fn pspan_of_name(_p: &NodePool) -> std::ops::Range<usize> {
+    0..0
+}
+
+fn validate_pool(p: RawNodePool, span: std::ops::Range<usize>, base_dir: &Path) -> Result<NodePool, ConfigError> {
+    let RawNodePool { name, instance, cpu, memory, max_pods, price_per_hour, nodes, min, max, permanent, provision_time, drain_time } = p;
+    let pool_name = dns_label(&name, "node pool")?;
+    let at = |s: std::ops::Range<usize>, m: String| ConfigError::at(s, format!("node pool {pool_name:?}: {m}"));
+    if cpu.get_ref().0 == 0 {
+        return Err(at(cpu.span(), "`cpu` must be more than zero".into()));
+    }
+    if memory.get_ref().0 == 0 {
+        return Err(at(memory.span(), "`memory` must be more than zero".into()));
+    }
+    let price = price_per_hour.as_ref().map_or(0.0, |p| *p.get_ref());
+    if !(price.is_finite() && price >= 0.0) {
+        return Err(at(price_per_hour.map(|p| p.span()).unwrap_or(span), "`price_per_hour` must be a non-negative number of dollars".into()));
+    }
+    let n = nodes.as_ref().map_or(1, |v| *v.get_ref());
+    let min_v = min.as_ref().map_or(0, |v| *v.get_ref());
+    let max_v = max.as_ref().map_or(n.max(min_v), |v| *v.get_ref());
+    let perm = permanent.as_ref().map_or(0, |v| *v.get_ref());
+    let nodes_span = nodes.as_ref().map_or(span.clone(), |v| v.span());
+    if max_v > MAX_NODES {
+        return Err(at(max.map_or(span, |v| v.span()), format!("`max` = {max_v} is more than autosim simulates ({MAX_NODES})")));
+    }
+    if min_v > max_v {
+        return Err(at(min.map_or(span, |v| v.span()), format!("`min` ({min_v}) is above `max` ({max_v})")));
+    }
+    if n < min_v || n > max_v {
+        return Err(at(nodes_span, format!("`nodes` ({n}) must be between `min` ({min_v}) and `max` ({max_v})")));
+    }
+    if perm > n {
+        return Err(at(permanent.map_or(span, |v| v.span()), format!("`permanent` ({perm}) is more than `nodes` ({n})")));
+    }
+    let max_pods_v = max_pods.as_ref().map_or(110, |v| *v.get_ref());
+    if max_pods_v == 0 {
+        return Err(at(max_pods.map_or(span, |v| v.span()), "`max_pods` must be at least 1".into()));
+    }
+    Ok(NodePool {
+        name: pool_name,
+        instance,
+        cpu_m: cpu.get_ref().0,
+        memory_bytes: memory.get_ref().0,
+        max_pods: max_pods_v,
+        price_per_hour: price,
+        nodes: n,
+        min: min_v,
+        max: max_v,
+        permanent: perm,
+        provision_time: match &provision_time {
+            Some(d) => resolve(d, base_dir)?,
+            None => Dist::Constant(0.0),
+        },
+        drain_time_ns: drain_time.map_or(0, |d| d.get_ref().nanos()),
+    })
+}
+
+fn validate_service(s: RawService, span: std::ops::Range<usize>, base_dir: &Path) -> Result<Service, ConfigError> {
+    let RawService {
+        name,
+        kind,
+        balancer,
+        replicas,
+        concurrency,
+        queue_limit,
+        timeout,
+        no_ready_pods,
+        service_time,
+        cpu_per_request,
+        cpu_idle,
+        memory_base,
+        memory_per_request,
+        resources,
+        startup,
+        shutdown_grace,
+        slo,
+        workload,
+    } = s;
+    let svc_name = dns_label(&name, "service")?;
+    let at = |s: std::ops::Range<usize>, m: String| ConfigError::at(s, format!("service {svc_name:?}: {m}"));
+    let kind_v = kind.as_ref().map_or(RawServiceKind::Http, |k| *k.get_ref());
+    let kind_out = match kind_v {
+        RawServiceKind::Http => ServiceKind::Http {
+            balancer: match balancer.as_ref().map(|b| *b.get_ref()) {
+                None | Some(RawBalancer::RoundRobin) => Balancer::RoundRobin,
+                Some(RawBalancer::Random) => Balancer::Random,
+                Some(RawBalancer::LeastRequest) => Balancer::LeastRequest,
+            },
+            no_ready_pods: match no_ready_pods.as_ref().map(|b| *b.get_ref()) {
+                None | Some(RawNoReadyPods::Wait) => NoReadyPods::Wait,
+                Some(RawNoReadyPods::Reject) => NoReadyPods::Reject,
+            },
+        },
+        RawServiceKind::Queue => {
+            if let Some(b) = &balancer {
+                return Err(at(b.span(), "`balancer` applies to kind = \"http\" only: workers of a queue pull their jobs".into()));
+            }
+            if let Some(b) = &no_ready_pods {
+                return Err(at(b.span(), "`no_ready_pods` applies to kind = \"http\" only: a queue holds its jobs".into()));
+            }
+            ServiceKind::Queue
+        }
+    };
+    let replicas_v = replicas.as_ref().map_or(1, |r| *r.get_ref());
+    if replicas_v > MAX_REPLICAS {
+        return Err(at(replicas.map_or(span.clone(), |r| r.span()), format!("`replicas` = {replicas_v} is more than autosim simulates ({MAX_REPLICAS})")));
+    }
+    let concurrency_v = concurrency.as_ref().map_or(1, |c| *c.get_ref());
+    if concurrency_v == 0 || concurrency_v > MAX_CONCURRENCY {
+        return Err(at(
+            concurrency.map_or(span.clone(), |c| c.span()),
+            format!("`concurrency` must be between 1 and {MAX_CONCURRENCY} (requests one pod serves at once)"),
+        ));
+    }
+    let default_queue = if kind_v == RawServiceKind::Queue { 100_000 } else { 1_000 };
+    let queue_limit_v = queue_limit.as_ref().map_or(default_queue, |q| *q.get_ref());
+    if queue_limit_v > MAX_QUEUE {
+        return Err(at(
+            queue_limit.map_or(span.clone(), |q| q.span()),
+            format!("`queue_limit` = {queue_limit_v} is more than autosim holds ({MAX_QUEUE}); a queue that long would exhaust memory"),
+        ));
+    }
+    let timeout_ns = match &timeout {
+        Some(t) => Some(positive(t, "timeout")?),
+        None => None,
+    };
+    let (cpu_req, mem_req) = match &resources {
+        Some(r) => {
+            let r = r.get_ref();
+            (r.cpu.as_ref().map_or(100, |c| c.get_ref().0), r.memory.as_ref().map_or(128 << 20, |m| m.get_ref().0))
+        }
+        None => (100, 128 << 20),
+    };
+    if cpu_req == 0 {
+        let s = resources.as_ref().and_then(|r| r.get_ref().cpu.as_ref().map(|c| c.span())).unwrap_or(span.clone());
+        return Err(at(s, "`resources.cpu` must be more than zero: CPU utilization is measured against it".into()));
+    }
+    let slo_v = match &slo {
+        None => Slo { latency_ns: 1_000_000_000, percentile: 99.0, availability: 0.999 },
+        Some(s) => {
+            let sspan = s.span();
+            let s = s.get_ref();
+            let percentile = s.percentile.as_ref().map_or(99.0, |p| *p.get_ref());
+            if !(percentile > 0.0 && percentile <= 100.0) {
+                return Err(at(s.percentile.as_ref().map_or(sspan.clone(), |p| p.span()), "`slo.percentile` must be in (0, 100], like 99 or 99.9".into()));
+            }
+            let availability = s.availability.as_ref().map_or(0.999, |p| *p.get_ref());
+            if !(0.0..=1.0).contains(&availability) {
+                return Err(at(s.availability.as_ref().map_or(sspan.clone(), |p| p.span()), "`slo.availability` must be a share in [0, 1], like 0.999".into()));
+            }
+            let latency_ns = match &s.latency {
+                Some(l) => positive(l, "slo.latency")?,
+                None => 1_000_000_000,
+            };
+            Slo { latency_ns, percentile, availability }
+        }
+    };
+    let wspan = workload.span();
+    let RawWorkload { pattern } = workload.into_inner();
+    let workload_v = match pattern {
+        None => return Err(at(wspan, "`workload` has no source: expected `pattern = { kind = \"constant\", rate = 10 }`".into())),
+        Some(p) => {
+            let pspan = p.span();
+            match p.into_inner() {
+                RawPattern::Constant { rate } => {
+                    if !(rate.is_finite() && rate >= 0.0) {
+                        return Err(at(pspan, format!("constant pattern `rate` = {rate}: expected a non-negative number of requests per second")));
+                    }
+                    if rate > 1e8 {
+                        return Err(at(pspan, format!("constant pattern `rate` = {rate}: more than 100 million requests per second is beyond what autosim simulates")));
+                    }
+                    Workload::Constant { rate }
+                }
+            }
+        }
+    };
+    Ok(Service {
+        name: svc_name,
+        kind: kind_out,
+        replicas: replicas_v,
+        concurrency: concurrency_v,
+        queue_limit: queue_limit_v,
+        timeout_ns,
+        service_time: resolve(&service_time, base_dir)?,
+        cpu_per_request: cpu_per_request.as_ref().map(|d| resolve(d, base_dir)).transpose()?,
+        cpu_idle_m: cpu_idle.map_or(0, |c| c.get_ref().0),
+        memory_base_bytes: memory_base.map_or(0, |m| m.get_ref().0),
+        memory_per_request_bytes: memory_per_request.map_or(0, |m| m.get_ref().0),
+        cpu_request_m: cpu_req,
+        memory_request_bytes: mem_req,
+        startup: startup.as_ref().map(|d| resolve(d, base_dir)).transpose()?.unwrap_or(Dist::Constant(0.0)),
+        shutdown_grace_ns: shutdown_grace.map_or(30_000_000_000, |g| g.get_ref().nanos()),
+        slo: slo_v,
+        workload: workload_v,
+    })
+}
+
+fn kind_of(map: &Spanned<ParamMap>, kinds: &'static [policy::Kind], what: &str) -> Result<&'static policy::Kind, ConfigError> {
+    let names: Vec<_> = kinds.iter().map(|k| format!("\"{}\"", k.name)).collect();
+    let Some(k) = map.get_ref().fields.get("kind") else {
+        return Err(ConfigError::at(map.span(), format!("{what}: missing `kind`, expected one of {}", names.join(", "))));
+    };
+    let Some(name) = k.get_ref().as_str() else {
+        return Err(ConfigError::at(k.span(), format!("{what}: `kind` must be a string, one of {}", names.join(", "))));
+    };
+    policy::find(kinds, name).ok_or_else(|| {
+        ConfigError::at(k.span(), format!("{what}: unknown kind {name:?}, expected one of {}", names.join(", ")))
+    })
+}
+
+fn validate_policy(p: RawPolicy, _span: std::ops::Range<usize>, sc: &Scenario) -> Result<PolicySpec, ConfigError> {
+    let RawPolicy { name, description, pods, nodes } = p;
+    let pname = name.get_ref().clone();
+    if pname.is_empty() || !pname.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') || pname.starts_with('.') {
+        return Err(ConfigError::at(
+            name.span(),
+            format!("invalid policy name {pname:?}: expected letters, digits, '-', '_' or '.' (it names the policy's report folder)"),
+        ));
+    }
+    let mut pod_factories = Vec::new();
+    match &pods {
+        None => {
+            for s in 0..sc.services.len() {
+                let empty = ParamMap::default();
+                let mut params = Params::new(&empty, None, name.span(), format!("policy {pname:?}"));
+                let ctx = ParseContext { service: Some(s), scenario: sc };
+                pod_factories.push(policy::fixed::parse_pods(&mut params, &ctx)?);
+            }
+        }
+        Some(map) => {
+            let what = format!("policy {pname:?} pods");
+            let kind = kind_of(map, policy::POD_POLICIES, &what)?;
+            for (svc, o) in &map.get_ref().overrides {
+                if !sc.services.iter().any(|s| &s.name == svc) {
+                    let known: Vec<_> = sc.services.iter().map(|s| format!("{:?}", s.name)).collect();
+                    return Err(ConfigError::at(
+                        o.span(),
+                        format!("{what}: override for service {svc:?}, which does not exist (services: {})", known.join(", ")),
+                    ));
+                }
+                if o.get_ref().fields.contains_key("kind") {
+                    let k = &o.get_ref().fields["kind"];
+                    return Err(ConfigError::at(k.span(), format!("{what}: an override cannot change `kind`; overrides adjust the settings of kind {:?}", kind.name)));
+                }
+            }
+            for (s, svc) in sc.services.iter().enumerate() {
+                let overrides = map.get_ref().overrides.get(&svc.name).map(|o| o.get_ref());
+                let label = format!("policy {pname:?} pods (kind = {:?}, service {:?})", kind.name, svc.name);
+                let mut params = Params::new(map.get_ref(), overrides, map.span(), label);
+                let ctx = ParseContext { service: Some(s), scenario: sc };
+                pod_factories.push((kind.parse)(&mut params, &ctx)?);
+                params.finish()?;
+            }
+        }
+    }
+    let node_factory = match &nodes {
+        None => None,
+        Some(map) => {
+            let what = format!("policy {pname:?} nodes");
+            let kind = kind_of(map, policy::NODE_POLICIES, &what)?;
+            if let Some((svc, o)) = map.get_ref().overrides.iter().next() {
+                return Err(ConfigError::at(o.span(), format!("{what}: `overrides.{svc}`: a node autoscaler has no per-service overrides")));
+            }
+            let mut params = Params::new(map.get_ref(), None, map.span(), format!("{what} (kind = {:?})", kind.name));
+            let ctx = ParseContext { service: None, scenario: sc };
+            let f = (kind.parse)(&mut params, &ctx)?;
+            params.finish()?;
+            Some(f)
+        }
+    };
+    Ok(PolicySpec { name: pname, description, pods: pod_factories, nodes: node_factory })
+}
+
+/// The scenario's folder: base for the files it names.
+pub fn base_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+#[allow(unused)]
+fn _arc_check(_: Arc<dyn policy::PolicyFactory>) {}

@@ -1,0 +1,160 @@
+//! The validated scenario: what the engine runs. Built once from the raw file by `load`; every
+//! value here has been checked, defaulted and converted to engine units (nanoseconds,
+//! millicores, bytes).
+
+use std::sync::Arc;
+
+use crate::dist::Dist;
+use crate::policy::PolicyFactory;
+
+/// A scenario ready to run: the cluster, the services and their load, and the policy
+/// alternatives to compare.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    /// Simulated time, nanoseconds.
+    pub duration_ns: u64,
+    pub seed: u64,
+    /// Resolution of the timeseries, nanoseconds.
+    pub step_ns: u64,
+    /// Requests that arrive before this instant are left out of the summary statistics.
+    pub warmup_ns: u64,
+    pub cluster: Cluster,
+    pub metrics: MetricsConfig,
+    pub services: Vec<Service>,
+    pub policies: Vec<PolicySpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub pools: Vec<NodePool>,
+    /// True when the file has no `[cluster]`: one pool of nodes so large that no pod is ever
+    /// short of room, at no cost.
+    pub implicit: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodePool {
+    pub name: String,
+    pub instance: Option<String>,
+    /// Allocatable CPU per node, millicores.
+    pub cpu_m: u64,
+    /// Allocatable memory per node, bytes.
+    pub memory_bytes: u64,
+    pub max_pods: u32,
+    pub price_per_hour: f64,
+    /// Nodes at the start of the run (ready at time 0).
+    pub nodes: u32,
+    pub min: u32,
+    pub max: u32,
+    pub permanent: u32,
+    /// Time from a node's request to its readiness, seconds.
+    pub provision_time: Dist,
+    /// How long a node removal waits for its evicted pods to leave before the node goes.
+    pub drain_time_ns: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsConfig {
+    pub scrape_interval_ns: u64,
+    pub rate_window_ns: u64,
+    pub pipeline_delay_ns: u64,
+    pub resource_resolution_ns: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            scrape_interval_ns: 15_000_000_000,
+            rate_window_ns: 60_000_000_000,
+            pipeline_delay_ns: 0,
+            resource_resolution_ns: 15_000_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balancer {
+    RoundRobin,
+    Random,
+    /// Envoy's least-request: the less loaded of two pods chosen at random.
+    LeastRequest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// Per-pod queues behind a load balancer.
+    Http { balancer: Balancer, no_ready_pods: NoReadyPods },
+    /// One shared FIFO queue pulled by every ready pod.
+    Queue,
+}
+
+/// What an `http` service does with a request when no pod is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoReadyPods {
+    /// Hold it at the front door (as an activator or interceptor does) until a pod is ready.
+    Wait,
+    /// Refuse it at once (HTTP 503), as an ingress with no endpoints does.
+    Reject,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub kind: ServiceKind,
+    pub replicas: u32,
+    pub concurrency: u32,
+    /// Waiting room: per pod for `http`, for the whole service for `queue`.
+    pub queue_limit: u64,
+    pub timeout_ns: Option<u64>,
+    /// Time one request holds a concurrency slot, seconds.
+    pub service_time: Dist,
+    /// CPU seconds one request costs; `None`: equal to its service time (one busy core).
+    pub cpu_per_request: Option<Dist>,
+    pub cpu_idle_m: u64,
+    pub memory_base_bytes: u64,
+    pub memory_per_request_bytes: u64,
+    /// Pod requests, for scheduling and utilization.
+    pub cpu_request_m: u64,
+    pub memory_request_bytes: u64,
+    /// Time from a pod's scheduling to its readiness, seconds.
+    pub startup: Dist,
+    pub shutdown_grace_ns: u64,
+    pub slo: Slo,
+    pub workload: Workload,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Slo {
+    pub latency_ns: u64,
+    /// The percentile of latency the objective is about, e.g. 99.
+    pub percentile: f64,
+    /// Target share of requests served, e.g. 0.999.
+    pub availability: f64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Workload {
+    /// Poisson arrivals at a constant rate, requests per second.
+    Constant { rate: f64 },
+}
+
+impl Workload {
+    /// Mean arrival rate over the run, requests per second.
+    pub fn mean_rate(&self) -> f64 {
+        match self {
+            Workload::Constant { rate } => *rate,
+        }
+    }
+}
+
+/// One alternative to compare: a pod autoscaler per service, and optionally a node autoscaler.
+#[derive(Debug, Clone)]
+pub struct PolicySpec {
+    pub name: String,
+    pub description: Option<String>,
+    /// One factory per service, in service order.
+    pub pods: Vec<Arc<dyn PolicyFactory>>,
+    pub nodes: Option<Arc<dyn PolicyFactory>>,
+}

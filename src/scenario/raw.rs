@@ -1,0 +1,183 @@
+//! The scenario file as written: serde types that mirror the TOML, with unknown keys refused.
+//! `model.rs` turns these into the validated scenario the engine runs.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::params::ParamMap;
+use crate::dist::DistSpec;
+use crate::units::{Bytes, Duration, Millicores};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub duration: Spanned<Duration>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub step: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub warmup: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub cluster: Option<Spanned<RawCluster>>,
+    #[serde(default)]
+    pub metrics: Option<RawMetrics>,
+    pub services: Spanned<Vec<Spanned<RawService>>>,
+    #[serde(default)]
+    pub policies: Option<Spanned<Vec<Spanned<RawPolicy>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub node_pools: Spanned<Vec<Spanned<RawNodePool>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNodePool {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub instance: Option<String>,
+    pub cpu: Spanned<Millicores>,
+    pub memory: Spanned<Bytes>,
+    #[serde(default)]
+    pub max_pods: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub price_per_hour: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub nodes: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub min: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub permanent: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub provision_time: Option<Spanned<DistSpec>>,
+    #[serde(default)]
+    pub drain_time: Option<Spanned<Duration>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    #[serde(default)]
+    pub scrape_interval: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub rate_window: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub pipeline_delay: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub resource_resolution: Option<Spanned<Duration>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawServiceKind {
+    Http,
+    Queue,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawBalancer {
+    RoundRobin,
+    Random,
+    LeastRequest,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawNoReadyPods {
+    Wait,
+    Reject,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub kind: Option<Spanned<RawServiceKind>>,
+    #[serde(default)]
+    pub balancer: Option<Spanned<RawBalancer>>,
+    #[serde(default)]
+    pub replicas: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub concurrency: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub queue_limit: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub no_ready_pods: Option<Spanned<RawNoReadyPods>>,
+    pub service_time: Spanned<DistSpec>,
+    #[serde(default)]
+    pub cpu_per_request: Option<Spanned<DistSpec>>,
+    #[serde(default)]
+    pub cpu_idle: Option<Spanned<Millicores>>,
+    #[serde(default)]
+    pub memory_base: Option<Spanned<Bytes>>,
+    #[serde(default)]
+    pub memory_per_request: Option<Spanned<Bytes>>,
+    #[serde(default)]
+    pub resources: Option<Spanned<RawResources>>,
+    #[serde(default)]
+    pub startup: Option<Spanned<DistSpec>>,
+    #[serde(default)]
+    pub shutdown_grace: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub slo: Option<Spanned<RawSlo>>,
+    pub workload: Spanned<RawWorkload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    #[serde(default)]
+    pub cpu: Option<Spanned<Millicores>>,
+    #[serde(default)]
+    pub memory: Option<Spanned<Bytes>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    #[serde(default)]
+    pub latency: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub percentile: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub availability: Option<Spanned<f64>>,
+}
+
+/// Exactly one load source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    #[serde(default)]
+    pub pattern: Option<Spanned<RawPattern>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RawPattern {
+    /// Poisson arrivals at a constant rate (requests per second).
+    Constant { rate: f64 },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub pods: Option<Spanned<ParamMap>>,
+    #[serde(default)]
+    pub nodes: Option<Spanned<ParamMap>>,
+}

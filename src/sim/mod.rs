@@ -1,0 +1,299 @@
+//! The simulation: a scenario, one policy alternative and a seed in; a report out. Pure: no
+//! files, clocks, threads or globals. The caller drives it (`run_until`) and may show progress
+//! between calls.
+//!
+//! Event handlers live beside the state they change: `requests.rs` (arrivals, dispatch,
+//! completions, timeouts), `lifecycle.rs` (pods, nodes, the ReplicaSet and the scheduler),
+//! `observe.rs` (scrapes, policies, the timeseries).
+
+mod lifecycle;
+mod observe;
+mod requests;
+
+use std::collections::VecDeque;
+
+use crate::cluster::{Node, Pod, Slab};
+use crate::engine::rng::{self, Rng};
+use crate::engine::time::secs;
+use crate::engine::queue::{key_time, Key};
+use crate::engine::{EventQueue, SimTime};
+use crate::metrics::MetricsStore;
+use crate::policy::Policy;
+use crate::report::{DecisionRow, Integral, Report, Row, ServiceAcc};
+use crate::scenario::Scenario;
+use crate::service::{ReqSlab, ServiceRt};
+
+/// Engine events. Small and `Copy`: the hot ones (arrivals and completions) carry indices only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ev {
+    Done { pod: u32, gen: u32, slot: u16 },
+    Deadline(u16),
+    PodReady { pod: u32, gen: u32 },
+    GraceEnd { pod: u32, gen: u32 },
+    Scrape { pod: u32, gen: u32 },
+    ServiceScrape(u16),
+    ResourceScrape,
+    Wake(u16),
+    Step,
+    Minute,
+    Warmup,
+    NodeReady { node: u32, gen: u32 },
+    DrainEnd { node: u32, gen: u32 },
+}
+
+/// The state of the simulated world: what the engine changes, what observations read.
+pub struct World {
+    pub(crate) pods: Slab<Pod>,
+    pub(crate) nodes: Slab<Node>,
+    pub(crate) services: Vec<ServiceRt>,
+    pub(crate) pool_nodes: Vec<Integral>,
+    pub(crate) next_node_ordinal: Vec<u64>,
+    /// Pods waiting for a node, oldest first: (pod, gen). Entries of deleted pods are skipped.
+    pub(crate) pending: VecDeque<(u32, u32)>,
+    pub(crate) reqs: ReqSlab,
+    pub(crate) metrics: MetricsStore,
+}
+
+struct Instance {
+    policy: Box<dyn Policy>,
+    kind: &'static str,
+    controller: &'static str,
+}
+
+struct Streams {
+    arrivals: Vec<Rng>,
+    work: Vec<Rng>,
+    balancer: Vec<Rng>,
+    startup: Vec<Rng>,
+    provision: Vec<Rng>,
+}
+
+/// One run of one policy alternative of a scenario.
+pub struct Simulation<'s> {
+    sc: &'s Scenario,
+    policy: usize,
+    seed: u64,
+    now: SimTime,
+    end: SimTime,
+    events: EventQueue<Ev>,
+    /// Each service's next arrival, kept out of the queue (half the queue's work per request):
+    /// its key orders it with the queued events exactly as if it were queued.
+    arrivals: Vec<Key>,
+    /// The service whose arrival comes first.
+    next_arrival: usize,
+    world: World,
+    instances: Vec<Instance>,
+    streams: Streams,
+    decisions: Vec<DecisionRow>,
+    timeseries: Vec<Row>,
+    buf: Vec<crate::policy::Decision>,
+    events_processed: u64,
+}
+
+impl<'s> Simulation<'s> {
+    /// Set up the run of policy alternative `policy` of the scenario, with `seed`.
+    pub fn new(sc: &'s Scenario, policy: usize, seed: u64) -> Self {
+        let mut metrics = MetricsStore::new(&sc.metrics);
+        let services = sc
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let target = metrics.add_target(i, None, s.name.clone());
+                ServiceRt::new(s.replicas, target, ServiceAcc::new(sc.warmup_ns, s.slo))
+            })
+            .collect();
+        let streams = Streams {
+            arrivals: sc.services.iter().map(|s| rng::stream(seed, &format!("arrivals/{}", s.name))).collect(),
+            work: sc.services.iter().map(|s| rng::stream(seed, &format!("work/{}", s.name))).collect(),
+            balancer: sc.services.iter().map(|s| rng::stream(seed, &format!("balancer/{}", s.name))).collect(),
+            startup: sc.services.iter().map(|s| rng::stream(seed, &format!("startup/{}", s.name))).collect(),
+            provision: sc.cluster.pools.iter().map(|p| rng::stream(seed, &format!("provision/{}", p.name))).collect(),
+        };
+        let spec = &sc.policies[policy];
+        let mut instances: Vec<Instance> = spec
+            .pods
+            .iter()
+            .map(|f| Instance { policy: f.build(), kind: f.kind(), controller: "pods" })
+            .collect();
+        if let Some(f) = &spec.nodes {
+            instances.push(Instance { policy: f.build(), kind: f.kind(), controller: "nodes" });
+        }
+        let world = World {
+            pods: Slab::default(),
+            nodes: Slab::default(),
+            services,
+            pool_nodes: vec![Integral::default(); sc.cluster.pools.len()],
+            next_node_ordinal: vec![0; sc.cluster.pools.len()],
+            pending: VecDeque::new(),
+            reqs: ReqSlab::default(),
+            metrics,
+        };
+        let mut sim = Simulation {
+            sc,
+            policy,
+            seed,
+            now: 0,
+            end: sc.duration_ns,
+            events: EventQueue::new(),
+            arrivals: vec![Key::MAX; sc.services.len()],
+            next_arrival: 0,
+            world,
+            instances,
+            streams,
+            decisions: Vec::new(),
+            timeseries: Vec::new(),
+            buf: Vec::new(),
+            events_processed: 0,
+        };
+        sim.boot();
+        sim
+    }
+
+    fn boot(&mut self) {
+        // Nodes present at the start are ready at once.
+        for (pool, p) in self.sc.cluster.pools.iter().enumerate() {
+            for i in 0..p.nodes {
+                let id = self.add_node(pool, i < p.permanent);
+                self.node_ready(id);
+            }
+        }
+        // The initial replicas are running and ready at time 0 (a warm start).
+        for s in 0..self.sc.services.len() {
+            for _ in 0..self.sc.services[s].replicas {
+                let pod = self.create_pod(s);
+                if self.schedule_pod(pod) {
+                    self.pod_ready(pod);
+                }
+            }
+        }
+        for s in 0..self.sc.services.len() {
+            self.schedule_next_arrival(s);
+            let offset = self.scrape_offset(&self.sc.services[s].name);
+            self.events.push(offset, Ev::ServiceScrape(s as u16));
+        }
+        self.events.push(self.sc.metrics.resource_resolution_ns, Ev::ResourceScrape);
+        for i in 0..self.instances.len() {
+            let t = self.instances[i].policy.first_wake();
+            if t <= self.end {
+                self.events.push(t, Ev::Wake(i as u16));
+            }
+        }
+        self.events.push(self.sc.step_ns.min(self.end), Ev::Step);
+        self.events.push(60_000_000_000, Ev::Minute);
+        if self.sc.warmup_ns > 0 {
+            self.events.push(self.sc.warmup_ns, Ev::Warmup);
+        }
+    }
+
+    /// Simulated time reached so far, nanoseconds.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    pub fn end(&self) -> SimTime {
+        self.end
+    }
+
+    /// Events processed so far.
+    pub fn events_processed(&self) -> u64 {
+        self.events_processed
+    }
+
+    /// Process every event up to `until` (and not past the end of the run). Returns true when
+    /// the run is complete.
+    pub fn run_until(&mut self, until: SimTime) -> bool {
+        let until = until.min(self.end);
+        loop {
+            let queued = self.events.peek_key();
+            let arrival = self.arrivals.get(self.next_arrival).copied().unwrap_or(Key::MAX);
+            let next = queued.min(arrival);
+            if next == Key::MAX || key_time(next) > until {
+                break;
+            }
+            self.now = key_time(next);
+            self.events_processed += 1;
+            if arrival < queued {
+                let s = self.next_arrival;
+                self.on_arrival(s);
+            } else {
+                let (_, ev) = self.events.pop().expect("peeked");
+                self.handle(ev);
+            }
+        }
+        self.now = self.now.max(until);
+        until >= self.end
+    }
+
+    /// Set service `s`'s next arrival (`None`: no more).
+    #[inline]
+    pub(crate) fn set_next_arrival(&mut self, s: usize, at: Option<SimTime>) {
+        self.arrivals[s] = match at {
+            Some(t) => crate::engine::queue::key(t, self.events.take_seq()),
+            None => Key::MAX,
+        };
+        if self.arrivals.len() > 1 {
+            let mut best = 0;
+            for (i, k) in self.arrivals.iter().enumerate() {
+                if *k < self.arrivals[best] {
+                    best = i;
+                }
+            }
+            self.next_arrival = best;
+        }
+    }
+
+    /// Run to the end and produce the report.
+    pub fn run(mut self) -> Report {
+        self.run_until(self.end);
+        self.finish()
+    }
+
+    #[inline]
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Done { pod, gen, slot } => self.on_done(pod, gen, slot),
+            Ev::Deadline(s) => self.on_deadline(s as usize),
+            Ev::PodReady { pod, gen } => {
+                if self.world.pods.get(pod).gen == gen && self.world.pods.get(pod).alive {
+                    self.pod_ready(pod);
+                }
+            }
+            Ev::GraceEnd { pod, gen } => self.on_grace_end(pod, gen),
+            Ev::Scrape { pod, gen } => self.on_scrape(pod, gen),
+            Ev::ServiceScrape(s) => self.on_service_scrape(s as usize),
+            Ev::ResourceScrape => self.on_resource_scrape(),
+            Ev::Wake(i) => self.on_wake(i as usize),
+            Ev::Step => self.on_step(),
+            Ev::Minute => {
+                for s in &mut self.world.services {
+                    s.acc.close_minute(self.now);
+                }
+                self.events.push(self.now + 60_000_000_000, Ev::Minute);
+            }
+            Ev::Warmup => {
+                for s in &mut self.world.services {
+                    s.acc.mark_warmup(self.now);
+                }
+            }
+            Ev::NodeReady { node, gen } => {
+                let n = self.world.nodes.get(node);
+                if n.alive && n.gen == gen {
+                    self.node_ready(node);
+                }
+            }
+            Ev::DrainEnd { node, gen } => self.on_drain_end(node, gen),
+        }
+    }
+
+    /// Close the run: count what is still in flight, and build the report.
+    pub fn finish(mut self) -> Report {
+        let now = self.end;
+        self.now = now;
+        // The last partial step.
+        if self.timeseries.last().is_none_or(|r| r.time_s < secs(now)) && self.sc.step_ns > 0 {
+            self.record_step();
+        }
+        crate::sim::observe::build_report(self)
+    }
+}

@@ -1,0 +1,308 @@
+//! The engine's outward side: scrapes into the metrics pipeline, policy calls and their
+//! decisions, the timeseries, and the final report.
+
+use std::collections::BTreeMap;
+
+use super::{Ev, Simulation};
+use crate::cluster::{NodeState, PodPhase};
+use crate::engine::rng::fnv1a;
+use crate::engine::time::secs;
+use crate::engine::NEVER;
+use crate::metrics::Sample;
+use crate::policy::{Observation, Target, Verdict};
+use crate::report::{
+    Cost, DecisionRow, Latency, LatencyHist, Little, QueueWait, Report, Requests, Row, Scaling, ServiceCost,
+    ServiceSummary, Sla, Summary,
+};
+use crate::scenario::MAX_REPLICAS;
+use crate::service::ReqState;
+
+impl Simulation<'_> {
+    /// A target's phase within the scrape interval, from its name (whole milliseconds, as
+    /// Prometheus timestamps are).
+    pub(super) fn scrape_offset(&self, name: &str) -> u64 {
+        let interval_ms = (self.sc.metrics.scrape_interval_ns / 1_000_000).max(1);
+        (fnv1a(name) % interval_ms) * 1_000_000
+    }
+
+    pub(super) fn on_scrape(&mut self, pod: u32, gen: u32) {
+        let p = self.world.pods.get(pod);
+        if !p.alive || p.gen != gen {
+            return;
+        }
+        let sample = self.pod_sample(pod);
+        let target = p.target;
+        self.world.metrics.record(target, sample);
+        self.events.push(self.now + self.sc.metrics.scrape_interval_ns, Ev::Scrape { pod, gen });
+    }
+
+    pub(super) fn on_service_scrape(&mut self, s: usize) {
+        let rt = &self.world.services[s];
+        let mut v = [0.0; crate::metrics::POD_METRICS];
+        v[0] = rt.arrivals_total as f64;
+        v[1] = rt.waiting.len() as f64;
+        let target = rt.target;
+        self.world.metrics.record(target, Sample { t: self.now, v });
+        self.events.push(self.now + self.sc.metrics.scrape_interval_ns, Ev::ServiceScrape(s as u16));
+    }
+
+    /// metrics-server's round: cumulative CPU and working set of every running pod.
+    pub(super) fn on_resource_scrape(&mut self) {
+        let now = self.now;
+        for id in 0..self.world.pods.items.len() as u32 {
+            let p = self.world.pods.get(id);
+            if !p.alive || p.node.is_none() {
+                continue;
+            }
+            let gen = p.gen;
+            let sample = self.pod_sample(id);
+            self.world.metrics.record_resources(id, gen, now, sample.v[4], sample.v[7]);
+        }
+        self.world.metrics.prune(now);
+        self.events.push(now + self.sc.metrics.resource_resolution_ns, Ev::ResourceScrape);
+    }
+
+    /// Call a policy, log and apply its decisions, and schedule its next call.
+    pub(super) fn on_wake(&mut self, i: usize) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let next = {
+            let obs = Observation { now: self.now, world: &self.world, scenario: self.sc };
+            self.instances[i].policy.wake(&obs, &mut buf)
+        };
+        let (kind, controller) = (self.instances[i].kind, self.instances[i].controller);
+        for d in &buf {
+            let target = match d.target {
+                Target::Deployment(s) => self.sc.services[s].name.clone(),
+                Target::Pool(p) => self.sc.cluster.pools[p].name.clone(),
+                Target::Node(n) => {
+                    let node = self.world.nodes.get(n);
+                    format!("{}-{}", self.sc.cluster.pools[node.pool as usize].name, node.ordinal)
+                }
+            };
+            self.decisions.push(DecisionRow {
+                time_s: secs(self.now),
+                controller,
+                kind,
+                target,
+                from: d.from,
+                to: d.to,
+                verdict: d.verdict.as_str(),
+                reason: d.reason.clone(),
+            });
+            if d.verdict != Verdict::Apply {
+                continue;
+            }
+            match d.target {
+                Target::Deployment(s) => {
+                    let to = d.to.min(MAX_REPLICAS);
+                    let from = self.world.services[s].spec_replicas;
+                    self.world.services[s].spec_replicas = to;
+                    self.world.services[s].acc.on_scale(from, to, self.now);
+                    self.reconcile(s);
+                }
+                Target::Pool(p) => self.resize_pool(p, d.to),
+                Target::Node(n) => {
+                    self.remove_node(n);
+                }
+            }
+        }
+        self.buf = buf;
+        if next != NEVER && next <= self.end {
+            self.events.push(next.max(self.now + 1), Ev::Wake(i as u16));
+        }
+    }
+
+    pub(super) fn on_step(&mut self) {
+        self.record_step();
+        let next = self.now + self.sc.step_ns;
+        if self.now < self.end {
+            self.events.push(next.min(self.end), Ev::Step);
+        }
+    }
+
+    /// One timeseries row per service for the step ending now.
+    pub(super) fn record_step(&mut self) {
+        let now = self.now;
+        let step_start = self.timeseries.last().map_or(0.0, |r| r.time_s);
+        let step_s = secs(now) - step_start;
+        let (mut nodes_ready, mut nodes_prov) = (0, 0);
+        for n in self.world.nodes.items.iter().filter(|n| n.alive) {
+            match n.state {
+                NodeState::Ready | NodeState::Draining => nodes_ready += 1,
+                NodeState::Provisioning => nodes_prov += 1,
+            }
+        }
+        for s in 0..self.sc.services.len() {
+            let (mut pending, mut starting, mut ready, mut terminating) = (0, 0, 0, 0);
+            let (mut queued, mut in_flight) = (self.world.services[s].waiting.len() as u64, 0u64);
+            let mut cpu_live = 0.0;
+            for &id in &self.world.services[s].pods {
+                let p = self.world.pods.get(id);
+                match p.phase {
+                    PodPhase::Pending => pending += 1,
+                    PodPhase::Starting => starting += 1,
+                    PodPhase::Ready => ready += 1,
+                    PodPhase::Terminating => terminating += 1,
+                }
+                queued += p.queue.len() as u64;
+                in_flight += p.busy() as u64;
+                cpu_live += self.pod_cpu_seconds(id);
+            }
+            let svc = &self.sc.services[s];
+            let rt = &mut self.world.services[s];
+            let acc = &mut rt.acc;
+            let cpu_total = acc.cpu_gone_s + cpu_live;
+            let bound = acc.bound_pods.area_s(now);
+            let requested = (bound - acc.step_bound_start_s) * svc.cpu_request_m as f64 / 1000.0;
+            let cpu_utilization = if requested > 0.0 { (cpu_total - acc.step_cpu_start_s) / requested } else { 0.0 };
+            acc.step_cpu_start_s = cpu_total;
+            acc.step_bound_start_s = bound;
+            let st = std::mem::take(&mut acc.step);
+            self.timeseries.push(Row {
+                time_s: secs(now),
+                service: svc.name.clone(),
+                load_rps: if step_s > 0.0 { st.arrivals as f64 / step_s } else { 0.0 },
+                completed: st.completed,
+                rejected: st.rejected,
+                timed_out: st.timed_out,
+                lost: st.lost,
+                replicas_desired: rt.spec_replicas,
+                pods_pending: pending,
+                pods_starting: starting,
+                pods_ready: ready,
+                pods_terminating: terminating,
+                nodes_ready,
+                nodes_provisioning: nodes_prov,
+                queue_length: queued,
+                in_flight,
+                cpu_utilization,
+                latency_mean_s: st.latency.mean_s(),
+                latency_p50_s: st.latency.quantile_s(0.5),
+                latency_p95_s: st.latency.quantile_s(0.95),
+                latency_p99_s: st.latency.quantile_s(0.99),
+            });
+            // Keep the step histogram's allocation for the next step.
+            let mut h = st.latency;
+            h.reset();
+            acc.step.latency = h;
+        }
+        // Rows of one step carry the same time; the next step starts from it.
+        let _ = step_start;
+    }
+}
+
+/// Turn the finished run into its report.
+pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
+    let now = sim.end;
+    let sc = sim.sc;
+    // Requests still in the system at the end whose clients are still waiting.
+    let mut in_flight_by_service = vec![0u64; sc.services.len()];
+    for s in 0..sc.services.len() {
+        let warmup = sc.warmup_ns;
+        let mut ids: Vec<u32> = sim.world.services[s].waiting.iter().copied().collect();
+        for &p in &sim.world.services[s].pods {
+            let pod = sim.world.pods.get(p);
+            ids.extend(pod.queue.iter().copied());
+            ids.extend(pod.slots.iter().map(|sl| sl.req).filter(|&r| r != crate::cluster::FREE));
+        }
+        in_flight_by_service[s] = ids
+            .iter()
+            .filter(|&&r| {
+                let r = sim.world.reqs.get(r);
+                r.state == ReqState::Active && r.arrival >= warmup
+            })
+            .count() as u64;
+    }
+    let mut services = BTreeMap::new();
+    let mut total = Requests::default();
+    let mut all_latency = LatencyHist::new();
+    let mut all_wait = LatencyHist::new();
+    let (mut good, mut violation_minutes) = (0, 0);
+    let mut scaling = Scaling::default();
+    let mut cost = Cost::default();
+    for s in 0..sc.services.len() {
+        let mut cpu_live = 0.0;
+        for &p in &sim.world.services[s].pods {
+            cpu_live += sim.pod_cpu_seconds(p);
+        }
+        let svc = &sc.services[s];
+        let acc = &mut sim.world.services[s].acc;
+        acc.close_minute(now.max(1));
+        let r = Requests {
+            arrived: acc.arrived,
+            completed: acc.completed,
+            rejected: acc.rejected,
+            timed_out: acc.timed_out,
+            lost: acc.lost,
+            in_flight_at_end: in_flight_by_service[s],
+            wasted: acc.wasted,
+        };
+        total.arrived += r.arrived;
+        total.completed += r.completed;
+        total.rejected += r.rejected;
+        total.timed_out += r.timed_out;
+        total.lost += r.lost;
+        total.in_flight_at_end += r.in_flight_at_end;
+        total.wasted += r.wasted;
+        all_latency.add(&acc.latency);
+        all_wait.add(&acc.queue_wait);
+        good += acc.good;
+        violation_minutes += acc.violation_minutes;
+        let sc_scaling = Scaling { events: acc.scale_events, reversals: acc.reversals };
+        scaling.events += sc_scaling.events;
+        scaling.reversals += sc_scaling.reversals;
+        let pod_seconds = acc.bound_pods.area_s(now);
+        let span = secs(now.saturating_sub(sc.warmup_ns));
+        let service_cost = ServiceCost {
+            pod_seconds,
+            cpu_core_seconds_requested: pod_seconds * svc.cpu_request_m as f64 / 1000.0,
+            cpu_core_seconds_used: acc.cpu_gone_s + cpu_live,
+        };
+        cost.pod_seconds += service_cost.pod_seconds;
+        cost.cpu_core_seconds_requested += service_cost.cpu_core_seconds_requested;
+        services.insert(
+            svc.name.clone(),
+            ServiceSummary {
+                requests: r,
+                latency_s: Latency::from_hist(&acc.latency),
+                queue_wait_s: QueueWait::from_hist(&acc.queue_wait),
+                sla: Sla::from_counts(&r, acc.good, acc.violation_minutes),
+                cost: service_cost,
+                scaling: sc_scaling,
+                little: Little {
+                    in_system_mean: acc.mean_in_system(now),
+                    arrival_rate_per_s: if span > 0.0 { acc.arrived as f64 / span } else { 0.0 },
+                },
+            },
+        );
+    }
+    if !sc.cluster.implicit {
+        for (i, pool) in sc.cluster.pools.iter().enumerate() {
+            let node_seconds = sim.world.pool_nodes[i].area_s(now);
+            cost.node_seconds += node_seconds;
+            cost.dollars += node_seconds / 3600.0 * pool.price_per_hour;
+            cost.node_seconds_by_pool.insert(pool.name.clone(), node_seconds);
+        }
+    }
+    let summary = Summary {
+        scenario: sc.name.clone(),
+        policy: sc.policies[sim.policy].name.clone(),
+        seed: sim.seed,
+        duration_s: secs(sc.duration_ns),
+        warmup_s: secs(sc.warmup_ns),
+        requests: total,
+        latency_s: Latency::from_hist(&all_latency),
+        queue_wait_s: QueueWait::from_hist(&all_wait),
+        sla: Sla::from_counts(&total, good, violation_minutes),
+        cost,
+        scaling,
+        services,
+    };
+    Report {
+        summary,
+        timeseries: std::mem::take(&mut sim.timeseries),
+        decisions: std::mem::take(&mut sim.decisions),
+        latency_cdf: all_latency.cdf(),
+    }
+}

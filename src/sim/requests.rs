@@ -1,0 +1,240 @@
+//! The request path: arrivals, routing, service, completion, timeouts. This is the hot loop;
+//! keep it free of allocation and of work that does not change per request.
+
+use rand::Rng as _;
+use rand_distr::{Distribution, Exp1};
+
+use super::{Ev, Simulation};
+use crate::cluster::{PodPhase, FREE};
+use crate::engine::time::nanos;
+use crate::scenario::{Balancer, NoReadyPods, ServiceKind, Workload};
+use crate::service::ReqState;
+
+impl Simulation<'_> {
+    pub(super) fn schedule_next_arrival(&mut self, s: usize) {
+        let t = match &self.sc.services[s].workload {
+            Workload::Constant { rate } => {
+                if *rate <= 0.0 {
+                    None
+                } else {
+                    let x: f64 = Exp1.sample(&mut self.streams.arrivals[s]);
+                    Some(self.now + nanos(x / rate).max(1))
+                }
+            }
+        };
+        self.set_next_arrival(s, t.filter(|&t| t < self.end));
+    }
+
+    pub(super) fn on_arrival(&mut self, s: usize) {
+        self.schedule_next_arrival(s);
+        let svc = &self.sc.services[s];
+        // Work is drawn in arrival order from the service's own stream: the n-th request of a
+        // service has the same work under every policy.
+        let rng = &mut self.streams.work[s];
+        let work_ns = svc.service_time.sample_ns(rng);
+        let cpu_ns = match &svc.cpu_per_request {
+            Some(d) => d.sample_ns(rng),
+            None => work_ns,
+        };
+        let now = self.now;
+        let req = self.world.reqs.alloc(now, work_ns, cpu_ns);
+        let rt = &mut self.world.services[s];
+        rt.arrivals_total += 1;
+        rt.acc.on_arrival(now);
+        if let Some(timeout) = svc.timeout_ns {
+            let gen = self.world.reqs.get(req).gen;
+            rt.deadlines.push_back((req, gen, now + timeout));
+            if !rt.deadline_armed {
+                rt.deadline_armed = true;
+                self.events.push(now + timeout, Ev::Deadline(s as u16));
+            }
+        }
+        match svc.kind {
+            ServiceKind::Http { balancer, no_ready_pods } => {
+                if self.world.services[s].ready.is_empty() {
+                    let rt = &mut self.world.services[s];
+                    if no_ready_pods == NoReadyPods::Wait && (rt.waiting.len() as u64) < svc.queue_limit {
+                        rt.waiting.push_back(req);
+                    } else {
+                        self.reject(s, req, None);
+                    }
+                } else {
+                    let pod = self.pick(s, balancer);
+                    self.offer(s, pod, req);
+                }
+            }
+            ServiceKind::Queue => {
+                if let Some(pod) = self.idle_worker(s) {
+                    self.start(pod, req);
+                } else if (self.world.services[s].waiting.len() as u64) < svc.queue_limit {
+                    self.world.services[s].waiting.push_back(req);
+                } else {
+                    self.reject(s, req, None);
+                }
+            }
+        }
+    }
+
+    /// The balancer's choice among the ready pods (there is at least one).
+    #[inline]
+    fn pick(&mut self, s: usize, balancer: Balancer) -> u32 {
+        let rt = &mut self.world.services[s];
+        let n = rt.ready.len();
+        match balancer {
+            Balancer::RoundRobin => {
+                let i = rt.rr_next % n;
+                rt.rr_next = i + 1;
+                rt.ready[i]
+            }
+            Balancer::Random => rt.ready[self.streams.balancer[s].gen_range(0..n)],
+            Balancer::LeastRequest => {
+                if n == 1 {
+                    return rt.ready[0];
+                }
+                // Envoy's default for equal weights: the less loaded of two distinct random
+                // endpoints (power of two choices).
+                let rng = &mut self.streams.balancer[s];
+                let a = rng.gen_range(0..n);
+                let mut b = rng.gen_range(0..n - 1);
+                if b >= a {
+                    b += 1;
+                }
+                let (pa, pb) = (rt.ready[a], rt.ready[b]);
+                let load = |p: u32| self.world.pods.get(p).in_pod();
+                if load(pb) < load(pa) {
+                    pb
+                } else {
+                    pa
+                }
+            }
+        }
+    }
+
+    /// Hand a request to a pod: a free slot, else its queue, else a 503.
+    #[inline]
+    pub(super) fn offer(&mut self, s: usize, pod: u32, req: u32) {
+        let p = self.world.pods.get_mut(pod);
+        if !p.free.is_empty() {
+            self.start(pod, req);
+        } else if (p.queue.len() as u64) < self.sc.services[s].queue_limit {
+            p.queue.push_back(req);
+        } else {
+            self.reject(s, req, Some(pod));
+        }
+    }
+
+    /// A ready worker with a free slot (`queue` kind), longest idle first.
+    #[inline]
+    fn idle_worker(&mut self, s: usize) -> Option<u32> {
+        while let Some((pod, gen)) = self.world.services[s].idle.pop_front() {
+            let p = self.world.pods.get(pod);
+            if p.alive && p.gen == gen && p.phase == PodPhase::Ready && !p.free.is_empty() {
+                return Some(pod);
+            }
+        }
+        None
+    }
+
+    /// Start serving a request in a free slot of `pod`.
+    #[inline]
+    pub(super) fn start(&mut self, pod: u32, req: u32) {
+        let now = self.now;
+        let r = self.world.reqs.get_mut(req);
+        r.started = now;
+        let done = now + r.work_ns;
+        let p = self.world.pods.get_mut(pod);
+        let slot = p.free.pop().expect("start needs a free slot");
+        p.slots[slot as usize].req = req;
+        self.events.push(done, Ev::Done { pod, gen: p.gen, slot });
+    }
+
+    pub(super) fn reject(&mut self, s: usize, req: u32, pod: Option<u32>) {
+        if let Some(pod) = pod {
+            let p = self.world.pods.get_mut(pod);
+            p.responses += 1;
+            p.errors += 1;
+        }
+        let r = *self.world.reqs.get(req);
+        let rt = &mut self.world.services[s];
+        if r.state == ReqState::Active {
+            rt.acc.on_reject(r.arrival, self.now);
+        } else {
+            // Its client had already gone; it was counted as timed out.
+            rt.acc.on_wasted(r.arrival, self.now);
+        }
+        self.world.reqs.release(req);
+    }
+
+    pub(super) fn on_done(&mut self, pod: u32, gen: u32, slot: u16) {
+        let now = self.now;
+        let p = self.world.pods.get_mut(pod);
+        if !p.alive || p.gen != gen {
+            return; // the pod was killed; the request was counted as lost then
+        }
+        let req = p.slots[slot as usize].req;
+        p.slots[slot as usize].req = FREE;
+        p.free.push(slot);
+        let s = p.service as usize;
+        let r = *self.world.reqs.get(req);
+        p.responses += 1;
+        p.served += 1;
+        p.duration_sum_s += (now - r.arrival) as f64 / 1e9;
+        p.cpu_done_ns += r.cpu_ns as f64;
+        let rt = &mut self.world.services[s];
+        match r.state {
+            ReqState::Active => rt.acc.on_complete(r.arrival, r.started, now),
+            _ => rt.acc.on_wasted(r.arrival, now),
+        }
+        self.world.reqs.release(req);
+        // The freed slot takes the next request.
+        let p = self.world.pods.get_mut(pod);
+        match self.sc.services[s].kind {
+            ServiceKind::Http { .. } => {
+                if let Some(next) = p.queue.pop_front() {
+                    self.start(pod, next);
+                }
+            }
+            ServiceKind::Queue => {
+                if p.phase == PodPhase::Ready {
+                    if let Some(next) = self.world.services[s].waiting.pop_front() {
+                        self.start(pod, next);
+                    } else {
+                        let gen = p.gen;
+                        self.world.services[s].idle.push_back((pod, gen));
+                    }
+                }
+            }
+        }
+        let p = self.world.pods.get(pod);
+        if p.phase == PodPhase::Terminating && p.in_pod() == 0 {
+            self.pod_gone(pod);
+        }
+    }
+
+    /// Clients whose deadline has passed give up. Deadlines are in arrival order, so only the
+    /// front of the queue is ever due; requests already finished are dropped on the way.
+    pub(super) fn on_deadline(&mut self, s: usize) {
+        let now = self.now;
+        loop {
+            let Some(&(req, gen, deadline)) = self.world.services[s].deadlines.front() else { break };
+            let r = self.world.reqs.get(req);
+            let live = r.gen == gen && r.state == ReqState::Active;
+            if !live {
+                self.world.services[s].deadlines.pop_front();
+                continue;
+            }
+            if deadline > now {
+                break;
+            }
+            self.world.services[s].deadlines.pop_front();
+            let arrival = r.arrival;
+            self.world.reqs.get_mut(req).state = ReqState::Abandoned;
+            self.world.services[s].acc.on_timeout(arrival);
+        }
+        let rt = &mut self.world.services[s];
+        match rt.deadlines.front() {
+            Some(&(_, _, deadline)) => self.events.push(deadline, Ev::Deadline(s as u16)),
+            None => rt.deadline_armed = false,
+        }
+    }
+}
