@@ -809,7 +809,7 @@ fn spec_from_fields(fields: &[(String, Scalar)]) -> Result<DistSpec, String> {
             let (min, max) = (secs("min")?, secs("max")?);
             if min > max {
                 return Err(format!(
-                    "invalid {what}: `min` ({}) must not be greater than `max` ({})",
+                    "invalid `min` in {what}: `min` ({}) must not be greater than `max` ({})",
                     need("min")?.shown(),
                     need("max")?.shown()
                 ));

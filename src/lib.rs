@@ -6,9 +6,11 @@ pub mod metrics;
 pub mod output;
 pub mod policy;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod service;
 pub mod sim;
+pub mod theory;
 pub mod units;
 
 pub use scenario::{load, Scenario};

@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 
 use autosim::output;
-use autosim::report::Report;
 use autosim::scenario::{self, Scenario, ScenarioError};
 use autosim::Simulation;
 
@@ -114,28 +112,6 @@ fn validate(file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Run the selected policies of `sc` in parallel; progress goes to `bar` in simulated seconds.
-fn simulate(sc: &Scenario, selected: &[usize], seed: u64, bar: &ProgressBar) -> Vec<Report> {
-    let chunk = (sc.duration_ns / 200).max(1);
-    selected
-        .par_iter()
-        .map(|&i| {
-            let mut sim = Simulation::new(sc, i, seed);
-            let mut t = 0;
-            loop {
-                let before = sim.now();
-                t = (t + chunk).min(sim.end());
-                let done = sim.run_until(t);
-                bar.inc((sim.now() - before) / 1_000_000_000);
-                if done || t >= sim.end() {
-                    break;
-                }
-            }
-            sim.finish()
-        })
-        .collect()
-}
-
 fn progress_bar(total_s: u64, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -179,7 +155,7 @@ fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], qu
             }
         })
     };
-    let reports = simulate(&sc, &selected, seed, &bar);
+    let reports = autosim::run::run_policies(&sc, &selected, seed, &|s| bar.inc(s));
     bar.finish_and_clear();
     let _ = reveal.join();
     let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));

@@ -1,0 +1,51 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use autosim::report::Report;
+use autosim::scenario::{self, Scenario};
+use autosim::Simulation;
+
+/// Parse a scenario from TOML text (files it names are relative to the crate root).
+pub fn scenario(toml: &str) -> Scenario {
+    match scenario::parse(toml, Path::new(env!("CARGO_MANIFEST_DIR"))) {
+        Ok(s) => s,
+        Err(e) => panic!("test scenario does not parse: {e:?}"),
+    }
+}
+
+/// Run policy alternative `policy` of a scenario with its own seed.
+pub fn run(sc: &Scenario, policy: usize) -> Report {
+    Simulation::new(sc, policy, sc.seed).run()
+}
+
+/// Run with another seed.
+pub fn run_seed(sc: &Scenario, policy: usize, seed: u64) -> Report {
+    Simulation::new(sc, policy, seed).run()
+}
+
+/// The crate's root folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` beside the project, when present (tests that need it skip otherwise).
+pub fn shared() -> Option<PathBuf> {
+    let p = root().join("..").join("shared");
+    p.is_dir().then_some(p)
+}
+
+/// Conservation: every request that arrived is accounted for exactly once.
+pub fn assert_conserved(r: &Report) {
+    for (name, s) in &r.summary.services {
+        let q = &s.requests;
+        assert_eq!(
+            q.arrived,
+            q.completed + q.rejected + q.timed_out + q.lost + q.in_flight_at_end,
+            "conservation fails for service {name}: {q:?}"
+        );
+    }
+    let q = &r.summary.requests;
+    assert_eq!(q.arrived, q.completed + q.rejected + q.timed_out + q.lost + q.in_flight_at_end, "{q:?}");
+}
