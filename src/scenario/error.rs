@@ -31,8 +31,29 @@ impl ConfigError {
 
 impl From<toml::de::Error> for ConfigError {
     fn from(e: toml::de::Error) -> Self {
-        Self { span: e.span(), message: e.message().trim().to_string() }
+        Self { span: e.span(), message: plain_words(e.message().trim()) }
     }
+}
+
+/// Serde's messages in the words of a scenario file: keys and values, whole numbers.
+pub fn plain_words(message: &str) -> String {
+    let mut m = message
+        .replace("unknown field", "unknown key")
+        .replace("missing field", "missing key")
+        .replace("unknown variant", "unknown value")
+        .replace("duplicate field", "duplicate key");
+    for (t, words) in [
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected u16", "expected a whole number (0 or more)"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected a table"),
+        ("expected a string", "expected a text string"),
+    ] {
+        m = m.replace(t, words);
+    }
+    m
 }
 
 /// A `ConfigError` placed in its file: what the user sees.

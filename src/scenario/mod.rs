@@ -8,7 +8,6 @@ mod raw;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use toml::Spanned;
 
@@ -133,9 +132,10 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
             let mut names = BTreeSet::new();
             for p in node_pools.into_inner() {
                 let pspan = p.span();
+                let name_span = p.get_ref().name.span();
                 let pool = validate_pool(p.into_inner(), pspan, base_dir)?;
                 if !names.insert(pool.name.clone()) {
-                    return Err(ConfigError::at(pspan_of_name(&pool), format!("duplicate node pool name {:?}", pool.name)));
+                    return Err(ConfigError::at(name_span, format!("duplicate node pool name {:?}: pool names must be unique", pool.name)));
                 }
                 pools.push(pool);
             }
@@ -162,9 +162,14 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
             return Err(ConfigError::at(resource_resolution.map(|s| s.span()).unwrap_or(0..0), "`resource_resolution` must be at least 1ms"));
         }
         if m.rate_window_ns < 2 * m.scrape_interval_ns {
+            let span = rate_window.as_ref().or(scrape_interval.as_ref()).map(|s| s.span()).unwrap_or(0..0);
             return Err(ConfigError::at(
-                rate_window.map(|s| s.span()).unwrap_or(0..0),
-                "`rate_window` must be at least twice `scrape_interval`: a shorter range holds fewer than two samples and rate() has no value",
+                span,
+                format!(
+                    "`rate_window` ({}) must be at least twice `scrape_interval` ({}): a shorter range holds fewer than two samples and rate() has no value",
+                    crate::units::Duration(m.rate_window_ns),
+                    crate::units::Duration(m.scrape_interval_ns)
+                ),
             ));
         }
         m
@@ -220,9 +225,10 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
     let mut policy_names = BTreeSet::new();
     for p in policies {
         let span = p.span();
+        let name_span = p.get_ref().name.span();
         let spec = validate_policy(p.into_inner(), span, &scenario)?;
         if !policy_names.insert(spec.name.clone()) {
-            return Err(ConfigError::at(span_none(), format!("duplicate policy name {:?}", spec.name)));
+            return Err(ConfigError::at(name_span, format!("duplicate policy name {:?}: policy names must be unique (each names a report folder)", spec.name)));
         }
         specs.push(spec);
     }
@@ -239,14 +245,6 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
     }
     scenario.policies = specs;
     Ok(scenario)
-}
-
-fn span_none() -> std::ops::Range<usize> {
-    0..0
-}
-
-fn pspan_of_name(_p: &NodePool) -> std::ops::Range<usize> {
-    0..0
 }
 
 fn validate_pool(p: RawNodePool, span: std::ops::Range<usize>, base_dir: &Path) -> Result<NodePool, ConfigError> {
@@ -523,6 +521,3 @@ fn validate_policy(p: RawPolicy, _span: std::ops::Range<usize>, sc: &Scenario) -
 pub fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
-
-#[allow(unused)]
-fn _arc_check(_: Arc<dyn policy::PolicyFactory>) {}

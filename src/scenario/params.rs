@@ -73,7 +73,7 @@ impl Params {
         let Some(v) = self.fields.get(key) else { return Ok(None) };
         T::deserialize(v.get_ref().clone())
             .map(Some)
-            .map_err(|e| ConfigError::at(v.span(), format!("{}: `{key}`: {}", self.what, e.message().trim())))
+            .map_err(|e| ConfigError::at(v.span(), format!("{}: `{key}`: {}", self.what, super::error::plain_words(e.message().trim()))))
     }
 
     /// The value of `key`, or `default` when absent.

@@ -46,7 +46,11 @@ fn scenario_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// Write `text` to a fresh temp folder and run `autosim <cmd> FILE <rest...>` on it.
 /// Returns the temp folder (keep it alive), the file, and (code, stdout, stderr).
-fn with_scenario(text: &str, cmd: &str, rest: &[&OsStr]) -> (tempfile::TempDir, PathBuf, (i32, String, String)) {
+fn with_scenario(
+    text: &str,
+    cmd: &str,
+    rest: &[&OsStr],
+) -> (tempfile::TempDir, PathBuf, (i32, String, String)) {
     let dir = tempfile::tempdir().unwrap();
     let file = scenario_file(dir.path(), "scenario", text);
     let mut args: Vec<&OsStr> = vec![OsStr::new(cmd), file.as_os_str()];
@@ -65,7 +69,11 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 walk(root, &path, out);
             } else {
                 let rel = path.strip_prefix(root).unwrap();
-                let rel = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+                let rel = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
                 out.insert(rel, std::fs::read(&path).unwrap());
             }
         }
@@ -107,8 +115,20 @@ fn subdirs(dir: &Path) -> Vec<String> {
 
 /// The keys of `summary.json` that other tools rely on.
 const SUMMARY_CONTRACT: &[(&str, &[&str])] = &[
-    ("requests", &["arrived", "completed", "rejected", "timed_out", "in_flight_at_end"]),
-    ("latency_s", &["mean", "p50", "p90", "p95", "p99", "p999", "max"]),
+    (
+        "requests",
+        &[
+            "arrived",
+            "completed",
+            "rejected",
+            "timed_out",
+            "in_flight_at_end",
+        ],
+    ),
+    (
+        "latency_s",
+        &["mean", "p50", "p90", "p95", "p99", "p999", "max"],
+    ),
     ("queue_wait_s", &["mean", "p99"]),
     ("sla", &["attainment", "violation_minutes"]),
     ("cost", &["pod_seconds", "node_seconds", "dollars"]),
@@ -116,16 +136,25 @@ const SUMMARY_CONTRACT: &[(&str, &[&str])] = &[
 ];
 
 fn read_summary(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 fn check_summary_contract(summary: &Value, path: &Path) {
     for (section, keys) in SUMMARY_CONTRACT {
-        let s = summary.get(section).unwrap_or_else(|| panic!("{}: no `{section}`", path.display()));
+        let s = summary
+            .get(section)
+            .unwrap_or_else(|| panic!("{}: no `{section}`", path.display()));
         for key in *keys {
-            let v = s.get(key).unwrap_or_else(|| panic!("{}: no `{section}.{key}`", path.display()));
-            assert!(v.is_number(), "{}: `{section}.{key}` is not a number: {v}", path.display());
+            let v = s
+                .get(key)
+                .unwrap_or_else(|| panic!("{}: no `{section}.{key}`", path.display()));
+            assert!(
+                v.is_number(),
+                "{}: `{section}.{key}` is not a number: {v}",
+                path.display()
+            );
         }
     }
 }
@@ -134,24 +163,50 @@ fn check_summary_contract(summary: &Value, path: &Path) {
 fn check_reports(out: &Path, policies: &[String], what: &str) {
     for p in policies {
         let pdir = out.join(p);
-        assert!(pdir.is_dir(), "{what}: no folder for policy {p:?} in {}", out.display());
+        assert!(
+            pdir.is_dir(),
+            "{what}: no folder for policy {p:?} in {}",
+            out.display()
+        );
         let summary_path = pdir.join("summary.json");
         let summary = read_summary(&summary_path);
         check_summary_contract(&summary, &summary_path);
-        assert_eq!(summary["policy"], Value::String(p.clone()), "{what}: summary.json of {p:?} names another policy");
-        for (file, header_start) in [("timeseries.csv", "time_s,service,"), ("decisions.csv", "time_s,controller,")] {
-            let text = std::fs::read_to_string(pdir.join(file)).unwrap_or_else(|e| panic!("{what}: {p}/{file}: {e}"));
+        assert_eq!(
+            summary["policy"],
+            Value::String(p.clone()),
+            "{what}: summary.json of {p:?} names another policy"
+        );
+        for (file, header_start) in [
+            ("timeseries.csv", "time_s,service,"),
+            ("decisions.csv", "time_s,controller,"),
+        ] {
+            let text = std::fs::read_to_string(pdir.join(file))
+                .unwrap_or_else(|e| panic!("{what}: {p}/{file}: {e}"));
             let header = text.lines().next().unwrap_or("");
             assert!(header.starts_with(header_start), "{what}: {p}/{file} header is {header:?}, expected it to start with {header_start:?}");
         }
     }
-    let mut rdr = csv::Reader::from_path(out.join("comparison.csv")).unwrap_or_else(|e| panic!("{what}: comparison.csv: {e}"));
+    let mut rdr = csv::Reader::from_path(out.join("comparison.csv"))
+        .unwrap_or_else(|e| panic!("{what}: comparison.csv: {e}"));
     let headers = rdr.headers().unwrap().clone();
-    assert_eq!(headers.get(0), Some("policy"), "{what}: comparison.csv header {headers:?}");
-    let rows: Vec<String> = rdr.records().map(|r| r.unwrap().get(0).unwrap().to_string()).collect();
-    assert_eq!(&rows, policies, "{what}: comparison.csv should have one row per policy, in order");
+    assert_eq!(
+        headers.get(0),
+        Some("policy"),
+        "{what}: comparison.csv header {headers:?}"
+    );
+    let rows: Vec<String> = rdr
+        .records()
+        .map(|r| r.unwrap().get(0).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        &rows, policies,
+        "{what}: comparison.csv should have one row per policy, in order"
+    );
     let leftovers = dot_entries(out);
-    assert!(leftovers.is_empty(), "{what}: temporary files left in the output folder: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "{what}: temporary files left in the output folder: {leftovers:?}"
+    );
 }
 
 /// A small valid scenario with two policies; runs in well under a second.
@@ -211,18 +266,28 @@ fn every_shipped_scenario_validates_and_runs() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         let started = Instant::now();
-        let (code, _stdout, stderr) = autosim([OsStr::new("run"), file.as_os_str(), OsStr::new("--quiet"), OsStr::new("--out"), out.as_os_str()]);
+        let (code, _stdout, stderr) = autosim([
+            OsStr::new("run"),
+            file.as_os_str(),
+            OsStr::new("--quiet"),
+            OsStr::new("--out"),
+            out.as_os_str(),
+        ]);
         let took = started.elapsed().as_secs_f64();
         assert_eq!(code, 0, "{what}: run failed\n{stderr}");
         if took > 20.0 {
             eprintln!("NOTE: {what} took {took:.1}s to run in this build");
         }
         check_reports(&out, &policies, &what);
-        assert_eq!(subdirs(&out), {
-            let mut p = policies.clone();
-            p.sort();
-            p
-        }, "{what}: unexpected folders in the output");
+        assert_eq!(
+            subdirs(&out),
+            {
+                let mut p = policies.clone();
+                p.sort();
+                p
+            },
+            "{what}: unexpected folders in the output"
+        );
     }
 }
 
@@ -234,10 +299,22 @@ fn every_shipped_scenario_validates_and_runs() {
 fn policy_flag_runs_only_that_policy() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (_d, _f, (code, stdout, stderr)) =
-        with_scenario(TWO_POLICIES, "run", &[OsStr::new("--quiet"), OsStr::new("--policy"), OsStr::new("four"), OsStr::new("--out"), out.as_os_str()]);
+    let (_d, _f, (code, stdout, stderr)) = with_scenario(
+        TWO_POLICIES,
+        "run",
+        &[
+            OsStr::new("--quiet"),
+            OsStr::new("--policy"),
+            OsStr::new("four"),
+            OsStr::new("--out"),
+            out.as_os_str(),
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.is_empty(), "--quiet should print nothing, printed {stdout:?}");
+    assert!(
+        stdout.is_empty(),
+        "--quiet should print nothing, printed {stdout:?}"
+    );
     assert_eq!(subdirs(&out), vec!["four".to_string()]);
     check_reports(&out, &["four".to_string()], "--policy four");
 }
@@ -249,7 +326,15 @@ fn policy_flag_repeated_runs_those_policies() {
     let (_d, _f, (code, _, stderr)) = with_scenario(
         TWO_POLICIES,
         "run",
-        &[OsStr::new("--quiet"), OsStr::new("--policy"), OsStr::new("two"), OsStr::new("--policy"), OsStr::new("four"), OsStr::new("--out"), out.as_os_str()],
+        &[
+            OsStr::new("--quiet"),
+            OsStr::new("--policy"),
+            OsStr::new("two"),
+            OsStr::new("--policy"),
+            OsStr::new("four"),
+            OsStr::new("--out"),
+            out.as_os_str(),
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     check_reports(&out, &two_policy_names(), "--policy two --policy four");
@@ -259,14 +344,33 @@ fn policy_flag_repeated_runs_those_policies() {
 fn unknown_policy_flag_exits_2_names_known_policies_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (_d, _f, (code, stdout, stderr)) =
-        with_scenario(TWO_POLICIES, "run", &[OsStr::new("--quiet"), OsStr::new("--policy"), OsStr::new("nine"), OsStr::new("--out"), out.as_os_str()]);
+    let (_d, _f, (code, stdout, stderr)) = with_scenario(
+        TWO_POLICIES,
+        "run",
+        &[
+            OsStr::new("--quiet"),
+            OsStr::new("--policy"),
+            OsStr::new("nine"),
+            OsStr::new("--out"),
+            out.as_os_str(),
+        ],
+    );
     assert_eq!(code, 2, "stderr: {stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(stderr.contains("\"nine\""), "should name the unknown policy: {stderr}");
-    assert!(stderr.contains("two") && stderr.contains("four"), "should list the known policies: {stderr}");
+    assert!(
+        stderr.contains("\"nine\""),
+        "should name the unknown policy: {stderr}"
+    );
+    assert!(
+        stderr.contains("two") && stderr.contains("four"),
+        "should list the known policies: {stderr}"
+    );
     assert!(stdout.is_empty(), "{stdout}");
-    assert!(!out.exists(), "an unknown --policy must write nothing, but {} exists", out.display());
+    assert!(
+        !out.exists(),
+        "an unknown --policy must write nothing, but {} exists",
+        out.display()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,37 +378,74 @@ fn unknown_policy_flag_exits_2_names_known_policies_and_writes_nothing() {
 // ---------------------------------------------------------------------------------------------
 
 fn run_seed(file: &Path, out: &Path, seed: &str) {
-    let (code, _, stderr) =
-        autosim([OsStr::new("run"), file.as_os_str(), OsStr::new("--quiet"), OsStr::new("--seed"), OsStr::new(seed), OsStr::new("--out"), out.as_os_str()]);
+    let (code, _, stderr) = autosim([
+        OsStr::new("run"),
+        file.as_os_str(),
+        OsStr::new("--quiet"),
+        OsStr::new("--seed"),
+        OsStr::new(seed),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let leftovers = dot_entries(out);
-    assert!(leftovers.is_empty(), "temporary files left in the output folder: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left in the output folder: {leftovers:?}"
+    );
 }
 
 #[test]
 fn seed_changes_results_and_same_seed_is_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let file = scenario_file(tmp.path(), "s", TWO_POLICIES);
-    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
     run_seed(&file, &a, "11");
     run_seed(&file, &b, "11");
     run_seed(&file, &c, "12");
 
     let fa = files_under(&a);
     let fb = files_under(&b);
-    assert!(fa.contains_key("comparison.csv") && fa.contains_key("two/summary.json"), "{:?}", fa.keys());
-    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>(), "same seed, different files");
+    assert!(
+        fa.contains_key("comparison.csv") && fa.contains_key("two/summary.json"),
+        "{:?}",
+        fa.keys()
+    );
+    assert_eq!(
+        fa.keys().collect::<Vec<_>>(),
+        fb.keys().collect::<Vec<_>>(),
+        "same seed, different files"
+    );
     for (name, bytes) in &fa {
-        assert!(bytes == &fb[name], "same seed, but {name} differs between two runs");
+        assert!(
+            bytes == &fb[name],
+            "same seed, but {name} differs between two runs"
+        );
     }
 
     for p in two_policy_names() {
         let sa = read_summary(&a.join(&p).join("summary.json"));
         let sc = read_summary(&c.join(&p).join("summary.json"));
-        assert_eq!(sa["seed"], Value::from(11u64), "summary.json should record the --seed");
-        assert_eq!(sc["seed"], Value::from(12u64), "summary.json should record the --seed");
-        let differs = sa["requests"]["arrived"] != sc["requests"]["arrived"] || sa["latency_s"] != sc["latency_s"];
-        assert!(differs, "policy {p}: --seed 11 and --seed 12 gave the same arrivals and latencies");
+        assert_eq!(
+            sa["seed"],
+            Value::from(11u64),
+            "summary.json should record the --seed"
+        );
+        assert_eq!(
+            sc["seed"],
+            Value::from(12u64),
+            "summary.json should record the --seed"
+        );
+        let differs = sa["requests"]["arrived"] != sc["requests"]["arrived"]
+            || sa["latency_s"] != sc["latency_s"];
+        assert!(
+            differs,
+            "policy {p}: --seed 11 and --seed 12 gave the same arrivals and latencies"
+        );
     }
 }
 
@@ -312,11 +453,19 @@ fn seed_changes_results_and_same_seed_is_byte_identical() {
 fn run_leaves_no_temp_files() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (_d, _f, (code, _, stderr)) = with_scenario(TWO_POLICIES, "run", &[OsStr::new("--quiet"), OsStr::new("--out"), out.as_os_str()]);
+    let (_d, _f, (code, _, stderr)) = with_scenario(
+        TWO_POLICIES,
+        "run",
+        &[OsStr::new("--quiet"), OsStr::new("--out"), out.as_os_str()],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(dot_entries(&out).is_empty(), "{:?}", dot_entries(&out));
     // A second run over the same folder replaces the files and still leaves nothing behind.
-    let (_d, _f, (code, _, stderr)) = with_scenario(TWO_POLICIES, "run", &[OsStr::new("--quiet"), OsStr::new("--out"), out.as_os_str()]);
+    let (_d, _f, (code, _, stderr)) = with_scenario(
+        TWO_POLICIES,
+        "run",
+        &[OsStr::new("--quiet"), OsStr::new("--out"), out.as_os_str()],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(dot_entries(&out).is_empty(), "{:?}", dot_entries(&out));
     check_reports(&out, &two_policy_names(), "second run");
@@ -326,13 +475,20 @@ fn run_leaves_no_temp_files() {
 fn run_without_quiet_prints_the_table() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (_d, _f, (code, stdout, stderr)) = with_scenario(TWO_POLICIES, "run", &[OsStr::new("--out"), out.as_os_str()]);
+    let (_d, _f, (code, stdout, stderr)) =
+        with_scenario(TWO_POLICIES, "run", &[OsStr::new("--out"), out.as_os_str()]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("policy"), "{stdout}");
     for p in two_policy_names() {
-        assert!(stdout.lines().any(|l| l.starts_with(&p)), "table has no row for {p}: {stdout}");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&p)),
+            "table has no row for {p}: {stdout}"
+        );
     }
-    assert!(stdout.contains(&out.display().to_string()), "should say where the reports are: {stdout}");
+    assert!(
+        stdout.contains(&out.display().to_string()),
+        "should say where the reports are: {stdout}"
+    );
     check_reports(&out, &two_policy_names(), "run without --quiet");
 }
 
@@ -354,7 +510,9 @@ fn place_of(text: &str, needle: &str, nth: usize) -> (usize, usize) {
     let mut from = 0;
     let mut offset = None;
     for _ in 0..=nth {
-        let i = text[from..].find(needle).unwrap_or_else(|| panic!("fixture has no occurrence {nth} of {needle:?}"));
+        let i = text[from..]
+            .find(needle)
+            .unwrap_or_else(|| panic!("fixture has no occurrence {nth} of {needle:?}"));
         offset = Some(from + i);
         from += i + needle.len();
     }
@@ -368,25 +526,60 @@ fn place_of(text: &str, needle: &str, nth: usize) -> (usize, usize) {
 /// Common checks of an error's stderr for a bad scenario at `file`.
 fn check_error_text(cmd: &str, file: &Path, bad: &Bad<'_>, code: i32, stderr: &str) {
     let shown = file.display().to_string();
-    assert_eq!(code, 2, "`autosim {cmd}`: expected exit code 2, stderr:\n{stderr}");
-    assert!(stderr.starts_with("error: "), "`autosim {cmd}`: stderr should start with `error: `:\n{stderr}");
-    assert!(!stderr.contains("panicked"), "`autosim {cmd}` panicked:\n{stderr}");
-    assert!(!stderr.contains("RUST_BACKTRACE"), "`autosim {cmd}` mentions RUST_BACKTRACE:\n{stderr}");
-    assert!(stderr.contains(&shown), "`autosim {cmd}`: the message should name the file {shown}:\n{stderr}");
+    assert_eq!(
+        code, 2,
+        "`autosim {cmd}`: expected exit code 2, stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.starts_with("error: "),
+        "`autosim {cmd}`: stderr should start with `error: `:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "`autosim {cmd}` panicked:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("RUST_BACKTRACE"),
+        "`autosim {cmd}` mentions RUST_BACKTRACE:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&shown),
+        "`autosim {cmd}`: the message should name the file {shown}:\n{stderr}"
+    );
     if let Some((needle, nth)) = bad.at {
         let (line, _col) = place_of(bad.toml, needle, nth);
         let prefix = format!("error: {shown}:");
-        let rest = stderr.strip_prefix(&prefix).unwrap_or_else(|| panic!("`autosim {cmd}`: expected `{prefix}LINE:COL: ...`, got:\n{stderr}"));
+        let rest = stderr.strip_prefix(&prefix).unwrap_or_else(|| {
+            panic!("`autosim {cmd}`: expected `{prefix}LINE:COL: ...`, got:\n{stderr}")
+        });
         let mut parts = rest.splitn(3, ':');
-        let got_line: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("`autosim {cmd}`: no line number:\n{stderr}"));
-        let got_col: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("`autosim {cmd}`: no column number:\n{stderr}"));
-        assert_eq!(got_line, line, "`autosim {cmd}`: wrong line (expected the line of {needle:?}):\n{stderr}");
+        let got_line: usize = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("`autosim {cmd}`: no line number:\n{stderr}"));
+        let got_col: usize = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("`autosim {cmd}`: no column number:\n{stderr}"));
+        assert_eq!(
+            got_line, line,
+            "`autosim {cmd}`: wrong line (expected the line of {needle:?}):\n{stderr}"
+        );
         let line_text = bad.toml.lines().nth(line - 1).unwrap();
-        assert!(got_col >= 1 && got_col <= line_text.chars().count() + 1, "`autosim {cmd}`: column {got_col} is outside line {line}:\n{stderr}");
-        assert!(stderr.contains(&format!("{line} | {line_text}")), "`autosim {cmd}`: the snippet should show line {line} {line_text:?}:\n{stderr}");
+        assert!(
+            got_col >= 1 && got_col <= line_text.chars().count() + 1,
+            "`autosim {cmd}`: column {got_col} is outside line {line}:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{line} | {line_text}")),
+            "`autosim {cmd}`: the snippet should show line {line} {line_text:?}:\n{stderr}"
+        );
     }
     for s in bad.says {
-        assert!(stderr.contains(s), "`autosim {cmd}`: the message should say {s:?}:\n{stderr}");
+        assert!(
+            stderr.contains(s),
+            "`autosim {cmd}`: the message should say {s:?}:\n{stderr}"
+        );
     }
 }
 
@@ -396,12 +589,25 @@ fn check_bad(bad: Bad<'_>) {
     let file = scenario_file(tmp.path(), "bad", bad.toml);
     let (code, stdout, stderr) = autosim([OsStr::new("validate"), file.as_os_str()]);
     check_error_text("validate", &file, &bad, code, &stderr);
-    assert!(!stdout.contains("ok"), "validate of a bad file said ok: {stdout}");
+    assert!(
+        !stdout.contains("ok"),
+        "validate of a bad file said ok: {stdout}"
+    );
 
     let out = tmp.path().join("out");
-    let (code, _, stderr) = autosim([OsStr::new("run"), file.as_os_str(), OsStr::new("--quiet"), OsStr::new("--out"), out.as_os_str()]);
+    let (code, _, stderr) = autosim([
+        OsStr::new("run"),
+        file.as_os_str(),
+        OsStr::new("--quiet"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
     check_error_text("run", &file, &bad, code, &stderr);
-    assert!(!out.exists(), "a bad scenario must write nothing, but {} exists", out.display());
+    assert!(
+        !out.exists(),
+        "a bad scenario must write nothing, but {} exists",
+        out.display()
+    );
 }
 
 /// A valid service table, appended to the bad scenarios that are not about the service.
@@ -425,80 +631,152 @@ fn bad_missing_file() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("does-not-exist.toml");
     let out = tmp.path().join("out");
-    let bad = Bad { toml: "", at: None, says: &["cannot read"] };
+    let bad = Bad {
+        toml: "",
+        at: None,
+        says: &["cannot read"],
+    };
     let (code, _, stderr) = autosim([OsStr::new("validate"), file.as_os_str()]);
     check_error_text("validate", &file, &bad, code, &stderr);
-    let (code, _, stderr) = autosim([OsStr::new("run"), file.as_os_str(), OsStr::new("--quiet"), OsStr::new("--out"), out.as_os_str()]);
+    let (code, _, stderr) = autosim([
+        OsStr::new("run"),
+        file.as_os_str(),
+        OsStr::new("--quiet"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
     check_error_text("run", &file, &bad, code, &stderr);
     assert!(!out.exists());
 }
 
 #[test]
 fn bad_not_toml() {
-    check_bad(Bad { toml: "name = \"x\"\nthis is [not toml\n", at: Some(("this is", 0)), says: &["expected"] });
+    check_bad(Bad {
+        toml: "name = \"x\"\nthis is [not toml\n",
+        at: Some(("this is", 0)),
+        says: &["expected"],
+    });
 }
 
 #[test]
 fn bad_unknown_top_level_key() {
     let toml = with_service(&format!("{HEAD}colour = \"red\"\n"), "");
-    check_bad(Bad { toml: &toml, at: Some(("colour", 0)), says: &["`colour`", "expected one of", "`duration`"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("colour", 0)),
+        says: &["`colour`", "expected one of", "`duration`"],
+    });
 }
 
 #[test]
 fn bad_unknown_service_key() {
-    let toml = format!("{HEAD}{}", SERVICE.replace("replicas = 2\n", "replicas = 2\nreplica_count = 3\n"));
-    check_bad(Bad { toml: &toml, at: Some(("replica_count", 0)), says: &["`replica_count`", "expected one of", "`replicas`"] });
+    let toml = format!(
+        "{HEAD}{}",
+        SERVICE.replace("replicas = 2\n", "replicas = 2\nreplica_count = 3\n")
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("replica_count", 0)),
+        says: &["`replica_count`", "expected one of", "`replicas`"],
+    });
 }
 
 #[test]
 fn bad_duration_string() {
     let toml = with_service("name = \"bad\"\nduration = \"5q\"\n", "");
-    check_bad(Bad { toml: &toml, at: Some(("\"5q\"", 0)), says: &["\"5q\"", "expected a number with a unit"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("\"5q\"", 0)),
+        says: &["\"5q\"", "expected a number with a unit"],
+    });
 }
 
 #[test]
 fn bad_negative_cpu() {
     let toml = with_service(HEAD, "resources = { cpu = \"-1\", memory = \"256Mi\" }\n");
-    check_bad(Bad { toml: &toml, at: Some(("\"-1\"", 0)), says: &["CPU", "\"-1\"", "negative"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("\"-1\"", 0)),
+        says: &["CPU", "\"-1\"", "negative"],
+    });
 }
 
 #[test]
 fn bad_memory_quantity() {
     let toml = with_service(HEAD, "resources = { cpu = \"500m\", memory = \"abc\" }\n");
-    check_bad(Bad { toml: &toml, at: Some(("\"abc\"", 0)), says: &["memory", "\"abc\"", "expected", "Mi"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("\"abc\"", 0)),
+        says: &["memory", "\"abc\"", "expected", "Mi"],
+    });
 }
 
 #[test]
 fn bad_unknown_distribution() {
-    let toml = format!("{HEAD}{}", SERVICE.replace("service_time = \"10ms\"", "service_time = { dist = \"weibull\", mean = \"1s\" }"));
-    check_bad(Bad { toml: &toml, at: Some(("service_time", 0)), says: &["\"weibull\"", "expected one of", "\"exponential\""] });
+    let toml = format!(
+        "{HEAD}{}",
+        SERVICE.replace(
+            "service_time = \"10ms\"",
+            "service_time = { dist = \"weibull\", mean = \"1s\" }"
+        )
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("service_time", 0)),
+        says: &["\"weibull\"", "expected one of", "\"exponential\""],
+    });
 }
 
 #[test]
 fn bad_lognormal_p95_below_median() {
     let toml = format!(
         "{HEAD}{}",
-        SERVICE.replace("service_time = \"10ms\"", "service_time = { dist = \"lognormal\", median = \"40ms\", p95 = \"20ms\" }")
+        SERVICE.replace(
+            "service_time = \"10ms\"",
+            "service_time = { dist = \"lognormal\", median = \"40ms\", p95 = \"20ms\" }"
+        )
     );
-    check_bad(Bad { toml: &toml, at: Some(("service_time", 0)), says: &["p95", "greater than the median"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("service_time", 0)),
+        says: &["p95", "greater than the median"],
+    });
 }
 
 #[test]
 fn bad_concurrency_zero() {
-    let toml = format!("{HEAD}{}", SERVICE.replace("concurrency = 4", "concurrency = 0"));
-    check_bad(Bad { toml: &toml, at: Some(("concurrency", 0)), says: &["`concurrency`", "between 1 and"] });
+    let toml = format!(
+        "{HEAD}{}",
+        SERVICE.replace("concurrency = 4", "concurrency = 0")
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("concurrency", 0)),
+        says: &["`concurrency`", "between 1 and"],
+    });
 }
 
 #[test]
 fn bad_replicas_absurd() {
-    let toml = format!("{HEAD}{}", SERVICE.replace("replicas = 2", "replicas = 10000000"));
-    check_bad(Bad { toml: &toml, at: Some(("10000000", 0)), says: &["`replicas`", "10000000", "100000"] });
+    let toml = format!(
+        "{HEAD}{}",
+        SERVICE.replace("replicas = 2", "replicas = 10000000")
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("10000000", 0)),
+        says: &["`replicas`", "10000000", "100000"],
+    });
 }
 
 #[test]
 fn bad_queue_limit_absurd() {
     let toml = with_service(HEAD, "queue_limit = 100000000000\n");
-    check_bad(Bad { toml: &toml, at: Some(("100000000000", 0)), says: &["`queue_limit`", "100000000000", "10000000"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("100000000000", 0)),
+        says: &["`queue_limit`", "100000000000", "10000000"],
+    });
 }
 
 #[test]
@@ -507,7 +785,11 @@ fn bad_node_pool_min_above_max() {
         &format!("{HEAD}\n[cluster]\n[[cluster.node_pools]]\nname = \"pool\"\ncpu = \"2\"\nmemory = \"8Gi\"\nmin = 5\nmax = 2\n"),
         "",
     );
-    check_bad(Bad { toml: &toml, at: Some(("min = 5", 0)), says: &["node pool \"pool\"", "`min` (5)", "`max` (2)"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("min = 5", 0)),
+        says: &["node pool \"pool\"", "`min` (5)", "`max` (2)"],
+    });
 }
 
 #[test]
@@ -516,108 +798,211 @@ fn bad_node_pool_nodes_outside_min_max() {
         &format!("{HEAD}\n[cluster]\n[[cluster.node_pools]]\nname = \"pool\"\ncpu = \"2\"\nmemory = \"8Gi\"\nnodes = 9\nmin = 1\nmax = 3\n"),
         "",
     );
-    check_bad(Bad { toml: &toml, at: Some(("nodes = 9", 0)), says: &["`nodes` (9)", "between `min` (1) and `max` (3)"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("nodes = 9", 0)),
+        says: &["`nodes` (9)", "between `min` (1) and `max` (3)"],
+    });
 }
 
 #[test]
 fn bad_duplicate_service_names() {
     let toml = format!("{HEAD}{SERVICE}{SERVICE}");
-    check_bad(Bad { toml: &toml, at: Some(("[[services]]", 1)), says: &["duplicate service name \"api\""] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("[[services]]", 1)),
+        says: &["duplicate service name \"api\""],
+    });
 }
 
 #[test]
 fn bad_unknown_balancer() {
-    let toml = format!("{HEAD}{}", SERVICE.replace("replicas = 2\n", "replicas = 2\nbalancer = \"fastest\"\n"));
-    check_bad(Bad { toml: &toml, at: Some(("\"fastest\"", 0)), says: &["`fastest`", "expected one of", "`round-robin`", "`least-request`"] });
+    let toml = format!(
+        "{HEAD}{}",
+        SERVICE.replace("replicas = 2\n", "replicas = 2\nbalancer = \"fastest\"\n")
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("\"fastest\"", 0)),
+        says: &[
+            "`fastest`",
+            "expected one of",
+            "`round-robin`",
+            "`least-request`",
+        ],
+    });
 }
 
 #[test]
 fn bad_workload_without_source() {
-    let toml = format!("{HEAD}{}", SERVICE.replace("workload = { pattern = { kind = \"constant\", rate = 5 } }", "workload = {}"));
-    check_bad(Bad { toml: &toml, at: Some(("workload = {}", 0)), says: &["`workload` has no source", "expected `pattern"] });
+    let toml = format!(
+        "{HEAD}{}",
+        SERVICE.replace(
+            "workload = { pattern = { kind = \"constant\", rate = 5 } }",
+            "workload = {}"
+        )
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("workload = {}", 0)),
+        says: &["`workload` has no source", "expected `pattern"],
+    });
 }
 
 #[test]
 fn bad_unknown_pods_kind() {
-    let toml = with_service(HEAD, "\n[[policies]]\nname = \"p1\"\n[policies.pods]\nkind = \"magic\"\n");
-    check_bad(Bad { toml: &toml, at: Some(("kind = \"magic\"", 0)), says: &["unknown kind \"magic\"", "expected one of \"static\""] });
+    let toml = with_service(
+        HEAD,
+        "\n[[policies]]\nname = \"p1\"\n[policies.pods]\nkind = \"magic\"\n",
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("kind = \"magic\"", 0)),
+        says: &["unknown kind \"magic\"", "expected one of \"static\""],
+    });
 }
 
 #[test]
 fn bad_override_for_missing_service() {
     let toml = with_service(HEAD, "\n[[policies]]\nname = \"p1\"\n[policies.pods]\nkind = \"static\"\nreplicas = 2\n[policies.pods.overrides.nope]\nreplicas = 3\n");
-    check_bad(Bad { toml: &toml, at: Some(("[policies.pods.overrides.nope]", 0)), says: &["\"nope\"", "does not exist", "\"api\""] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("[policies.pods.overrides.nope]", 0)),
+        says: &["\"nope\"", "does not exist", "\"api\""],
+    });
 }
 
 #[test]
 fn bad_unknown_key_in_pods_policy() {
     let toml = with_service(HEAD, "\n[[policies]]\nname = \"p1\"\n[policies.pods]\nkind = \"static\"\nreplicas = 2\ncolour = \"red\"\n");
-    check_bad(Bad { toml: &toml, at: Some(("colour", 0)), says: &["unknown key `colour`", "expected one of", "`replicas`"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("colour", 0)),
+        says: &["unknown key `colour`", "expected one of", "`replicas`"],
+    });
 }
 
 #[test]
 fn bad_rate_window_shorter_than_two_scrapes() {
-    let toml = with_service(&format!("{HEAD}\n[metrics]\nscrape_interval = \"15s\"\nrate_window = \"20s\"\n"), "");
-    check_bad(Bad { toml: &toml, at: Some(("rate_window", 0)), says: &["`rate_window`", "at least twice `scrape_interval`"] });
+    let toml = with_service(
+        &format!("{HEAD}\n[metrics]\nscrape_interval = \"15s\"\nrate_window = \"20s\"\n"),
+        "",
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("rate_window", 0)),
+        says: &["`rate_window`", "at least twice `scrape_interval`"],
+    });
 }
 
 #[test]
-#[ignore = "bug: with `scrape_interval` set and `rate_window` left at its default (1m), the error is placed at 1:1 (span 0..0 in scenario/mod.rs) instead of at `scrape_interval`"]
+
 fn bad_scrape_interval_too_long_for_default_rate_window() {
-    let toml = with_service(&format!("{HEAD}\n[metrics]\nscrape_interval = \"1m\"\n"), "");
-    check_bad(Bad { toml: &toml, at: Some(("scrape_interval", 0)), says: &["`rate_window`", "`scrape_interval`"] });
+    let toml = with_service(
+        &format!("{HEAD}\n[metrics]\nscrape_interval = \"1m\"\n"),
+        "",
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("scrape_interval", 0)),
+        says: &["`rate_window`", "`scrape_interval`"],
+    });
 }
 
 #[test]
 fn bad_warmup_not_shorter_than_duration() {
     let toml = with_service(&format!("{HEAD}warmup = \"1m\"\n"), "");
-    check_bad(Bad { toml: &toml, at: Some(("warmup", 0)), says: &["`warmup` must be shorter than `duration`"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("warmup", 0)),
+        says: &["`warmup` must be shorter than `duration`"],
+    });
 }
 
 #[test]
 fn bad_uppercase_service_name() {
-    let toml = format!("{HEAD}{}", SERVICE.replace("name = \"api\"", "name = \"API\""));
-    check_bad(Bad { toml: &toml, at: Some(("\"API\"", 0)), says: &["invalid service name \"API\"", "lowercase"] });
+    let toml = format!(
+        "{HEAD}{}",
+        SERVICE.replace("name = \"api\"", "name = \"API\"")
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("\"API\"", 0)),
+        says: &["invalid service name \"API\"", "lowercase"],
+    });
 }
 
 #[test]
 fn bad_step_too_fine_for_duration() {
     // Ten years (the longest run allowed; "10y" is not a unit) in 1ms steps: 3e11 rows.
     let toml = with_service("name = \"bad\"\nduration = \"3650d\"\nstep = \"1ms\"\n", "");
-    check_bad(Bad { toml: &toml, at: Some(("step", 0)), says: &["`step` is too fine", "expected at most"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("step", 0)),
+        says: &["`step` is too fine", "expected at most"],
+    });
 }
 
 #[test]
 fn bad_duration_longer_than_ten_years() {
     let toml = with_service("name = \"bad\"\nduration = \"3651d\"\n", "");
-    check_bad(Bad { toml: &toml, at: Some(("\"3651d\"", 0)), says: &["ten years"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("\"3651d\"", 0)),
+        says: &["ten years"],
+    });
 }
 
 #[test]
 fn bad_missing_workload() {
-    let toml = format!("{HEAD}{}", SERVICE.replace("workload = { pattern = { kind = \"constant\", rate = 5 } }\n", ""));
-    check_bad(Bad { toml: &toml, at: Some(("[[services]]", 0)), says: &["missing field `workload`"] });
+    let toml = format!(
+        "{HEAD}{}",
+        SERVICE.replace(
+            "workload = { pattern = { kind = \"constant\", rate = 5 } }\n",
+            ""
+        )
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("[[services]]", 0)),
+        says: &["missing key `workload`"],
+    });
 }
 
 #[test]
 fn bad_replicas_negative() {
     let toml = format!("{HEAD}{}", SERVICE.replace("replicas = 2", "replicas = -1"));
-    check_bad(Bad { toml: &toml, at: Some(("-1", 0)), says: &["-1"] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("-1", 0)),
+        says: &["-1"],
+    });
 }
 
 #[test]
-#[ignore = "bug: a duplicate policy name is placed at 1:1 (span_none() in scenario/mod.rs) instead of at the second policy's `name`"]
+
 fn bad_duplicate_policy_names() {
-    let toml = with_service(HEAD, "\n[[policies]]\nname = \"p1\"\n\n[[policies]]\nname = \"p1\"\n");
-    check_bad(Bad { toml: &toml, at: Some(("name = \"p1\"", 1)), says: &["duplicate policy name \"p1\""] });
+    let toml = with_service(
+        HEAD,
+        "\n[[policies]]\nname = \"p1\"\n\n[[policies]]\nname = \"p1\"\n",
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("name = \"p1\"", 1)),
+        says: &["duplicate policy name \"p1\""],
+    });
 }
 
 #[test]
-#[ignore = "bug: a duplicate node pool name is placed at 1:1 (pspan_of_name() returns 0..0 in scenario/mod.rs) instead of at the second pool's `name`"]
+
 fn bad_duplicate_node_pool_names() {
     let pool = "[[cluster.node_pools]]\nname = \"pool\"\ncpu = \"2\"\nmemory = \"8Gi\"\n";
     let toml = with_service(&format!("{HEAD}\n[cluster]\n{pool}{pool}"), "");
-    check_bad(Bad { toml: &toml, at: Some(("name = \"pool\"", 1)), says: &["duplicate node pool name \"pool\""] });
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("name = \"pool\"", 1)),
+        says: &["duplicate node pool name \"pool\""],
+    });
 }
 
 #[test]
@@ -626,8 +1011,18 @@ fn bad_not_utf8() {
     let file = tmp.path().join("binary.toml");
     std::fs::write(&file, b"name = \"\xff\xfe\"\n").unwrap();
     let out = tmp.path().join("out");
-    let bad = Bad { toml: "", at: None, says: &["UTF-8"] };
-    let (code, _, stderr) = autosim([OsStr::new("run"), file.as_os_str(), OsStr::new("--quiet"), OsStr::new("--out"), out.as_os_str()]);
+    let bad = Bad {
+        toml: "",
+        at: None,
+        says: &["UTF-8"],
+    };
+    let (code, _, stderr) = autosim([
+        OsStr::new("run"),
+        file.as_os_str(),
+        OsStr::new("--quiet"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
     check_error_text("run", &file, &bad, code, &stderr);
     assert!(!out.exists());
 }
@@ -641,8 +1036,14 @@ fn validate_good_file_says_ok() {
     let (_d, file, (code, stdout, stderr)) = with_scenario(TWO_POLICIES, "validate", &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("ok"), "{stdout}");
-    assert!(stdout.contains(&file.display().to_string()), "should name the file: {stdout}");
-    assert!(stdout.contains("two") && stdout.contains("four"), "should list the policies: {stdout}");
+    assert!(
+        stdout.contains(&file.display().to_string()),
+        "should name the file: {stdout}"
+    );
+    assert!(
+        stdout.contains("two") && stdout.contains("four"),
+        "should list the policies: {stdout}"
+    );
 }
 
 #[test]
@@ -655,7 +1056,10 @@ fn help_exits_0() {
     let (code, stdout, _) = autosim(["run", "--help"]);
     assert_eq!(code, 0);
     for flag in ["--out", "--seed", "--policy", "--quiet"] {
-        assert!(stdout.contains(flag), "run --help should list {flag}: {stdout}");
+        assert!(
+            stdout.contains(flag),
+            "run --help should list {flag}: {stdout}"
+        );
     }
 }
 
@@ -674,8 +1078,17 @@ fn bad_arguments_exit_2() {
     // A seed that is not a number.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (_d, _f, (code, _, stderr)) =
-        with_scenario(TWO_POLICIES, "run", &[OsStr::new("--quiet"), OsStr::new("--seed"), OsStr::new("abc"), OsStr::new("--out"), out.as_os_str()]);
+    let (_d, _f, (code, _, stderr)) = with_scenario(
+        TWO_POLICIES,
+        "run",
+        &[
+            OsStr::new("--quiet"),
+            OsStr::new("--seed"),
+            OsStr::new("abc"),
+            OsStr::new("--out"),
+            out.as_os_str(),
+        ],
+    );
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("abc"), "{stderr}");
     assert!(!out.exists(), "a bad --seed must write nothing");
