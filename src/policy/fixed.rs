@@ -34,6 +34,9 @@ impl PolicyFactory for StaticPods {
     fn build(&self) -> Box<dyn Policy> {
         Box::new(self.clone())
     }
+    fn initial_replicas(&self) -> Option<u32> {
+        Some(self.replicas)
+    }
 }
 
 impl Policy for StaticPods {

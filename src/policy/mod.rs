@@ -37,6 +37,11 @@ pub trait PolicyFactory: Send + Sync + fmt::Debug {
     /// The `kind` name, as in the scenario file.
     fn kind(&self) -> &'static str;
     fn build(&self) -> Box<dyn Policy>;
+    /// For a pod autoscaler: the replicas its deployment has had all along, when the policy
+    /// fixes them (the run starts warm with that many instead of the service's `replicas`).
+    fn initial_replicas(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// What a decision is about.

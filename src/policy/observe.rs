@@ -32,7 +32,8 @@ pub struct PodView {
     pub id: u32,
     pub gen: u32,
     pub name: String,
-    /// `Pending` (not scheduled or not started), `Running`.
+    /// The engine's phase: `Pending` (unscheduled), `Starting` (Kubernetes: scheduled, not
+    /// ready), `Ready`, `Terminating` (deletion timestamp set).
     pub phase: PodPhase,
     /// The Ready condition.
     pub ready: bool,
@@ -121,10 +122,7 @@ impl<'a> Observation<'a> {
                     id,
                     gen: p.gen,
                     name: format!("{name}-{}", p.ordinal),
-                    phase: match p.phase {
-                        PodPhase::Pending => PodPhase::Pending,
-                        _ => p.phase,
-                    },
+                    phase: p.phase,
                     ready: p.phase == PodPhase::Ready,
                     start_time: p.node.map(|_| p.bound_at),
                     ready_transition: p.ready_at.or(p.node.map(|_| p.bound_at)),

@@ -1,6 +1,6 @@
 //! What a run produces: streaming accumulators fed by the engine, and the report they become.
 //! The shapes here are the output contract (`summary.json`, `timeseries.csv`,
-//! `decisions.csv`), documented in the README.
+//! `decisions.csv`), documented in `docs/scenario.md`.
 
 pub mod stats;
 
@@ -149,6 +149,13 @@ impl ServiceAcc {
         self.in_system.add(now, -1);
     }
 
+    /// A request whose client had given up leaves without being served (refused by a full
+    /// pod): already counted as timed out.
+    #[inline]
+    pub fn on_dropped(&mut self, now: SimTime) {
+        self.in_system.add(now, -1);
+    }
+
     /// The client gave up; the request may still be in the system.
     #[inline]
     pub fn on_timeout(&mut self, arrival: SimTime) {
@@ -185,8 +192,8 @@ impl ServiceAcc {
         let m = &mut self.minute;
         let total = m.latency.count() + m.bad;
         if start >= self.warmup_ns && total > 0 {
-            let p = m.latency.quantile_s(self.slo.percentile / 100.0);
-            let slow = m.latency.count() > 0 && p > secs(self.slo.latency_ns);
+            // Slow when the percentile's histogram bucket lies wholly above the target.
+            let slow = m.latency.count() > 0 && m.latency.quantile_low_s(self.slo.percentile / 100.0) > secs(self.slo.latency_ns);
             let failing = m.bad as f64 / total as f64 > 1.0 - self.slo.availability;
             if slow || failing {
                 self.violation_minutes += 1;
@@ -307,6 +314,8 @@ pub struct Sla {
 pub struct Cost {
     pub pod_seconds: f64,
     pub cpu_core_seconds_requested: f64,
+    /// CPU actually used, core-seconds.
+    pub cpu_core_seconds_used: f64,
     pub node_seconds: f64,
     pub dollars: f64,
     pub node_seconds_by_pool: BTreeMap<String, f64>,
@@ -328,7 +337,8 @@ pub struct Scaling {
     pub reversals: u64,
 }
 
-/// Little's law on the run: `in_system_mean` = `throughput_per_s` x `time_in_system_mean_s`.
+/// Little's law on the run: `in_system_mean` = `arrival_rate_per_s` x mean time in the system
+/// (with nothing rejected or timed out, that time is `latency_s.mean`).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Little {
     pub in_system_mean: f64,

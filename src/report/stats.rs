@@ -66,6 +66,15 @@ impl LatencyHist {
         (self.h.value_at_quantile(q) as f64 / 1e6).min(self.max_s())
     }
 
+    /// The lowest value of the histogram bucket holding quantile `q`, seconds: the true
+    /// quantile is at or above it.
+    pub fn quantile_low_s(&self, q: f64) -> f64 {
+        if self.h.is_empty() {
+            return 0.0;
+        }
+        self.h.lowest_equivalent(self.h.value_at_quantile(q.min(1.0))) as f64 / 1e6
+    }
+
     /// Maximum, exact, seconds.
     pub fn max_s(&self) -> f64 {
         self.max_ns as f64 / 1e9

@@ -297,7 +297,9 @@ fn validate_pool(p: RawNodePool, span: std::ops::Range<usize>, base_dir: &Path) 
             Some(d) => resolve(d, base_dir)?,
             None => Dist::Constant(0.0),
         },
-        drain_time_ns: drain_time.map_or(0, |d| d.get_ref().nanos()),
+        // The cluster-autoscaler's default `--max-graceful-termination-sec`: pods get their
+        // own shutdown grace unless it is longer than this.
+        drain_time_ns: drain_time.map_or(600_000_000_000, |d| d.get_ref().nanos()),
     })
 }
 

@@ -17,6 +17,8 @@ use super::error::ConfigError;
 #[derive(Debug, Clone, Default)]
 pub struct ParamMap {
     pub fields: BTreeMap<String, Spanned<toml::Value>>,
+    /// Where each key is written, for "unknown key" errors.
+    pub key_spans: BTreeMap<String, Range<usize>>,
     pub overrides: BTreeMap<String, Spanned<ParamMap>>,
 }
 
@@ -30,11 +32,14 @@ impl<'de> Deserialize<'de> for ParamMap {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParamMap, A::Error> {
                 let mut out = ParamMap::default();
-                while let Some(key) = map.next_key::<String>()? {
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let span = key.span();
+                    let key = key.into_inner();
                     if key == "overrides" {
                         out.overrides = map.next_value()?;
                     } else {
                         let v: Spanned<toml::Value> = map.next_value()?;
+                        out.key_spans.insert(key.clone(), span);
                         out.fields.insert(key, v);
                     }
                 }
@@ -49,6 +54,7 @@ impl<'de> Deserialize<'de> for ParamMap {
 /// over it. Each `get` marks its key as known; `finish` reports any key nobody asked for.
 pub struct Params {
     fields: BTreeMap<String, Spanned<toml::Value>>,
+    key_spans: BTreeMap<String, Range<usize>>,
     asked: BTreeSet<&'static str>,
     /// Where the table itself is: errors about a missing key point here.
     pub span: Range<usize>,
@@ -59,12 +65,14 @@ pub struct Params {
 impl Params {
     pub fn new(base: &ParamMap, overrides: Option<&ParamMap>, span: Range<usize>, what: String) -> Self {
         let mut fields = base.fields.clone();
+        let mut key_spans = base.key_spans.clone();
         if let Some(o) = overrides {
             for (k, v) in &o.fields {
                 fields.insert(k.clone(), v.clone());
             }
+            key_spans.extend(o.key_spans.iter().map(|(k, s)| (k.clone(), s.clone())));
         }
-        Self { fields, asked: BTreeSet::new(), span, what }
+        Self { fields, key_spans, asked: BTreeSet::new(), span, what }
     }
 
     /// The value of `key`, deserialized, if present. Errors point at the value.
@@ -100,10 +108,13 @@ impl Params {
         for (k, v) in &self.fields {
             if !self.asked.contains(k.as_str()) && k != "kind" {
                 let known: Vec<_> = self.asked.iter().map(|k| format!("`{k}`")).collect();
-                return Err(ConfigError::at(
-                    v.span(),
-                    format!("{}: unknown key `{k}`, expected one of: `kind`, {}", self.what, known.join(", ")),
-                ));
+                let expected = if known.is_empty() {
+                    "this kind takes no settings besides `kind`".to_string()
+                } else {
+                    format!("expected one of: `kind`, {}", known.join(", "))
+                };
+                let span = self.key_spans.get(k).cloned().unwrap_or_else(|| v.span());
+                return Err(ConfigError::at(span, format!("{}: unknown key `{k}`, {expected}", self.what)));
             }
         }
         Ok(())

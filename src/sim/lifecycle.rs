@@ -225,7 +225,11 @@ impl Simulation<'_> {
 
     fn kill_requests(&mut self, pod: u32) {
         let now = self.now;
+        // Keep the CPU the killed requests already used.
+        let used = self.pod_cpu_seconds(pod);
+        let idle = self.idle_cpu_seconds(pod);
         let p = self.world.pods.get_mut(pod);
+        p.cpu_done_ns = (used - idle) * 1e9;
         let s = p.service as usize;
         let mut held: Vec<u32> = p.slots.iter().map(|sl| sl.req).filter(|&r| r != FREE).collect();
         held.extend(p.queue.drain(..));
@@ -300,9 +304,14 @@ impl Simulation<'_> {
                 }
             }
         }
+        ns / 1e9 + self.idle_cpu_seconds(pod)
+    }
+
+    /// The idle baseline's CPU seconds since the pod started.
+    fn idle_cpu_seconds(&self, pod: u32) -> f64 {
+        let p = self.world.pods.get(pod);
         let idle_m = self.sc.services[p.service as usize].cpu_idle_m;
-        ns += idle_m as f64 / 1000.0 * (now - p.bound_at) as f64;
-        ns / 1e9
+        idle_m as f64 / 1000.0 * (self.now - p.bound_at) as f64 / 1e9
     }
 
     /// Bring the number of the service's active pods to its spec, as the ReplicaSet does.
@@ -468,8 +477,9 @@ impl Simulation<'_> {
 
     /// Scale a pool to `to` nodes: provision more, or remove the newest removable ones.
     pub(super) fn resize_pool(&mut self, pool: usize, to: u32) {
-        let max = self.sc.cluster.pools[pool].max;
-        let to = to.min(max);
+        // The node group's bounds, as a cloud provider enforces them.
+        let p = &self.sc.cluster.pools[pool];
+        let to = to.clamp(p.min.max(p.permanent), p.max);
         let mut live: Vec<(u64, u32)> = self
             .world
             .nodes

@@ -94,13 +94,15 @@ impl<'s> Simulation<'s> {
     /// Set up the run of policy alternative `policy` of the scenario, with `seed`.
     pub fn new(sc: &'s Scenario, policy: usize, seed: u64) -> Self {
         let mut metrics = MetricsStore::new(&sc.metrics);
+        let spec = &sc.policies[policy];
         let services = sc
             .services
             .iter()
             .enumerate()
             .map(|(i, s)| {
                 let target = metrics.add_target(i, None, s.name.clone());
-                ServiceRt::new(s.replicas, target, ServiceAcc::new(sc.warmup_ns, s.slo))
+                let replicas = spec.pods.get(i).and_then(|f| f.initial_replicas()).unwrap_or(s.replicas);
+                ServiceRt::new(replicas, target, ServiceAcc::new(sc.warmup_ns, s.slo))
             })
             .collect();
         let streams = Streams {
@@ -110,7 +112,6 @@ impl<'s> Simulation<'s> {
             startup: sc.services.iter().map(|s| rng::stream(seed, &format!("startup/{}", s.name))).collect(),
             provision: sc.cluster.pools.iter().map(|p| rng::stream(seed, &format!("provision/{}", p.name))).collect(),
         };
-        let spec = &sc.policies[policy];
         let mut instances: Vec<Instance> = spec
             .pods
             .iter()
@@ -160,7 +161,7 @@ impl<'s> Simulation<'s> {
         }
         // The initial replicas are running and ready at time 0 (a warm start).
         for s in 0..self.sc.services.len() {
-            for _ in 0..self.sc.services[s].replicas {
+            for _ in 0..self.world.services[s].spec_replicas {
                 let pod = self.create_pod(s);
                 if self.schedule_pod(pod) {
                     self.pod_ready(pod);

@@ -260,6 +260,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
             cpu_core_seconds_used: acc.cpu_gone_s + cpu_live,
         };
         cost.pod_seconds += service_cost.pod_seconds;
+        cost.cpu_core_seconds_used += service_cost.cpu_core_seconds_used;
         cost.cpu_core_seconds_requested += service_cost.cpu_core_seconds_requested;
         services.insert(
             svc.name.clone(),

@@ -160,7 +160,7 @@ impl Simulation<'_> {
             rt.acc.on_reject(r.arrival, self.now);
         } else {
             // Its client had already gone; it was counted as timed out.
-            rt.acc.on_wasted(r.arrival, self.now);
+            rt.acc.on_dropped(self.now);
         }
         self.world.reqs.release(req);
     }
