@@ -523,3 +523,38 @@ fn validate_policy(p: RawPolicy, _span: std::ops::Range<usize>, sc: &Scenario) -
 pub fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(body: &str) -> Scenario {
+        let src = format!("name = \"x\"\nduration = \"1m\"\n{body}");
+        parse(&src, Path::new(".")).unwrap_or_else(|e| panic!("{e:?}\n{src}"))
+    }
+
+    const SVC: &str = "[[services]]\nname = \"api\"\nservice_time = \"10ms\"\n";
+
+    #[test]
+    fn implicit_and_dotted_tables_are_read_like_explicit_ones() {
+        let a = ok(&format!("{SVC}[services.workload.pattern]\nkind = \"constant\"\nrate = 5\n"));
+        assert_eq!(a.services[0].workload.mean_rate(), 5.0);
+        let b = ok(&format!("{SVC}workload.pattern = {{ kind = \"constant\", rate = 5 }}\nslo.latency = \"250ms\"\nresources.cpu = \"1\"\n"));
+        assert_eq!(b.services[0].slo.latency_ns, 250_000_000);
+        assert_eq!(b.services[0].cpu_request_m, 1000);
+        let c = ok(&format!(
+            "[[cluster.node_pools]]\nname = \"p\"\ncpu = \"2\"\nmemory = \"4Gi\"\n{SVC}workload.pattern = {{ kind = \"constant\", rate = 5 }}\n[[policies]]\nname = \"p\"\npods.kind = \"static\"\npods.overrides.api.replicas = 3\n"
+        ));
+        assert_eq!(c.cluster.pools[0].cpu_m, 2000);
+        assert_eq!(c.policies[0].pods[0].initial_replicas(), Some(3));
+    }
+
+    #[test]
+    fn overrides_apply_to_their_service_only() {
+        let s = ok(&format!(
+            "{SVC}workload.pattern = {{ kind = \"constant\", rate = 5 }}\n[[services]]\nname = \"worker\"\nkind = \"queue\"\nservice_time = \"1s\"\nworkload.pattern = {{ kind = \"constant\", rate = 1 }}\n[[policies]]\nname = \"p\"\n[policies.pods]\nkind = \"static\"\nreplicas = 4\n[policies.pods.overrides.worker]\nreplicas = 2\n"
+        ));
+        assert_eq!(s.policies[0].pods[0].initial_replicas(), Some(4));
+        assert_eq!(s.policies[0].pods[1].initial_replicas(), Some(2));
+    }
+}

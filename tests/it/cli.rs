@@ -1093,3 +1093,16 @@ fn bad_arguments_exit_2() {
     assert!(stderr.contains("abc"), "{stderr}");
     assert!(!out.exists(), "a bad --seed must write nothing");
 }
+
+/// The README's example scenario is a working scenario (the README stays true).
+#[test]
+fn readme_example_scenario_validates() {
+    let readme = std::fs::read_to_string(crate::common::root().join("README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("the README has a TOML example") + "```toml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("readme.toml");
+    std::fs::write(&path, &readme[start..end]).unwrap();
+    let sc = autosim::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sc.policies.len(), 1);
+}
