@@ -15,3 +15,4 @@ pub mod units;
 
 pub use scenario::{load, Scenario};
 pub use sim::Simulation;
+pub mod workload;

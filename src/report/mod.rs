@@ -32,6 +32,9 @@ pub struct ServiceAcc {
     pub wasted: u64,
     /// Completed within the SLO latency.
     pub good: u64,
+    /// k6 arrival-rate iterations that found no free VU (k6's `dropped_iterations`), and
+    /// iterations of the iteration executors left undone at `max_duration`. Never arrived.
+    pub dropped_iterations: u64,
     pub latency: LatencyHist,
     pub queue_wait: LatencyHist,
     /// Requests in the system (waiting or executing, abandoned ones included).
@@ -80,6 +83,7 @@ impl ServiceAcc {
             timed_out: 0,
             lost: 0,
             wasted: 0,
+            dropped_iterations: 0,
             good: 0,
             latency: LatencyHist::new(),
             queue_wait: LatencyHist::new(),
@@ -111,6 +115,13 @@ impl ServiceAcc {
             self.arrived += 1;
         }
         self.in_system.add(now, 1);
+    }
+
+    #[inline]
+    pub fn on_dropped_iterations(&mut self, n: u64, now: SimTime) {
+        if self.counted(now) {
+            self.dropped_iterations += n;
+        }
     }
 
     #[inline]
@@ -280,6 +291,9 @@ pub struct Requests {
     pub in_flight_at_end: u64,
     /// Served after their client gave up (counted in `timed_out` too).
     pub wasted: u64,
+    /// Iterations a k6 executor could not start (not counted in `arrived`): an arrival-rate
+    /// iteration that found all `max_vus` busy, or iterations left at `max_duration`.
+    pub dropped_iterations: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]

@@ -16,7 +16,10 @@ pub use model::*;
 use params::{ParamMap, Params};
 use raw::*;
 
+use serde::Deserialize as _;
+
 use crate::dist::{Dist, DistSpec};
+use crate::workload::Workload;
 use crate::policy::{self, ParseContext};
 
 /// Most replicas a deployment may have: beyond this a run would exhaust memory.
@@ -403,25 +406,7 @@ fn validate_service(s: RawService, span: std::ops::Range<usize>, base_dir: &Path
             Slo { latency_ns, percentile, availability }
         }
     };
-    let wspan = workload.span();
-    let RawWorkload { pattern } = workload.into_inner();
-    let workload_v = match pattern {
-        None => return Err(at(wspan, "`workload` has no source: expected `pattern = { kind = \"constant\", rate = 10 }`".into())),
-        Some(p) => {
-            let pspan = p.span();
-            match p.into_inner() {
-                RawPattern::Constant { rate } => {
-                    if !(rate.is_finite() && rate >= 0.0) {
-                        return Err(at(pspan, format!("constant pattern `rate` = {rate}: expected a non-negative number of requests per second")));
-                    }
-                    if rate > 1e8 {
-                        return Err(at(pspan, format!("constant pattern `rate` = {rate}: more than 100 million requests per second is beyond what autosim simulates")));
-                    }
-                    Workload::Constant { rate }
-                }
-            }
-        }
-    };
+    let workload_v = validate_workload(workload, &svc_name, base_dir)?;
     Ok(Service {
         name: svc_name,
         kind: kind_out,
@@ -441,6 +426,91 @@ fn validate_service(s: RawService, span: std::ops::Range<usize>, base_dir: &Path
         slo: slo_v,
         workload: workload_v,
     })
+}
+
+/// Most virtual users of one k6 scenario (each is simulated).
+pub const MAX_VUS: u32 = 10_000_000;
+
+fn validate_workload(workload: Spanned<RawWorkload>, svc: &str, base_dir: &Path) -> Result<Workload, ConfigError> {
+    use crate::workload::{k6, Source};
+    let at = |s: std::ops::Range<usize>, m: String| ConfigError::at(s, format!("service {svc:?}: {m}"));
+    let wspan = workload.span();
+    let RawWorkload { pattern, resolution, trace, k6: k6_table, k6_options } = workload.into_inner();
+    let mut sources = Vec::new();
+    if let Some(r) = &resolution {
+        if pattern.is_none() {
+            return Err(at(r.span(), "`workload.resolution` applies to a `pattern` only".into()));
+        }
+    }
+    if let Some(p) = pattern {
+        let resolution_ns = match &resolution {
+            Some(r) => {
+                let ns = r.get_ref().nanos();
+                if ns < 1_000_000 {
+                    return Err(at(r.span(), "`workload.resolution` must be at least 1ms".into()));
+                }
+                ns
+            }
+            None => 1_000_000_000,
+        };
+        p.get_ref().validate().map_err(|e| at(p.span(), format!("workload.pattern: {e}")))?;
+        sources.push(Source::Pattern { spec: p.into_inner(), resolution_ns });
+    }
+    if let Some(t) = trace {
+        let looped = t.get_ref().looped;
+        let loaded = t.get_ref().load(base_dir).map_err(|e| at(t.span(), format!("workload.trace: {e}")))?;
+        sources.push(Source::Trace { trace: std::sync::Arc::new(loaded), looped });
+    }
+    let mut named: Vec<(String, k6::K6Spec, std::ops::Range<usize>)> = Vec::new();
+    if let Some(k) = k6_table {
+        let span = k.span();
+        let value = k.into_inner();
+        let Some(table) = value.as_table() else {
+            return Err(at(span, "workload.k6: expected a k6 scenario (a table with `executor`) or a table of scenarios by name".into()));
+        };
+        let de = |v: toml::Value, name: &str| -> Result<k6::K6Spec, ConfigError> {
+            k6::K6Spec::deserialize(v).map_err(|e| at(span.clone(), format!("workload.k6 scenario {name:?}: {}", e.message())))
+        };
+        if table.contains_key("executor") {
+            named.push((k6::DEFAULT_SCENARIO_NAME.to_string(), de(value.clone(), k6::DEFAULT_SCENARIO_NAME)?, span.clone()));
+        } else {
+            if table.is_empty() {
+                return Err(at(span, "workload.k6 is empty: expected `executor = \"...\"` or scenarios by name".into()));
+            }
+            for (name, v) in table {
+                if !v.is_table() {
+                    return Err(at(span.clone(), format!("workload.k6.{name}: expected a k6 scenario (a table with `executor`)")));
+                }
+                named.push((name.clone(), de(v.clone(), name)?, span.clone()));
+            }
+        }
+    }
+    if let Some(f) = &k6_options {
+        let path = base_dir.join(f.get_ref());
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| at(f.span(), format!("workload.k6_options: cannot read {}: {e}", path.display())))?;
+        let list = k6::parse_options_json(&text).map_err(|e| at(f.span(), format!("{}: {e}", path.display())))?;
+        for (name, spec) in list {
+            if named.iter().any(|(n, _, _)| *n == name) {
+                return Err(at(f.span(), format!("k6 scenario {name:?} is defined twice (in `k6` and in `k6_options`)")));
+            }
+            named.push((name, spec, f.span()));
+        }
+    }
+    for (name, spec, span) in named {
+        let sc = spec.validate(&name, base_dir).map_err(|e| at(span.clone(), e))?;
+        if sc.max_vus() > MAX_VUS {
+            return Err(at(span, format!("k6 scenario {name:?} uses {} VUs; autosim simulates at most {MAX_VUS} per scenario", sc.max_vus())));
+        }
+        sources.push(Source::K6(sc));
+    }
+    if sources.is_empty() {
+        return Err(at(
+            wspan,
+            "`workload` has no source: expected `pattern = { kind = \"constant\", rate = 10 }`, `trace = { file = \"...\" }`, `k6 = { executor = \"...\", ... }` or `k6_options = \"options.json\"`".into(),
+        ));
+    }
+    Ok(Workload { sources })
 }
 
 fn kind_of(map: &Spanned<ParamMap>, kinds: &'static [policy::Kind], what: &str) -> Result<&'static policy::Kind, ConfigError> {

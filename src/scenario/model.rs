@@ -122,7 +122,7 @@ pub struct Service {
     pub startup: Dist,
     pub shutdown_grace_ns: u64,
     pub slo: Slo,
-    pub workload: Workload,
+    pub workload: crate::workload::Workload,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,21 +132,6 @@ pub struct Slo {
     pub percentile: f64,
     /// Target share of requests served, e.g. 0.999.
     pub availability: f64,
-}
-
-#[derive(Debug, Clone)]
-pub enum Workload {
-    /// Poisson arrivals at a constant rate, requests per second.
-    Constant { rate: f64 },
-}
-
-impl Workload {
-    /// Mean arrival rate over the run, requests per second.
-    pub fn mean_rate(&self) -> f64 {
-        match self {
-            Workload::Constant { rate } => *rate,
-        }
-    }
 }
 
 /// One alternative to compare: a pod autoscaler per service, and optionally a node autoscaler.

@@ -7,6 +7,8 @@ use toml::Spanned;
 use super::params::ParamMap;
 use crate::dist::DistSpec;
 use crate::units::{Bytes, Duration, Millicores};
+use crate::workload::pattern::PatternSpec;
+use crate::workload::trace::TraceSpec;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,19 +157,24 @@ pub struct RawSlo {
     pub availability: Option<Spanned<f64>>,
 }
 
-/// Exactly one load source.
+/// A service's load: one or more sources, all running at once.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWorkload {
     #[serde(default)]
-    pub pattern: Option<Spanned<RawPattern>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum RawPattern {
-    /// Poisson arrivals at a constant rate (requests per second).
-    Constant { rate: f64 },
+    pub pattern: Option<Spanned<PatternSpec>>,
+    /// Bin over which a pattern's rate is held constant (default 1s).
+    #[serde(default)]
+    pub resolution: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub trace: Option<Spanned<TraceSpec>>,
+    /// One k6 scenario (a table with `executor`) or several by name.
+    #[serde(default)]
+    pub k6: Option<Spanned<toml::Value>>,
+    /// A k6 options object in JSON (what `k6 inspect script.js` prints), relative to the
+    /// scenario file.
+    #[serde(default)]
+    pub k6_options: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,7 +26,14 @@ pub struct Req {
     pub cpu_ns: u64,
     pub gen: u32,
     pub state: ReqState,
+    /// The load source that sent it (`NO_ORIGIN` for open-loop sources nobody waits on) and
+    /// its virtual user: told when the request ends for its client.
+    pub origin: u32,
+    pub vu: u32,
 }
+
+/// `Req::origin` of requests no load source waits for.
+pub const NO_ORIGIN: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Default)]
 pub struct ReqSlab {
@@ -37,7 +44,7 @@ pub struct ReqSlab {
 
 impl ReqSlab {
     #[inline]
-    pub fn alloc(&mut self, arrival: SimTime, work_ns: u64, cpu_ns: u64) -> u32 {
+    pub fn alloc(&mut self, arrival: SimTime, work_ns: u64, cpu_ns: u64, origin: u32, vu: u32) -> u32 {
         self.live += 1;
         if let Some(id) = self.free.pop() {
             let r = &mut self.items[id as usize];
@@ -46,9 +53,11 @@ impl ReqSlab {
             r.work_ns = work_ns;
             r.cpu_ns = cpu_ns;
             r.state = ReqState::Active;
+            r.origin = origin;
+            r.vu = vu;
             id
         } else {
-            self.items.push(Req { arrival, started: arrival, work_ns, cpu_ns, gen: 0, state: ReqState::Active });
+            self.items.push(Req { arrival, started: arrival, work_ns, cpu_ns, gen: 0, state: ReqState::Active, origin, vu });
             (self.items.len() - 1) as u32
         }
     }

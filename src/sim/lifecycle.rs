@@ -240,6 +240,9 @@ impl Simulation<'_> {
             let r = *self.world.reqs.get(req);
             self.world.services[s].acc.on_lost(r.arrival, r.state == ReqState::Abandoned, now);
             self.world.reqs.release(req);
+            if r.state == ReqState::Active {
+                self.client_done(r.origin, r.vu, r.arrival);
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 //! `observe.rs` (scrapes, policies, the timeseries).
 
 mod lifecycle;
+mod load;
 mod observe;
 mod requests;
 
@@ -39,6 +40,12 @@ pub(crate) enum Ev {
     Warmup,
     NodeReady { node: u32, gen: u32 },
     DrainEnd { node: u32, gen: u32 },
+    /// A k6 VU executor's target VU count changes (`idx` into its changes).
+    VuTarget { src: u32, idx: u32 },
+    /// A k6 VU starts its next iteration.
+    VuIter { src: u32, vu: u32 },
+    /// A k6 arrival-rate VU is free again (after its think time).
+    VuFree { src: u32 },
 }
 
 /// The state of the simulated world: what the engine changes, what observations read.
@@ -61,7 +68,6 @@ struct Instance {
 }
 
 struct Streams {
-    arrivals: Vec<Rng>,
     work: Vec<Rng>,
     balancer: Vec<Rng>,
     startup: Vec<Rng>,
@@ -76,11 +82,15 @@ pub struct Simulation<'s> {
     now: SimTime,
     end: SimTime,
     events: EventQueue<Ev>,
-    /// Each service's next arrival, kept out of the queue (half the queue's work per request):
-    /// its key orders it with the queued events exactly as if it were queued.
+    /// Each open-loop load source's next arrival, kept out of the queue (half the queue's work
+    /// per request): its key orders it with the queued events exactly as if it were queued.
     arrivals: Vec<Key>,
-    /// The service whose arrival comes first.
+    /// The source whose arrival comes first.
     next_arrival: usize,
+    /// The load sources of every service, in service order.
+    sources: Vec<load::SourceRt>,
+    /// The work of each source's next arrival, when its trace gives it.
+    pending_work: Vec<Option<u64>>,
     world: World,
     instances: Vec<Instance>,
     streams: Streams,
@@ -106,7 +116,6 @@ impl<'s> Simulation<'s> {
             })
             .collect();
         let streams = Streams {
-            arrivals: sc.services.iter().map(|s| rng::stream(seed, &format!("arrivals/{}", s.name))).collect(),
             work: sc.services.iter().map(|s| rng::stream(seed, &format!("work/{}", s.name))).collect(),
             balancer: sc.services.iter().map(|s| rng::stream(seed, &format!("balancer/{}", s.name))).collect(),
             startup: sc.services.iter().map(|s| rng::stream(seed, &format!("startup/{}", s.name))).collect(),
@@ -137,8 +146,10 @@ impl<'s> Simulation<'s> {
             now: 0,
             end: sc.duration_ns,
             events: EventQueue::new(),
-            arrivals: vec![Key::MAX; sc.services.len()],
+            arrivals: Vec::new(),
             next_arrival: 0,
+            sources: Vec::new(),
+            pending_work: Vec::new(),
             world,
             instances,
             streams,
@@ -168,8 +179,8 @@ impl<'s> Simulation<'s> {
                 }
             }
         }
+        self.build_sources();
         for s in 0..self.sc.services.len() {
-            self.schedule_next_arrival(s);
             let offset = self.scrape_offset(&self.sc.services[s].name);
             self.events.push(offset, Ev::ServiceScrape(s as u16));
         }
@@ -215,8 +226,8 @@ impl<'s> Simulation<'s> {
             self.now = key_time(next);
             self.events_processed += 1;
             if arrival < queued {
-                let s = self.next_arrival;
-                self.on_arrival(s);
+                let i = self.next_arrival;
+                self.on_source_arrival(i);
             } else {
                 let (_, ev) = self.events.pop().expect("peeked");
                 self.handle(ev);
@@ -226,10 +237,10 @@ impl<'s> Simulation<'s> {
         until >= self.end
     }
 
-    /// Set service `s`'s next arrival (`None`: no more).
+    /// Set source `i`'s next arrival (`None`: no more).
     #[inline]
-    pub(crate) fn set_next_arrival(&mut self, s: usize, at: Option<SimTime>) {
-        self.arrivals[s] = match at {
+    pub(crate) fn set_next_arrival(&mut self, i: usize, at: Option<SimTime>) {
+        self.arrivals[i] = match at {
             Some(t) => crate::engine::queue::key(t, self.events.take_seq()),
             None => Key::MAX,
         };
@@ -284,6 +295,9 @@ impl<'s> Simulation<'s> {
                 }
             }
             Ev::DrainEnd { node, gen } => self.on_drain_end(node, gen),
+            Ev::VuTarget { src, idx } => self.on_vu_target(src as usize, idx as usize),
+            Ev::VuIter { src, vu } => self.on_vu_iter(src as usize, vu),
+            Ev::VuFree { src } => self.on_vu_free(src as usize),
         }
     }
 
@@ -291,6 +305,7 @@ impl<'s> Simulation<'s> {
     pub fn finish(mut self) -> Report {
         let now = self.end;
         self.now = now;
+        self.count_undone_iterations();
         // The last partial step.
         if self.timeseries.last().is_none_or(|r| r.time_s < secs(now)) && self.sc.step_ns > 0 {
             self.record_step();

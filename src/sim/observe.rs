@@ -237,6 +237,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
             lost: acc.lost,
             in_flight_at_end: in_flight_by_service[s],
             wasted: acc.wasted,
+            dropped_iterations: acc.dropped_iterations,
         };
         total.arrived += r.arrived;
         total.completed += r.completed;
@@ -245,6 +246,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         total.lost += r.lost;
         total.in_flight_at_end += r.in_flight_at_end;
         total.wasted += r.wasted;
+        total.dropped_iterations += r.dropped_iterations;
         all_latency.add(&acc.latency);
         all_wait.add(&acc.queue_wait);
         good += acc.good;

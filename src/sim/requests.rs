@@ -2,42 +2,30 @@
 //! keep it free of allocation and of work that does not change per request.
 
 use rand::Rng as _;
-use rand_distr::{Distribution, Exp1};
 
 use super::{Ev, Simulation};
 use crate::cluster::{PodPhase, FREE};
-use crate::engine::time::nanos;
-use crate::scenario::{Balancer, NoReadyPods, ServiceKind, Workload};
+use crate::scenario::{Balancer, NoReadyPods, ServiceKind};
 use crate::service::ReqState;
 
 impl Simulation<'_> {
-    pub(super) fn schedule_next_arrival(&mut self, s: usize) {
-        let t = match &self.sc.services[s].workload {
-            Workload::Constant { rate } => {
-                if *rate <= 0.0 {
-                    None
-                } else {
-                    let x: f64 = Exp1.sample(&mut self.streams.arrivals[s]);
-                    Some(self.now + nanos(x / rate).max(1))
-                }
-            }
-        };
-        self.set_next_arrival(s, t.filter(|&t| t < self.end));
-    }
-
-    pub(super) fn on_arrival(&mut self, s: usize) {
-        self.schedule_next_arrival(s);
+    /// A request of service `s` arrives, from load source `origin` (its VU `vu`), with its
+    /// work when the trace gives it.
+    pub(super) fn issue(&mut self, s: usize, work: Option<u64>, origin: u32, vu: u32) {
         let svc = &self.sc.services[s];
         // Work is drawn in arrival order from the service's own stream: the n-th request of a
         // service has the same work under every policy.
         let rng = &mut self.streams.work[s];
-        let work_ns = svc.service_time.sample_ns(rng);
+        let work_ns = match work {
+            Some(w) => w,
+            None => svc.service_time.sample_ns(rng),
+        };
         let cpu_ns = match &svc.cpu_per_request {
             Some(d) => d.sample_ns(rng),
             None => work_ns,
         };
         let now = self.now;
-        let req = self.world.reqs.alloc(now, work_ns, cpu_ns);
+        let req = self.world.reqs.alloc(now, work_ns, cpu_ns, origin, vu);
         let rt = &mut self.world.services[s];
         rt.arrivals_total += 1;
         rt.acc.on_arrival(now);
@@ -156,13 +144,14 @@ impl Simulation<'_> {
         }
         let r = *self.world.reqs.get(req);
         let rt = &mut self.world.services[s];
+        self.world.reqs.release(req);
         if r.state == ReqState::Active {
             rt.acc.on_reject(r.arrival, self.now);
+            self.client_done(r.origin, r.vu, r.arrival);
         } else {
             // Its client had already gone; it was counted as timed out.
             rt.acc.on_dropped(self.now);
         }
-        self.world.reqs.release(req);
     }
 
     pub(super) fn on_done(&mut self, pod: u32, gen: u32, slot: u16) {
@@ -181,11 +170,14 @@ impl Simulation<'_> {
         p.duration_sum_s += (now - r.arrival) as f64 / 1e9;
         p.cpu_done_ns += r.cpu_ns as f64;
         let rt = &mut self.world.services[s];
+        self.world.reqs.release(req);
         match r.state {
-            ReqState::Active => rt.acc.on_complete(r.arrival, r.started, now),
+            ReqState::Active => {
+                rt.acc.on_complete(r.arrival, r.started, now);
+                self.client_done(r.origin, r.vu, r.arrival);
+            }
             _ => rt.acc.on_wasted(r.arrival, now),
         }
-        self.world.reqs.release(req);
         // The freed slot takes the next request.
         let p = self.world.pods.get_mut(pod);
         match self.sc.services[s].kind {
@@ -227,9 +219,10 @@ impl Simulation<'_> {
                 break;
             }
             self.world.services[s].deadlines.pop_front();
-            let arrival = r.arrival;
+            let (arrival, origin, vu) = (r.arrival, r.origin, r.vu);
             self.world.reqs.get_mut(req).state = ReqState::Abandoned;
             self.world.services[s].acc.on_timeout(arrival);
+            self.client_done(origin, vu, arrival);
         }
         let rt = &mut self.world.services[s];
         match rt.deadlines.front() {
