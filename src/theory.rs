@@ -30,6 +30,22 @@ pub fn mmc_mean_response(c: u32, lambda: f64, mu: f64) -> f64 {
     mmc_mean_wait(c, lambda, mu) + 1.0 / mu
 }
 
+/// Exact mean value analysis of a closed system: `n` users, each alternating a think time of
+/// mean `think` seconds with a request to one queueing station (a single FCFS server with
+/// exponential service of mean `demand` seconds; the think stage is a delay station, for which
+/// any think-time distribution gives the same means). Returns (throughput per second, mean
+/// response time in seconds). This is k6's closed model (`constant-vus`) against one pod with
+/// concurrency 1.
+pub fn mva_closed(n: u32, demand: f64, think: f64) -> (f64, f64) {
+    let (mut x, mut r, mut q) = (0.0, 0.0, 0.0);
+    for k in 1..=n {
+        r = demand * (1.0 + q);
+        x = f64::from(k) / (r + think);
+        q = x * r;
+    }
+    (x, r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +58,16 @@ mod tests {
         assert!((erlang_c(1, 0.7) - 0.7).abs() < 1e-12);
         // M/M/1 mean wait rho / (mu - lambda).
         assert!((mmc_mean_wait(1, 7.0, 10.0) - 0.7 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mva_limits() {
+        // One user: no queueing, X = 1 / (D + Z).
+        let (x, r) = mva_closed(1, 0.1, 0.4);
+        assert!((x - 2.0).abs() < 1e-12 && (r - 0.1).abs() < 1e-12);
+        // Many users saturate the server: X -> 1 / D, and R = N / X - Z (the response time law).
+        let (x, r) = mva_closed(200, 0.1, 0.5);
+        assert!((x - 10.0).abs() < 1e-6, "{x}");
+        assert!((r - (200.0 / x - 0.5)).abs() < 1e-9);
     }
 }

@@ -54,7 +54,21 @@ impl<E: Copy> EventQueue<E> {
 
     #[inline]
     pub fn push(&mut self, time: SimTime, event: E) {
-        let entry = Entry { key: key(time, self.take_seq()), event };
+        let k = key(time, self.take_seq());
+        self.push_key(k, event);
+    }
+
+    /// Push an event that comes after every other event at the same time, whenever scheduled
+    /// (a boundary, such as the end of a reporting step: the step covers `(time - step, time]`
+    /// and sees the state after everything that happens at `time`). Several such events at
+    /// one time come in an unspecified but deterministic order.
+    pub fn push_last(&mut self, time: SimTime, event: E) {
+        self.push_key(key(time, u64::MAX), event);
+    }
+
+    #[inline]
+    fn push_key(&mut self, key: Key, event: E) {
+        let entry = Entry { key, event };
         // Sift up with a hole: move parents down until the entry's place is found.
         let mut i = self.heap.len();
         self.heap.push(entry);

@@ -191,8 +191,8 @@ impl<'s> Simulation<'s> {
                 self.events.push(t, Ev::Wake(i as u16));
             }
         }
-        self.events.push(self.sc.step_ns.min(self.end), Ev::Step);
-        self.events.push(60_000_000_000, Ev::Minute);
+        self.events.push_last(self.sc.step_ns.min(self.end), Ev::Step);
+        self.events.push_last(60_000_000_000, Ev::Minute);
         if self.sc.warmup_ns > 0 {
             self.events.push(self.sc.warmup_ns, Ev::Warmup);
         }
@@ -281,7 +281,7 @@ impl<'s> Simulation<'s> {
                 for s in &mut self.world.services {
                     s.acc.close_minute(self.now);
                 }
-                self.events.push(self.now + 60_000_000_000, Ev::Minute);
+                self.events.push_last(self.now + 60_000_000_000, Ev::Minute);
             }
             Ev::Warmup => {
                 for s in &mut self.world.services {

@@ -117,7 +117,7 @@ impl Simulation<'_> {
         self.record_step();
         let next = self.now + self.sc.step_ns;
         if self.now < self.end {
-            self.events.push(next.min(self.end), Ev::Step);
+            self.events.push_last(next.min(self.end), Ev::Step);
         }
     }
 

@@ -4,5 +4,6 @@ mod common;
 mod conservation;
 mod determinism;
 mod lifecycle;
+mod load;
 mod pipeline;
 mod theory;
