@@ -585,7 +585,15 @@ fn check_error_text(cmd: &str, file: &Path, bad: &Bad<'_>, code: i32, stderr: &s
 
 /// `validate` and `run` on a bad scenario: exit 2, a located message, and no output folder.
 fn check_bad(bad: Bad<'_>) {
+    check_bad_with_files(bad, &[]);
+}
+
+/// [`check_bad`] with other files (name, content) beside the scenario, such as traces.
+fn check_bad_with_files(bad: Bad<'_>, files: &[(&str, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(tmp.path().join(name), text).unwrap();
+    }
     let file = scenario_file(tmp.path(), "bad", bad.toml);
     let (code, stdout, stderr) = autosim([OsStr::new("validate"), file.as_os_str()]);
     check_error_text("validate", &file, &bad, code, &stderr);
@@ -1105,4 +1113,66 @@ fn readme_example_scenario_validates() {
     std::fs::write(&path, &readme[start..end]).unwrap();
     let sc = autosim::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sc.policies.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load sources: traces, k6 and patterns
+// ---------------------------------------------------------------------------------------------
+
+fn with_workload(workload: &str) -> String {
+    format!(
+        "{HEAD}{}",
+        SERVICE.replace("workload = { pattern = { kind = \"constant\", rate = 5 } }\n", workload)
+    )
+}
+
+#[test]
+fn bad_trace_row_names_the_trace_file_and_line() {
+    let toml = with_workload("workload.trace = { file = \"t.csv\" }\n");
+    check_bad_with_files(
+        Bad { toml: &toml, at: Some(("workload.trace", 0)), says: &["t.csv:3:", "\"x\"", "not a number"] },
+        &[("t.csv", "time,requests\n0,5\n60,x\n")],
+    );
+}
+
+#[test]
+fn bad_trace_missing_file() {
+    let toml = with_workload("workload.trace = { file = \"nope.csv\" }\n");
+    check_bad(Bad { toml: &toml, at: Some(("workload.trace", 0)), says: &["nope.csv", "not found"] });
+}
+
+#[test]
+fn bad_trace_unknown_key() {
+    let toml = with_workload("workload.trace = { file = \"t.csv\", bin_width = \"1m\" }\n");
+    check_bad_with_files(
+        Bad { toml: &toml, at: Some(("bin_width", 0)), says: &["`bin_width`", "expected one of", "`bin`"] },
+        &[("t.csv", "time,requests\n0,5\n")],
+    );
+}
+
+#[test]
+fn bad_k6_missing_option() {
+    let toml = with_workload("[services.workload.k6.load]\nexecutor = \"constant-arrival-rate\"\nrate = 10\n");
+    check_bad(Bad { toml: &toml, at: Some(("[services.workload.k6.load]", 0)), says: &["\"load\"", "`duration` is required"] });
+}
+
+#[test]
+fn bad_k6_unknown_executor() {
+    let toml = with_workload("workload.k6 = { executor = \"externally-controlled\", duration = \"1m\" }\n");
+    check_bad(Bad { toml: &toml, at: Some(("workload.k6", 0)), says: &["unsupported executor", "ramping-vus"] });
+}
+
+#[test]
+fn bad_k6_options_json() {
+    let toml = with_workload("workload.k6_options = \"k6.json\"\n");
+    check_bad_with_files(
+        Bad { toml: &toml, at: Some(("workload.k6_options", 0)), says: &["k6.json", "line 1"] },
+        &[("k6.json", "{\"scenarios\": {\"a\": {\"executor\": \"constant-vus\", \"vus\": \"ten\"}}}")],
+    );
+}
+
+#[test]
+fn bad_pattern_value() {
+    let toml = with_workload("workload.pattern = { kind = \"ramp\", from = 1, to = -3, duration = \"1m\" }\n");
+    check_bad(Bad { toml: &toml, at: Some(("workload.pattern", 0)), says: &["ramp `to` = -3", "expected a rate"] });
 }
