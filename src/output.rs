@@ -50,6 +50,7 @@ pub struct ComparisonRow {
     pub rejected: u64,
     pub timed_out: u64,
     pub lost: u64,
+    pub dropped_iterations: u64,
     pub latency_mean_s: f64,
     pub latency_p50_s: f64,
     pub latency_p95_s: f64,
@@ -75,6 +76,7 @@ impl ComparisonRow {
             rejected: s.requests.rejected,
             timed_out: s.requests.timed_out,
             lost: s.requests.lost,
+            dropped_iterations: s.requests.dropped_iterations,
             latency_mean_s: s.latency_s.mean,
             latency_p50_s: s.latency_s.p50,
             latency_p95_s: s.latency_s.p95,
@@ -143,6 +145,11 @@ pub fn terminal_table(reports: &[Report]) -> String {
             s.cost.dollars,
             s.scaling.events,
         ));
+    }
+    if reports.iter().any(|r| r.summary.requests.dropped_iterations > 0) {
+        let each: Vec<String> =
+            reports.iter().map(|r| format!("{} {}", r.summary.policy, r.summary.requests.dropped_iterations)).collect();
+        out.push_str(&format!("k6 dropped iterations (no free VU; not in `requests`): {}\n", each.join(", ")));
     }
     out
 }

@@ -61,11 +61,13 @@ pub struct Binned {
     t: SimTime,
     pending: VecDeque<SimTime>,
     scratch: Vec<SimTime>,
+    /// Rounding error carried between bins (`Even` and `Uniform`).
+    carry: f64,
 }
 
 impl Binned {
     pub fn new(rate: RateFn, bin_ns: u64, within: WithinBin, start: SimTime) -> Self {
-        Self { rate, bin_ns: bin_ns.max(1), within, start, bin: 0, t: start, pending: VecDeque::new(), scratch: Vec::new() }
+        Self { rate, bin_ns: bin_ns.max(1), within, start, bin: 0, t: start, pending: VecDeque::new(), scratch: Vec::new(), carry: 0.0 }
     }
 
     fn bin_end(&self) -> SimTime {
@@ -96,9 +98,14 @@ impl Binned {
                     self.bin += 1;
                 }
                 WithinBin::Even | WithinBin::Uniform => {
-                    // The bin's count, rounded; placed in the bin, then the next bin.
+                    // The bin's count, rounded, with the rounding error carried to the next
+                    // bin (a scaled trace keeps its total to within one request); placed in
+                    // the bin, then the next bin.
                     let bin_start = self.start + self.bin * self.bin_ns;
-                    let n = (r * self.bin_ns as f64 / 1e9).round() as u64;
+                    let exact = r * self.bin_ns as f64 / 1e9 + self.carry;
+                    let n = exact.round().max(0.0);
+                    self.carry = exact - n;
+                    let n = n as u64;
                     if self.within == WithinBin::Even {
                         for k in 0..n {
                             self.pending.push_back(bin_start + ((2 * k + 1) * self.bin_ns) / (2 * n));
@@ -184,6 +191,17 @@ mod tests {
         let mut rng = stream(1, "t");
         let ts: Vec<_> = std::iter::from_fn(|| b.next(&mut rng, u64::MAX)).collect();
         assert_eq!(ts, vec![10_000_000_000, 30_000_000_000, 50_000_000_000]);
+    }
+
+    #[test]
+    fn scaled_counts_keep_their_total() {
+        // 1000 bins of 1 request scaled by 0.3: 300 requests in all, none lost to rounding.
+        let counts = vec![0.3f32; 1000];
+        for within in [WithinBin::Even, WithinBin::Uniform] {
+            let mut b = table(&counts, 1, within);
+            let got: u64 = per_bin(&mut b, 1000, 1_000_000_000).iter().sum();
+            assert!((got as i64 - 300).abs() <= 1, "{within:?}: {got}");
+        }
     }
 
     #[test]
