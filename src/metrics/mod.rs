@@ -12,6 +12,7 @@
 //!   their timestamp and window (what the HPA's pod classification reads).
 //! - **Delay**: a policy acting at `t` sees the pipeline as it was at `t - pipeline_delay`.
 
+pub mod expr;
 pub mod promql;
 
 use std::collections::VecDeque;

@@ -39,7 +39,14 @@ pub(super) enum VuKind {
 
 pub(super) struct SourceRt {
     pub service: usize,
+    /// Arrival times (open loop).
     rng: Rng,
+    /// Think times of its VUs: a stream apart, so that open-loop arrival times never depend
+    /// on response times.
+    think_rng: Rng,
+    /// The work of its requests, drawn in the order they are sent: the n-th request of an
+    /// open-loop source has the same work under every policy.
+    pub work: Rng,
     think: Option<crate::dist::Dist>,
     /// When the source starts (a k6 scenario's `start_time`).
     start: SimTime,
@@ -58,6 +65,8 @@ impl Simulation<'_> {
             for (j, src) in svc.workload.sources.iter().enumerate() {
                 let name = format!("load/{}/{j}", svc.name);
                 let rng = rng::stream(self.seed, &name);
+                let think_rng = rng::stream(self.seed, &format!("think/{}/{j}", svc.name));
+                let work = rng::stream(self.seed, &format!("work/{}/{j}", svc.name));
                 let key = rng::fnv1a(&name) ^ self.seed;
                 let start = match src {
                     Source::K6(k) => k.start_ns,
@@ -124,7 +133,7 @@ impl Simulation<'_> {
                         }
                     }
                 };
-                self.sources.push(SourceRt { service: s, rng, think, start, load });
+                self.sources.push(SourceRt { service: s, rng, think_rng, work, think, start, load });
             }
         }
         self.arrivals = vec![crate::engine::queue::Key::MAX; self.sources.len()];
@@ -180,9 +189,9 @@ impl Simulation<'_> {
                 return;
             }
             *busy += 1;
-            self.issue(s, work, i as u32, 0);
+            self.issue(i, work, i as u32, 0);
         } else {
-            self.issue(s, work, NO_ORIGIN, 0);
+            self.issue(i, work, NO_ORIGIN, 0);
         }
     }
 
@@ -215,7 +224,6 @@ impl Simulation<'_> {
     /// A VU starts an iteration, if it is still wanted and has one to do.
     pub(super) fn on_vu_iter(&mut self, i: usize, vu: u32) {
         let now = self.now;
-        let s = self.sources[i].service;
         let Load::Vus { vus, target, end, kind } = &mut self.sources[i].load else { return };
         let v = vu as usize;
         let has_work = match kind {
@@ -233,7 +241,7 @@ impl Simulation<'_> {
             VuKind::Stages { .. } => {}
         }
         vus[v] = Vu::Busy;
-        self.issue(s, None, i as u32, vu);
+        self.issue(i, None, i as u32, vu);
     }
 
     /// The client of a request from source `origin` (VU `vu`) that arrived at `arrival` is done
@@ -246,7 +254,7 @@ impl Simulation<'_> {
         let i = origin as usize;
         let now = self.now;
         let src = &mut self.sources[i];
-        let think = src.think.as_ref().map_or(0, |d| d.sample_ns(&mut src.rng));
+        let think = src.think.as_ref().map_or(0, |d| d.sample_ns(&mut src.think_rng));
         match &mut src.load {
             Load::Rate { busy, .. } => {
                 if think == 0 {

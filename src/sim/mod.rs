@@ -68,7 +68,6 @@ struct Instance {
 }
 
 struct Streams {
-    work: Vec<Rng>,
     balancer: Vec<Rng>,
     startup: Vec<Rng>,
     provision: Vec<Rng>,
@@ -116,7 +115,6 @@ impl<'s> Simulation<'s> {
             })
             .collect();
         let streams = Streams {
-            work: sc.services.iter().map(|s| rng::stream(seed, &format!("work/{}", s.name))).collect(),
             balancer: sc.services.iter().map(|s| rng::stream(seed, &format!("balancer/{}", s.name))).collect(),
             startup: sc.services.iter().map(|s| rng::stream(seed, &format!("startup/{}", s.name))).collect(),
             provision: sc.cluster.pools.iter().map(|p| rng::stream(seed, &format!("provision/{}", p.name))).collect(),

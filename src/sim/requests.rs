@@ -9,13 +9,15 @@ use crate::scenario::{Balancer, NoReadyPods, ServiceKind};
 use crate::service::ReqState;
 
 impl Simulation<'_> {
-    /// A request of service `s` arrives, from load source `origin` (its VU `vu`), with its
-    /// work when the trace gives it.
-    pub(super) fn issue(&mut self, s: usize, work: Option<u64>, origin: u32, vu: u32) {
+    /// A request from load source `i` arrives at its service, with its work when the trace
+    /// gives it; `origin` is the source to tell when its client is done with it (`NO_ORIGIN`
+    /// for sources nobody waits on), `vu` its virtual user.
+    pub(super) fn issue(&mut self, i: usize, work: Option<u64>, origin: u32, vu: u32) {
+        let s = self.sources[i].service;
         let svc = &self.sc.services[s];
-        // Work is drawn in arrival order from the service's own stream: the n-th request of a
-        // service has the same work under every policy.
-        let rng = &mut self.streams.work[s];
+        // Work is drawn in the order the source sends its requests, from the source's own
+        // stream: the n-th request of an open-loop source has the same work under every policy.
+        let rng = &mut self.sources[i].work;
         let work_ns = match work {
             Some(w) => w,
             None => svc.service_time.sample_ns(rng),

@@ -346,3 +346,26 @@ fn patterns_have_their_mean() {
     let n = run(&sc, 0).summary.requests.arrived as f64;
     assert!((n - 75_000.0).abs() < 4.0 * 75_000f64.sqrt(), "{n}");
 }
+
+#[test]
+fn open_loop_arrivals_do_not_depend_on_response_times() {
+    // A Poisson arrival-rate executor whose VUs think for a random time: its arrival times
+    // must be the same under a slow and a fast policy (common random numbers), although its
+    // VUs are busy for different times.
+    let toml = format!(
+        "{}\n[[policies]]\nname = \"slow\"\npods = {{ kind = \"static\", replicas = 1 }}\n[[policies]]\nname = \"fast\"\npods = {{ kind = \"static\", replicas = 10 }}\n",
+        one_service(
+            "20m",
+            1,
+            2,
+            r#"{ dist = "exponential", mean = "150ms" }"#,
+            r#"k6 = { executor = "constant-arrival-rate", rate = 10, duration = "20m", pre_allocated_vus = 1000, arrivals = "poisson", think_time = { dist = "exponential", mean = "2s" } }"#
+        )
+    );
+    let sc = scenario(&toml);
+    let (slow, fast) = (run(&sc, 0), run(&sc, 1));
+    assert_eq!(slow.summary.requests.dropped_iterations + fast.summary.requests.dropped_iterations, 0);
+    assert!(slow.summary.latency_s.mean > 2.0 * fast.summary.latency_s.mean, "the policies must differ");
+    let loads = |r: &autosim::report::Report| r.timeseries.iter().map(|row| row.load_rps).collect::<Vec<_>>();
+    assert_eq!(loads(&slow), loads(&fast));
+}
