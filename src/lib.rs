@@ -4,6 +4,7 @@ pub mod dist;
 pub mod engine;
 pub mod metrics;
 pub mod output;
+pub mod plot;
 pub mod policy;
 pub mod report;
 pub mod run;

@@ -7,3 +7,4 @@ mod lifecycle;
 mod load;
 mod pipeline;
 mod theory;
+mod trace_cli;
