@@ -327,7 +327,7 @@ fn flag_message(msg: &str) -> String {
         let pattern = format!("{key} = \"");
         let mut from = 0;
         while let Some(i) = out[from..].find(&pattern).map(|i| i + from) {
-            let after_word = out[..i].chars().next_back().map_or(true, |c| !(c.is_alphanumeric() || c == '_'));
+            let after_word = out[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
             let value_at = i + pattern.len();
             match out[value_at..].find('"') {
                 Some(len) if after_word => {

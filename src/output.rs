@@ -38,7 +38,7 @@ pub fn csv_bytes<T: Serialize>(rows: &[T], header_if_empty: &[&str]) -> Result<V
     for r in rows {
         w.serialize(r)?;
     }
-    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?)
+    w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
 }
 
 /// One line of `comparison.csv`: the headline numbers of one policy.

@@ -193,6 +193,8 @@ impl Simulation<'_> {
 }
 
 /// Turn the finished run into its report.
+// `s` indexes the scenario's services, their run state and the counts alike.
+#[allow(clippy::needless_range_loop)]
 pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
     let now = sim.end;
     let sc = sim.sc;

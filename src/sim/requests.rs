@@ -209,8 +209,7 @@ impl Simulation<'_> {
     /// front of the queue is ever due; requests already finished are dropped on the way.
     pub(super) fn on_deadline(&mut self, s: usize) {
         let now = self.now;
-        loop {
-            let Some(&(req, gen, deadline)) = self.world.services[s].deadlines.front() else { break };
+        while let Some(&(req, gen, deadline)) = self.world.services[s].deadlines.front() {
             let r = self.world.reqs.get(req);
             let live = r.gen == gen && r.state == ReqState::Active;
             if !live {

@@ -80,7 +80,7 @@ fn one() -> f64 {
 }
 
 fn rate_ok(r: f64, what: &str) -> Result<(), String> {
-    if r.is_finite() && r >= 0.0 && r <= 1e8 {
+    if r.is_finite() && (0.0..=1e8).contains(&r) {
         Ok(())
     } else {
         Err(format!("{what} = {r}: expected a rate in requests per second, from 0 to 100000000"))
