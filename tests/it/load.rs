@@ -135,6 +135,11 @@ fn closed_loop_against_one_server_matches_mean_value_analysis() {
     }
     let x = xs.iter().sum::<f64>() / 5.0;
     let rt = rs.iter().sum::<f64>() / 5.0;
+    // The interactive response time law on the measured values of each run: X = N / (R + Z).
+    for (x, r) in xs.iter().zip(&rs) {
+        let law = 5.0 / (r + 0.5);
+        assert!((x - law).abs() / law < 0.01, "X {x} vs N / (R + Z) = {law}");
+    }
     eprintln!("MVA: X {x_theory:.4} vs {x:.4}; R {r_theory:.4} vs {rt:.4}");
     // About 5 x 50000 requests: both within 2%.
     assert!((x - x_theory).abs() / x_theory < 0.02, "X {x} vs {x_theory}");
