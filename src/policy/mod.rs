@@ -11,6 +11,8 @@
 //! Adding a policy is adding one file here and one line in [`POD_POLICIES`] or [`NODE_POLICIES`].
 
 pub mod fixed;
+pub mod hpa;
+pub mod keda;
 mod observe;
 
 use std::fmt;
