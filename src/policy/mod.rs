@@ -11,6 +11,7 @@
 //! Adding a policy is adding one file here and one line in [`POD_POLICIES`] or [`NODE_POLICIES`].
 
 pub mod fixed;
+pub mod manifest;
 pub mod hpa;
 pub mod keda;
 mod observe;
@@ -95,6 +96,8 @@ pub struct ParseContext<'a> {
     /// The service a pod autoscaler is for (`None` for node autoscalers).
     pub service: Option<usize>,
     pub scenario: &'a crate::scenario::Scenario,
+    /// The scenario file's folder: files a policy names are relative to it.
+    pub base_dir: &'a std::path::Path,
 }
 
 pub type ParseFn = fn(&mut Params, &ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError>;
@@ -106,7 +109,7 @@ pub struct Kind {
 }
 
 /// Pod autoscalers (`[policies.pods] kind = ...`).
-pub const POD_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_pods }];
+pub const POD_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_pods }, Kind { name: "hpa", parse: hpa::policy::parse }];
 
 /// Node autoscalers (`[policies.nodes] kind = ...`).
 pub const NODE_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_nodes }];

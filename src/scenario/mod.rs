@@ -229,7 +229,7 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
     for p in policies {
         let span = p.span();
         let name_span = p.get_ref().name.span();
-        let spec = validate_policy(p.into_inner(), span, &scenario)?;
+        let spec = validate_policy(p.into_inner(), span, &scenario, base_dir)?;
         if !policy_names.insert(spec.name.clone()) {
             return Err(ConfigError::at(name_span, format!("duplicate policy name {:?}: policy names must be unique (each names a report folder)", spec.name)));
         }
@@ -241,7 +241,7 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
         let mut pods = Vec::new();
         for s in 0..scenario.services.len() {
             let mut params = Params::new(&empty, None, 0..0, "static".into());
-            let ctx = ParseContext { service: Some(s), scenario: &scenario };
+            let ctx = ParseContext { service: Some(s), scenario: &scenario, base_dir };
             pods.push((policy::fixed::parse_pods)(&mut params, &ctx)?);
         }
         specs.push(PolicySpec { name: "static".into(), description: None, pods, nodes: None });
@@ -526,7 +526,7 @@ fn kind_of(map: &Spanned<ParamMap>, kinds: &'static [policy::Kind], what: &str) 
     })
 }
 
-fn validate_policy(p: RawPolicy, _span: std::ops::Range<usize>, sc: &Scenario) -> Result<PolicySpec, ConfigError> {
+fn validate_policy(p: RawPolicy, _span: std::ops::Range<usize>, sc: &Scenario, base_dir: &Path) -> Result<PolicySpec, ConfigError> {
     let RawPolicy { name, description, pods, nodes } = p;
     let pname = name.get_ref().clone();
     if pname.is_empty() || !pname.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') || pname.starts_with('.') {
@@ -541,7 +541,7 @@ fn validate_policy(p: RawPolicy, _span: std::ops::Range<usize>, sc: &Scenario) -
             for s in 0..sc.services.len() {
                 let empty = ParamMap::default();
                 let mut params = Params::new(&empty, None, name.span(), format!("policy {pname:?}"));
-                let ctx = ParseContext { service: Some(s), scenario: sc };
+                let ctx = ParseContext { service: Some(s), scenario: sc, base_dir };
                 pod_factories.push(policy::fixed::parse_pods(&mut params, &ctx)?);
             }
         }
@@ -565,7 +565,7 @@ fn validate_policy(p: RawPolicy, _span: std::ops::Range<usize>, sc: &Scenario) -
                 let overrides = map.get_ref().overrides.get(&svc.name).map(|o| o.get_ref());
                 let label = format!("policy {pname:?} pods (kind = {:?}, service {:?})", kind.name, svc.name);
                 let mut params = Params::new(map.get_ref(), overrides, map.span(), label);
-                let ctx = ParseContext { service: Some(s), scenario: sc };
+                let ctx = ParseContext { service: Some(s), scenario: sc, base_dir };
                 pod_factories.push((kind.parse)(&mut params, &ctx)?);
                 params.finish()?;
             }
@@ -580,7 +580,7 @@ fn validate_policy(p: RawPolicy, _span: std::ops::Range<usize>, sc: &Scenario) -
                 return Err(ConfigError::at(o.span(), format!("{what}: `overrides.{svc}`: a node autoscaler has no per-service overrides")));
             }
             let mut params = Params::new(map.get_ref(), None, map.span(), format!("{what} (kind = {:?})", kind.name));
-            let ctx = ParseContext { service: None, scenario: sc };
+            let ctx = ParseContext { service: None, scenario: sc, base_dir };
             let f = (kind.parse)(&mut params, &ctx)?;
             params.finish()?;
             Some(f)

@@ -97,6 +97,11 @@ impl Params {
         }
     }
 
+    /// Whether `key` is written (without marking it as read).
+    pub fn has(&self, key: &str) -> bool {
+        self.fields.contains_key(key)
+    }
+
     /// Where `key`'s value is (or the table, when the key is absent): for errors found after
     /// reading, such as `min_replicas` above `max_replicas`.
     pub fn span_of(&self, key: &str) -> Range<usize> {

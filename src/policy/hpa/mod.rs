@@ -35,6 +35,7 @@
 pub mod behavior;
 pub mod calc;
 pub mod controller;
+pub mod policy;
 pub mod spec;
 
 pub use behavior::{LimitReason, ScaleEvent, ScalingRules, TimestampedRecommendation};
