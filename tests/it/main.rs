@@ -5,6 +5,7 @@ mod conservation;
 mod determinism;
 mod hpa_vectors;
 mod lifecycle;
+mod hpa;
 mod load;
 mod pipeline;
 mod theory;
