@@ -175,3 +175,38 @@ fn bad_hpa_configurations_are_refused_with_their_place() {
     let e = err(&service(2, "max_replicas = 0"), &[]);
     assert!(e.contains("maxReplicas"), "{e}");
 }
+
+#[test]
+fn step_up_reacts_within_sync_and_lag_and_step_down_waits_the_window() {
+    // 50 req/s for 5 min, then 200 req/s for 10 min, then 50 again: with a 10 s pipeline delay
+    // and 15 s sync, the first scale-up comes within one sync + the delay + one metrics-server
+    // window of the step (the first sample that sees the new load); it is within the legacy
+    // limit max(2 x current, 4); after the step down, no scale-down for the 5-minute window.
+    let toml = service(4, CPU_50)
+        .replace("pipeline_delay = \"0s\"", "pipeline_delay = \"10s\"")
+        .replace(
+            "workload.k6 = { executor = \"constant-arrival-rate\", rate = 100, duration = \"20m\", pre_allocated_vus = 100 }",
+            "[services.workload.k6.load]\nexecutor = \"ramping-arrival-rate\"\nstart_rate = 50\npre_allocated_vus = 200\nstages = [ { duration = \"5m\", target = 50 }, { duration = \"0s\", target = 200 }, { duration = \"10m\", target = 200 }, { duration = \"0s\", target = 50 }, { duration = \"10m\", target = 50 } ]",
+        )
+        .replace("duration = \"20m\"", "duration = \"25m\"");
+    let r = run(&scenario(&toml), 0);
+    assert_conserved(&r);
+    let a = applied(&r);
+    eprintln!("applied: {a:?}");
+    // Before the step: 50 req/s = 1 core = 2 pods at 50%; from 4 pods (25%) the downscale
+    // waits for the stabilization window (5 min from the first sync): none before 300 s.
+    let first_up = a.iter().find(|d| d.0 > 300.0 && d.2 > d.1).expect("a scale-up after the step");
+    assert!(first_up.0 <= 300.0 + 15.0 + 10.0 + 15.0, "{a:?}");
+    for d in a.iter().filter(|d| d.2 > d.1) {
+        assert!(d.2 <= (2 * d.1).max(4), "beyond the legacy scale-up limit: {d:?}");
+    }
+    // At 200 req/s: 4 cores = 16 pods at 50%.
+    let peak = a.iter().filter(|d| d.0 < 900.0).map(|d| d.2).max().unwrap();
+    assert_eq!(peak, 16, "{a:?}");
+    // After the step down at 900 s: held at 16 until the window has passed since the last
+    // recommendation of 16 (at the latest 900 s + delay + one window), then down to 4.
+    let after: Vec<_> = a.iter().filter(|d| d.0 > 900.0).collect();
+    assert!(!after.is_empty(), "{a:?}");
+    assert!(after[0].0 >= 900.0 + 300.0, "scaled down inside the stabilization window: {a:?}");
+    assert_eq!(after.last().unwrap().2, 4, "{a:?}");
+}
