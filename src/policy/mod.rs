@@ -11,6 +11,7 @@
 //! Adding a policy is adding one file here and one line in [`POD_POLICIES`] or [`NODE_POLICIES`].
 
 pub mod fixed;
+pub mod forecast;
 pub mod manifest;
 pub mod hpa;
 pub mod keda;
