@@ -34,6 +34,12 @@ pub trait Policy: Send {
     /// Observe, decide and push decisions to `out`. Returns when to be called next
     /// ([`crate::engine::NEVER`] for never).
     fn wake(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> SimTime;
+
+    /// Figures about itself for the report at the end of the run (name, value), such as a
+    /// forecaster's accuracy. None by default.
+    fn report(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 /// Builds fresh policy instances: one per run, so that every run starts from the same state.

@@ -267,6 +267,9 @@ pub struct Summary {
     pub cost: Cost,
     pub scaling: Scaling,
     pub services: BTreeMap<String, ServiceSummary>,
+    /// Figures the policies report about themselves (such as a forecaster's accuracy), by
+    /// `<controller>.<target>.<name>`: `pods.api.forecast_mape`.
+    pub policy_stats: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -65,6 +65,8 @@ struct Instance {
     policy: Box<dyn Policy>,
     kind: &'static str,
     controller: &'static str,
+    /// The service a pod autoscaler is for (`None`: a node autoscaler).
+    target: Option<usize>,
 }
 
 struct Streams {
@@ -122,10 +124,11 @@ impl<'s> Simulation<'s> {
         let mut instances: Vec<Instance> = spec
             .pods
             .iter()
-            .map(|f| Instance { policy: f.build(), kind: f.kind(), controller: "pods" })
+            .enumerate()
+            .map(|(s, f)| Instance { policy: f.build(), kind: f.kind(), controller: "pods", target: Some(s) })
             .collect();
         if let Some(f) = &spec.nodes {
-            instances.push(Instance { policy: f.build(), kind: f.kind(), controller: "nodes" });
+            instances.push(Instance { policy: f.build(), kind: f.kind(), controller: "nodes", target: None });
         }
         let world = World {
             pods: Slab::default(),

@@ -290,6 +290,16 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
             cost.node_seconds_by_pool.insert(pool.name.clone(), node_seconds);
         }
     }
+    let mut policy_stats = std::collections::BTreeMap::new();
+    for inst in &sim.instances {
+        let target = match inst.target {
+            Some(s) => sc.services[s].name.clone(),
+            None => "cluster".to_string(),
+        };
+        for (name, v) in inst.policy.report() {
+            policy_stats.insert(format!("{}.{target}.{name}", inst.controller), v);
+        }
+    }
     let summary = Summary {
         scenario: sc.name.clone(),
         policy: sc.policies[sim.policy].name.clone(),
@@ -303,6 +313,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         cost,
         scaling,
         services,
+        policy_stats,
     };
     Report {
         summary,
