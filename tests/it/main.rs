@@ -6,6 +6,7 @@ mod determinism;
 mod hpa_vectors;
 mod lifecycle;
 mod hpa;
+mod keda;
 mod load;
 mod pipeline;
 mod theory;
