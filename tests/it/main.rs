@@ -9,5 +9,7 @@ mod hpa;
 mod keda;
 mod load;
 mod pipeline;
+mod predictive;
+mod schedule;
 mod theory;
 mod trace_cli;
