@@ -254,3 +254,36 @@ fn bad_keda_configurations_are_refused_with_their_place() {
     let e = err(&s("kind = \"keda\"\nmanifest = \"so.yaml\""), &[("so.yaml", "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: x\nspec:\n  scaleTargetRef: {name: web}\n  triggers: []\n")]);
     assert!(e.contains("no ScaledObject whose scaleTargetRef.name is \"api\""), "{e}");
 }
+
+fn autosim(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_autosim"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("cannot start the autosim binary");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn through_the_cli_a_bad_scaledobject_exits_2_and_a_schedule_writes_its_cronjobs() {
+    use std::ffi::OsStr;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = service(0, "{ at = \"0s\", rate = 1 }", "5m", &keda("cooldown_period = \"5m\""));
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, &bad).unwrap();
+    let (code, _, stderr) = autosim(&[OsStr::new("validate"), file.as_os_str()]);
+    assert_eq!(code, 2, "{stderr}");
+    let line = bad.lines().position(|l| l.starts_with("cooldown_period")).unwrap() + 1;
+    assert!(stderr.contains(&format!("bad.toml:{line}:")) && stderr.contains("cooldown_period"), "{stderr}");
+
+    let good = service(0, "{ at = \"0s\", rate = 1 }", "5m", &keda("schedule = { entries = [ { days = \"mon-fri\", hours = \"8-18\", min_replicas = 2 } ] }"));
+    let file = dir.path().join("good.toml");
+    std::fs::write(&file, &good).unwrap();
+    let out = dir.path().join("out");
+    let (code, _, stderr) = autosim(&[OsStr::new("run"), file.as_os_str(), OsStr::new("--quiet"), OsStr::new("--out"), out.as_os_str()]);
+    assert_eq!(code, 0, "{stderr}");
+    let yaml = std::fs::read_to_string(out.join("keda").join("cronjobs-api.yaml")).unwrap();
+    assert!(yaml.contains("kind: CronJob") && yaml.contains("schedule: \"0 8 * * 1,2,3,4,5\""), "{yaml}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("keda").join("summary.json")).unwrap()).unwrap();
+    assert!(summary["services"]["api"]["cold_start"]["requests"].is_number(), "{summary}");
+}
