@@ -531,10 +531,10 @@ fn trigger_sources(
         let fail = |m: String| format!("triggers[{i}] ({}): {m}", t.r#type);
         let src = match t.r#type.as_str() {
             "cpu" | "memory" => {
-                let utilization = match (t.metadata.get("type").map(|s| s.as_str()), t.metric_type) {
-                    (Some("AverageValue"), _) | (None, Some(MetricTargetType::AverageValue)) => false,
-                    _ => true,
-                };
+                let utilization = !matches!(
+                    (t.metadata.get("type").map(|s| s.as_str()), t.metric_type),
+                    (Some("AverageValue"), _) | (None, Some(MetricTargetType::AverageValue))
+                );
                 TriggerSource::Resource { memory: t.r#type == "memory", utilization }
             }
             "prometheus" => {

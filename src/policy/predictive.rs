@@ -176,7 +176,7 @@ pub fn parse(p: &mut Params, ctx: &crate::policy::ParseContext<'_>) -> Result<Ar
     let ferr = |m: String| ConfigError::at(fat.clone(), format!("{what}: forecaster: {m}"));
     let season_samples = |d: Option<crate::units::Duration>| -> Result<usize, ConfigError> {
         let s = d.map_or(86_400 * 1_000_000_000, |d| d.0);
-        if s % interval_ns != 0 || s / interval_ns < 2 {
+        if !s.is_multiple_of(interval_ns) || s / interval_ns < 2 {
             return Err(ferr(format!("`season` ({} s) must be a whole number of `interval`s ({} s), at least two", s as f64 / 1e9, interval_ns as f64 / 1e9)));
         }
         Ok((s / interval_ns) as usize)

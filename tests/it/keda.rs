@@ -143,8 +143,7 @@ fn fallback_replicas_apply_while_the_metric_source_fails() {
 
 #[test]
 fn a_redis_list_trigger_scales_a_queue_worker_from_zero() {
-    let toml = format!(
-        r#"
+    let toml = r#"
 name = "worker"
 duration = "30m"
 step = "15s"
@@ -158,7 +157,7 @@ replicas = 0
 concurrency = 2
 service_time = "2s"
 startup = "20s"
-workload.pattern = {{ kind = "step", steps = [ {{ at = "0s", rate = 0 }}, {{ at = "5m", rate = 4 }}, {{ at = "15m", rate = 0 }} ] }}
+workload.pattern = { kind = "step", steps = [ { at = "0s", rate = 0 }, { at = "5m", rate = 4 }, { at = "15m", rate = 0 } ] }
 [[policies]]
 name = "keda"
 [policies.pods]
@@ -166,10 +165,9 @@ kind = "keda"
 polling_interval = 15
 cooldown_period = 60
 max_replica_count = 20
-triggers = [ {{ type = "redis", metadata = {{ address = "redis:6379", listName = "jobs", listLength = "4" }} }} ]
-"#
-    );
-    let r = run(&scenario(&toml), 0);
+triggers = [ { type = "redis", metadata = { address = "redis:6379", listName = "jobs", listLength = "4" } } ]
+"#;
+    let r = run(&scenario(toml), 0);
     assert_conserved(&r);
     let a = applied(&r);
     assert!(a[0].0 > 300.0 && a[0].0 <= 300.0 + 15.0 + 5.0 + 15.0 + 1.0 && a[0].2 == 1, "{a:?}");
