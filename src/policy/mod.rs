@@ -15,6 +15,9 @@ pub mod forecast;
 pub mod manifest;
 pub mod hpa;
 pub mod keda;
+pub mod keda_policy;
+pub mod predictive;
+pub mod schedule;
 mod observe;
 
 use std::fmt;
@@ -38,6 +41,12 @@ pub trait Policy: Send {
     /// Figures about itself for the report at the end of the run (name, value), such as a
     /// forecaster's accuracy. None by default.
     fn report(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
+    /// Files for the policy's report folder at the end of the run (file name, contents), such
+    /// as a schedule exported as CronJob YAML. None by default.
+    fn files(&self) -> Vec<(String, String)> {
         Vec::new()
     }
 }
@@ -116,7 +125,12 @@ pub struct Kind {
 }
 
 /// Pod autoscalers (`[policies.pods] kind = ...`).
-pub const POD_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_pods }, Kind { name: "hpa", parse: hpa::policy::parse }];
+pub const POD_POLICIES: &[Kind] = &[
+    Kind { name: "static", parse: fixed::parse_pods },
+    Kind { name: "hpa", parse: hpa::policy::parse },
+    Kind { name: "keda", parse: keda_policy::parse },
+    Kind { name: "predictive", parse: predictive::parse },
+];
 
 /// Node autoscalers (`[policies.nodes] kind = ...`).
 pub const NODE_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_nodes }];
