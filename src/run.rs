@@ -20,6 +20,8 @@ use crate::scenario::Scenario;
 use crate::sim::Simulation;
 
 type Log = Arc<Mutex<Vec<Exchange>>>;
+/// A service's program to start, and where its exchanges are recorded.
+type Attachment = Option<(ExternalSpec, Option<Log>)>;
 
 /// What one recording file collects: the command, and each service's exchanges.
 struct RecordFile {
@@ -34,7 +36,7 @@ struct RecordFile {
 pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<Report>> {
     // Per selected alternative, per service: the program and where its exchanges go.
     let mut files: BTreeMap<PathBuf, RecordFile> = BTreeMap::new();
-    let mut attach: Vec<Vec<Option<(ExternalSpec, Option<Log>)>>> = Vec::new();
+    let mut attach: Vec<Vec<Attachment>> = Vec::new();
     for &i in selected {
         let spec = &sc.policies[i];
         let mut per = Vec::new();
