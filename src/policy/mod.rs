@@ -15,6 +15,8 @@ pub mod forecast;
 pub mod manifest;
 pub mod hpa;
 pub mod keda;
+pub mod node_pool;
+pub mod cluster_autoscaler;
 mod observe;
 
 use std::fmt;
@@ -61,7 +63,8 @@ pub enum Target {
     Deployment(usize),
     /// A node pool: `from`/`to` are node counts (removal takes the newest removable nodes).
     Pool(usize),
-    /// One node, by engine id, to drain and remove (`to` = 0).
+    /// One node, by engine id, to drain and remove; `from`/`to` are its pool's node counts
+    /// before and after.
     Node(u32),
 }
 
@@ -119,7 +122,11 @@ pub struct Kind {
 pub const POD_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_pods }, Kind { name: "hpa", parse: hpa::policy::parse }];
 
 /// Node autoscalers (`[policies.nodes] kind = ...`).
-pub const NODE_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_nodes }];
+pub const NODE_POLICIES: &[Kind] = &[
+    Kind { name: "static", parse: fixed::parse_nodes },
+    Kind { name: "node-pool", parse: node_pool::parse },
+    Kind { name: "cluster-autoscaler", parse: cluster_autoscaler::parse },
+];
 
 pub fn find(kinds: &'static [Kind], name: &str) -> Option<&'static Kind> {
     kinds.iter().find(|k| k.name == name)

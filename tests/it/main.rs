@@ -7,6 +7,7 @@ mod hpa_vectors;
 mod lifecycle;
 mod hpa;
 mod load;
+mod nodes;
 mod pipeline;
 mod theory;
 mod trace_cli;
