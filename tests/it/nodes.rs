@@ -272,7 +272,7 @@ fn cluster_autoscaler_leaves_pods_that_fit_no_node_group_pending() {
 }
 
 #[test]
-fn cluster_autoscaler_waits_scale_down_delay_after_add_and_backs_off_failed_groups() {
+fn cluster_autoscaler_backs_off_a_group_whose_nodes_fail() {
     // A failing group: the scale-up's node never joins; the group is backed off for 5m,
     // so the next attempt comes no sooner.
     let failing = pools("").replace("provision_time = \"30s\"", "provision_time = \"30s\"\nprovision_failure = 1.0");
