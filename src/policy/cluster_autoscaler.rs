@@ -536,7 +536,7 @@ impl ClusterAutoscaler {
             } else {
                 statuses.insert(
                     n.name.clone(),
-                    (n.id, format!("node {} is not unneeded: {u} is below {} but its pods would not fit on other nodes", n.name, c.scale_down_utilization_threshold)),
+                    (n.id, format!("node {} is not unneeded: its utilization is below {} but its pods would not fit on other nodes", n.name, c.scale_down_utilization_threshold)),
                 );
             }
         }
@@ -566,7 +566,12 @@ impl ClusterAutoscaler {
             let for_ = now - since;
             let p = &pools[n.pool];
             let status = if for_ < c.scale_down_unneeded_time_ns {
-                format!("node {} is unneeded ({u} below {}, its pods fit elsewhere) since {}", n.name, c.scale_down_utilization_threshold, Duration(since))
+                format!(
+                    "node {} is unneeded (utilization below {}, its pods fit elsewhere) since t = {}",
+                    n.name,
+                    c.scale_down_utilization_threshold,
+                    Duration(since)
+                )
             } else if n.permanent {
                 format!("node {} is unneeded but has scale-down disabled (permanent)", n.name)
             } else if let Some(flag) = cooldown {
