@@ -376,10 +376,12 @@ impl ClusterAutoscaler {
         let now = obs.now();
         let sc = obs.scenario();
         let mut pending: Vec<Req> = Vec::new();
+        let mut services: Vec<usize> = Vec::new();
         for (s, svc) in sc.services.iter().enumerate() {
             for pod in obs.pods(s) {
                 if pod.phase == PodPhase::Pending && now.saturating_sub(pod.created) >= self.c.new_pod_scale_up_delay_ns {
                     pending.push(Req { cpu_m: svc.cpu_request_m, mem: svc.memory_request_bytes });
+                    services.push(s);
                 }
             }
         }
@@ -402,13 +404,19 @@ impl ClusterAutoscaler {
             })
             .collect();
         let total_pending = pending.len();
-        pending.retain(|&r| match rooms.iter_mut().find(|room| room.fits(r)) {
-            Some(room) => {
-                room.take(r);
-                false
+        let mut keep = Vec::with_capacity(pending.len());
+        for &r in &pending {
+            match rooms.iter_mut().find(|room| room.fits(r)) {
+                Some(room) => {
+                    room.take(r);
+                    keep.push(false);
+                }
+                None => keep.push(true),
             }
-            None => true,
-        });
+        }
+        let first_service = (0..pending.len()).find(|&i| keep[i]).map(|i| services[i]);
+        let mut k = keep.iter();
+        pending.retain(|_| *k.next().expect("one flag per pod"));
         if pending.is_empty() {
             return false;
         }
@@ -441,7 +449,8 @@ impl ClusterAutoscaler {
             let note = format!("{} unschedulable pods, no node group can help ({})", pending.len(), skipped.join("; "));
             if note != self.pending_note {
                 let size = cluster_size;
-                Self::row(out, Target::Pool(0), size, size, Verdict::Blocked, format!("pods didn't trigger scale-up: {note}"));
+                let target = Target::Deployment(first_service.expect("pods left"));
+                Self::row(out, target, size, size, Verdict::Blocked, format!("pods didn't trigger scale-up: {note}"));
                 self.pending_note = note;
             }
             return false;

@@ -113,6 +113,9 @@ pub fn parse(p: &mut Params, ctx: &ParseContext<'_>) -> Result<Arc<dyn PolicyFac
     if max_nodes > pl.max {
         return Err(ConfigError::at(p.span_of("max_nodes"), format!("{what}: `max_nodes` ({max_nodes}) is above node pool {:?}'s `max` ({})", pl.name, pl.max)));
     }
+    if min_nodes < pl.min {
+        return Err(ConfigError::at(p.span_of("min_nodes"), format!("{what}: `min_nodes` ({min_nodes}) is below node pool {:?}'s `min` ({})", pl.name, pl.min)));
+    }
     if min_nodes > max_nodes {
         return Err(ConfigError::at(p.span_of("min_nodes"), format!("{what}: `min_nodes` ({min_nodes}) is above `max_nodes` ({max_nodes})")));
     }

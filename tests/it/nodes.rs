@@ -268,6 +268,7 @@ fn cluster_autoscaler_leaves_pods_that_fit_no_node_group_pending() {
     assert!(applied(&r).is_empty(), "{:?}", applied(&r));
     let rows: Vec<_> = node_rows(&r).into_iter().filter(|d| d.reason.starts_with("pods didn't trigger scale-up")).collect();
     assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].target, "api", "the pods' service");
     assert!(r.timeseries.iter().all(|row| row.pods_pending == 2));
 }
 
@@ -284,4 +285,32 @@ fn cluster_autoscaler_backs_off_a_group_whose_nodes_fail() {
     assert!(ups[1].time_s >= 40.0 + 300.0, "{:?}", ups[1]);
     assert!(node_rows(&r).iter().any(|d| d.reason.starts_with("failed scale-up of node group small")));
     assert!(r.summary.policy_stats["nodes.cluster.failed_scale_ups"] >= 1.0);
+}
+
+#[test]
+fn bad_node_policy_settings_are_reported_with_their_place() {
+    let cases = [
+        ("kind = \"node-pool\"\ncpu_scale_down = 90", "`cpu_scale_down` (90) must be below `cpu_threshold` (80)"),
+        ("kind = \"node-pool\"\nmax_nodes = 9", "`max_nodes` (9) is above node pool \"workers\"'s `max` (4)"),
+        ("kind = \"node-pool\"\nmin_nodes = 0", "`min_nodes` (0) is below node pool \"workers\"'s `min` (1)"),
+        ("kind = \"node-pool\"\ncheck_interval = \"0s\"", "`check_interval` must be at least 1ms"),
+        ("kind = \"cluster-autoscaler\"\nexpander = \"cheapest\"", "`expander`"),
+        ("kind = \"cluster-autoscaler\"\nscale_down_utilization_threshold = 50", "expected a fraction in [0, 1]"),
+        ("kind = \"cluster-autoscaler\"\nscan-interval = \"10s\"", "unknown key `scan-interval`"),
+    ];
+    for (policy, expected) in cases {
+        let text = pool_scenario(1, 1, "", 1.0, policy);
+        let e = match autosim::scenario::parse(&text, std::path::Path::new(".")) {
+            Ok(_) => panic!("{policy:?} was accepted"),
+            Err(e) => e,
+        };
+        assert!(e.message.contains(expected), "{policy:?}: {}", e.message);
+        let span = e.span.expect("a place in the file");
+        let line = &text[span];
+        assert!(policy.lines().any(|l| l.contains(line.trim_matches('"')) || line.contains(l)), "{policy:?} points at {line:?}");
+    }
+    let text = pool_scenario(1, 1, "provision_failure = 1.5", 1.0, "kind = \"static\"");
+    let e = autosim::scenario::parse(&text, std::path::Path::new(".")).err().expect("rejected");
+    assert!(e.message.contains("`provision_failure` = 1.5: expected a probability in [0, 1]"), "{}", e.message);
+    assert_eq!(&text[e.span.expect("placed")], "1.5");
 }
