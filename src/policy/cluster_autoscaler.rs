@@ -525,7 +525,7 @@ impl ClusterAutoscaler {
             }
             // Simulate moving its pods to the other nodes, largest first.
             let mut moving = pods_on.get(&n.id).cloned().unwrap_or_default();
-            moving.sort_by(|a, b| (b.cpu_m, b.mem).cmp(&(a.cpu_m, a.mem)));
+            moving.sort_by_key(|r| std::cmp::Reverse((r.cpu_m, r.mem)));
             let mut trial = rooms.clone();
             let mut ok = true;
             for &r in &moving {

@@ -310,7 +310,7 @@ fn bad_node_policy_settings_are_reported_with_their_place() {
         assert!(policy.lines().any(|l| l.contains(line.trim_matches('"')) || line.contains(l)), "{policy:?} points at {line:?}");
     }
     let text = pool_scenario(1, 1, "provision_failure = 1.5", 1.0, "kind = \"static\"");
-    let e = autosim::scenario::parse(&text, std::path::Path::new(".")).err().expect("rejected");
+    let e = autosim::scenario::parse(&text, std::path::Path::new(".")).expect_err("rejected");
     assert!(e.message.contains("`provision_failure` = 1.5: expected a probability in [0, 1]"), "{}", e.message);
     assert_eq!(&text[e.span.expect("placed")], "1.5");
 }
