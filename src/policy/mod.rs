@@ -20,6 +20,8 @@ pub mod predictive;
 pub mod schedule;
 pub mod external;
 pub mod llm;
+pub mod node_pool;
+pub mod cluster_autoscaler;
 mod observe;
 pub mod reactive;
 
@@ -94,7 +96,8 @@ pub enum Target {
     Deployment(usize),
     /// A node pool: `from`/`to` are node counts (removal takes the newest removable nodes).
     Pool(usize),
-    /// One node, by engine id, to drain and remove (`to` = 0).
+    /// One node, by engine id, to drain and remove; `from`/`to` are its pool's node counts
+    /// before and after.
     Node(u32),
 }
 
@@ -159,7 +162,11 @@ pub const POD_POLICIES: &[Kind] = &[
 ];
 
 /// Node autoscalers (`[policies.nodes] kind = ...`).
-pub const NODE_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_nodes }];
+pub const NODE_POLICIES: &[Kind] = &[
+    Kind { name: "static", parse: fixed::parse_nodes },
+    Kind { name: "node-pool", parse: node_pool::parse },
+    Kind { name: "cluster-autoscaler", parse: cluster_autoscaler::parse },
+];
 
 pub fn find(kinds: &'static [Kind], name: &str) -> Option<&'static Kind> {
     kinds.iter().find(|k| k.name == name)

@@ -77,6 +77,9 @@ pub struct PoolView {
     pub ready: u32,
     pub provisioning: u32,
     pub draining: u32,
+    /// Provisioning attempts that failed so far in the run (the node never joined), as a cloud
+    /// provider's node group reports instance creation errors.
+    pub failed: u32,
 }
 
 impl<'a> Observation<'a> {
@@ -189,6 +192,7 @@ impl<'a> Observation<'a> {
                     ready: 0,
                     provisioning: 0,
                     draining: 0,
+                    failed: self.world.provision_failures[i],
                 };
                 for n in self.world.nodes.items.iter().filter(|n| n.alive && n.pool as usize == i) {
                     match n.state {

@@ -121,6 +121,7 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
                 max: 1,
                 permanent: 1,
                 provision_time: Dist::Constant(0.0),
+                provision_failure: 0.0,
                 drain_time_ns: 0,
             }],
             implicit: true,
@@ -251,7 +252,7 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
 }
 
 fn validate_pool(p: RawNodePool, span: std::ops::Range<usize>, base_dir: &Path) -> Result<NodePool, ConfigError> {
-    let RawNodePool { name, instance, cpu, memory, max_pods, price_per_hour, nodes, min, max, permanent, provision_time, drain_time } = p;
+    let RawNodePool { name, instance, cpu, memory, max_pods, price_per_hour, nodes, min, max, permanent, provision_time, provision_failure, drain_time } = p;
     let pool_name = dns_label(&name, "node pool")?;
     let at = |s: std::ops::Range<usize>, m: String| ConfigError::at(s, format!("node pool {pool_name:?}: {m}"));
     if cpu.get_ref().0 == 0 {
@@ -281,6 +282,13 @@ fn validate_pool(p: RawNodePool, span: std::ops::Range<usize>, base_dir: &Path) 
     if perm > n {
         return Err(at(permanent.map_or(span, |v| v.span()), format!("`permanent` ({perm}) is more than `nodes` ({n})")));
     }
+    let failure = provision_failure.as_ref().map_or(0.0, |v| *v.get_ref());
+    if !(0.0..=1.0).contains(&failure) {
+        return Err(at(
+            provision_failure.map_or(span, |v| v.span()),
+            format!("`provision_failure` = {failure}: expected a probability in [0, 1], like 0.05"),
+        ));
+    }
     let max_pods_v = max_pods.as_ref().map_or(110, |v| *v.get_ref());
     if max_pods_v == 0 {
         return Err(at(max_pods.map_or(span, |v| v.span()), "`max_pods` must be at least 1".into()));
@@ -300,6 +308,7 @@ fn validate_pool(p: RawNodePool, span: std::ops::Range<usize>, base_dir: &Path) 
             Some(d) => resolve(d, base_dir)?,
             None => Dist::Constant(0.0),
         },
+        provision_failure: failure,
         // The cluster-autoscaler's default `--max-graceful-termination-sec`: pods get their
         // own shutdown grace unless it is longer than this.
         drain_time_ns: drain_time.map_or(600_000_000_000, |d| d.get_ref().nanos()),

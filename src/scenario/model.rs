@@ -51,6 +51,9 @@ pub struct NodePool {
     pub permanent: u32,
     /// Time from a node's request to its readiness, seconds.
     pub provision_time: Dist,
+    /// Probability that a requested node never joins: the attempt fails at the end of its
+    /// provisioning time and the node is gone.
+    pub provision_failure: f64,
     /// How long a node removal waits for its evicted pods to leave before the node goes.
     pub drain_time_ns: u64,
 }

@@ -59,6 +59,8 @@ pub struct RawNodePool {
     #[serde(default)]
     pub permanent: Option<Spanned<u32>>,
     #[serde(default)]
+    pub provision_failure: Option<Spanned<f64>>,
+    #[serde(default)]
     pub provision_time: Option<Spanned<DistSpec>>,
     #[serde(default)]
     pub drain_time: Option<Spanned<Duration>>,

@@ -386,12 +386,33 @@ impl Simulation<'_> {
         id
     }
 
-    /// Provision a node: it is ready after the pool's provisioning time.
+    /// Provision a node: it is ready after the pool's provisioning time, or, with the pool's
+    /// `provision_failure` probability, the attempt fails then and the node never joins.
     pub(super) fn provision_node(&mut self, pool: usize) {
         let id = self.add_node(pool, false);
-        let delay = self.sc.cluster.pools[pool].provision_time.sample_ns(&mut self.streams.provision[pool]);
+        let p = &self.sc.cluster.pools[pool];
+        let delay = p.provision_time.sample_ns(&mut self.streams.provision[pool]);
+        // Drawn from a stream of its own, and only when the pool may fail, so that the
+        // provisioning times are the same with or without failures.
+        let fails = p.provision_failure > 0.0 && {
+            use rand::Rng as _;
+            self.streams.provision_failure[pool].gen::<f64>() < p.provision_failure
+        };
         let gen = self.world.nodes.get(id).gen;
-        self.events.push(self.now + delay, Ev::NodeReady { node: id, gen });
+        let ev = if fails { Ev::NodeFailed { node: id, gen } } else { Ev::NodeReady { node: id, gen } };
+        self.events.push(self.now + delay, ev);
+    }
+
+    /// A provisioning attempt failed: the node goes without ever joining (it was billed
+    /// while it was provisioning), and the pool's failure count grows.
+    pub(super) fn on_node_failed(&mut self, node: u32, gen: u32) {
+        let n = self.world.nodes.get(node);
+        if !n.alive || n.gen != gen || n.state != NodeState::Provisioning {
+            return;
+        }
+        let pool = n.pool as usize;
+        self.world.provision_failures[pool] += 1;
+        self.node_gone(node);
     }
 
     pub(super) fn node_ready(&mut self, node: u32) {

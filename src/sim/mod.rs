@@ -39,6 +39,8 @@ pub(crate) enum Ev {
     Minute,
     Warmup,
     NodeReady { node: u32, gen: u32 },
+    /// A provisioning attempt failed: the node never joins.
+    NodeFailed { node: u32, gen: u32 },
     DrainEnd { node: u32, gen: u32 },
     /// A k6 VU executor's target VU count changes (`idx` into its changes).
     VuTarget { src: u32, idx: u32 },
@@ -55,6 +57,8 @@ pub struct World {
     pub(crate) services: Vec<ServiceRt>,
     pub(crate) pool_nodes: Vec<Integral>,
     pub(crate) next_node_ordinal: Vec<u64>,
+    /// Per pool: provisioning attempts that failed so far.
+    pub(crate) provision_failures: Vec<u32>,
     /// Pods waiting for a node, oldest first: (pod, gen). Entries of deleted pods are skipped.
     pub(crate) pending: VecDeque<(u32, u32)>,
     pub(crate) reqs: ReqSlab,
@@ -73,6 +77,8 @@ struct Streams {
     balancer: Vec<Rng>,
     startup: Vec<Rng>,
     provision: Vec<Rng>,
+    /// Whether each provisioning attempt fails (drawn only for pools that may fail).
+    provision_failure: Vec<Rng>,
 }
 
 /// One run of one policy alternative of a scenario.
@@ -131,6 +137,7 @@ impl<'s> Simulation<'s> {
             balancer: sc.services.iter().map(|s| rng::stream(seed, &format!("balancer/{}", s.name))).collect(),
             startup: sc.services.iter().map(|s| rng::stream(seed, &format!("startup/{}", s.name))).collect(),
             provision: sc.cluster.pools.iter().map(|p| rng::stream(seed, &format!("provision/{}", p.name))).collect(),
+            provision_failure: sc.cluster.pools.iter().map(|p| rng::stream(seed, &format!("provision-failure/{}", p.name))).collect(),
         };
         let mut instances: Vec<Instance> = spec
             .pods
@@ -152,6 +159,7 @@ impl<'s> Simulation<'s> {
             services,
             pool_nodes: vec![Integral::default(); sc.cluster.pools.len()],
             next_node_ordinal: vec![0; sc.cluster.pools.len()],
+            provision_failures: vec![0; sc.cluster.pools.len()],
             pending: VecDeque::new(),
             reqs: ReqSlab::default(),
             metrics,
@@ -311,6 +319,7 @@ impl<'s> Simulation<'s> {
                     self.node_ready(node);
                 }
             }
+            Ev::NodeFailed { node, gen } => self.on_node_failed(node, gen),
             Ev::DrainEnd { node, gen } => self.on_drain_end(node, gen),
             Ev::VuTarget { src, idx } => self.on_vu_target(src as usize, idx as usize),
             Ev::VuIter { src, vu } => self.on_vu_iter(src as usize, vu),

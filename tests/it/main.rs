@@ -9,6 +9,7 @@ mod keda;
 mod lifecycle;
 mod llm;
 mod load;
+mod nodes;
 mod pipeline;
 mod predictive;
 mod reactive;
