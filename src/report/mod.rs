@@ -2,6 +2,7 @@
 //! The shapes here are the output contract (`summary.json`, `timeseries.csv`,
 //! `decisions.csv`), documented in `docs/scenario.md`.
 
+pub mod elasticity;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -10,10 +11,12 @@ use serde::Serialize;
 
 use crate::engine::time::secs;
 use crate::engine::SimTime;
-use crate::scenario::Slo;
+use crate::scenario::{ReportConfig, Slo};
+pub use elasticity::{Elasticity, ResponseEvent, Responsiveness};
 pub use stats::{Integral, LatencyHist};
 
-/// Window within which a change of scaling direction counts as a reversal.
+/// Default window within which a change of scaling direction counts as a reversal
+/// (`report.reversal_window`).
 pub const REVERSAL_WINDOW_NS: u64 = 300_000_000_000;
 const MINUTE_NS: u64 = 60_000_000_000;
 
@@ -48,7 +51,15 @@ pub struct ServiceAcc {
     minute: MinuteAcc,
     pub violation_minutes: u64,
     pub scale_events: u64,
+    pub scale_ups: u64,
+    pub scale_downs: u64,
     pub reversals: u64,
+    pub reversal_window_ns: u64,
+    /// Requests that arrived when no pod was ready and were held (or queued) for one.
+    pub cold_start_waits: u64,
+    /// Ready pods (in the balancer or pulling jobs).
+    pub ready_pods: Integral,
+    pub step_ready_start_s: f64,
     last_direction: i8,
     last_change: SimTime,
     /// Total CPU seconds and bound pod-seconds at the start of the current step.
@@ -64,6 +75,8 @@ pub struct StepAcc {
     pub timed_out: u64,
     pub lost: u64,
     pub latency: LatencyHist,
+    /// Work (service time, slot-nanoseconds) of the requests that arrived in the step.
+    pub work_ns: u128,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -73,7 +86,7 @@ struct MinuteAcc {
 }
 
 impl ServiceAcc {
-    pub fn new(warmup_ns: u64, slo: Slo) -> Self {
+    pub fn new(warmup_ns: u64, slo: Slo, cfg: &ReportConfig) -> Self {
         Self {
             warmup_ns,
             slo,
@@ -95,7 +108,13 @@ impl ServiceAcc {
             minute: MinuteAcc::default(),
             violation_minutes: 0,
             scale_events: 0,
+            scale_ups: 0,
+            scale_downs: 0,
             reversals: 0,
+            reversal_window_ns: cfg.reversal_window_ns,
+            cold_start_waits: 0,
+            ready_pods: Integral::default(),
+            step_ready_start_s: 0.0,
             last_direction: 0,
             last_change: 0,
             step_cpu_start_s: 0.0,
@@ -109,12 +128,21 @@ impl ServiceAcc {
     }
 
     #[inline]
-    pub fn on_arrival(&mut self, now: SimTime) {
+    pub fn on_arrival(&mut self, now: SimTime, work_ns: u64) {
         self.step.arrivals += 1;
+        self.step.work_ns += u128::from(work_ns);
         if self.counted(now) {
             self.arrived += 1;
         }
         self.in_system.add(now, 1);
+    }
+
+    /// The request found no ready pod and waits for one (front-door hold or the shared queue).
+    #[inline]
+    pub fn on_cold_start_wait(&mut self, arrival: SimTime) {
+        if self.counted(arrival) {
+            self.cold_start_waits += 1;
+        }
     }
 
     #[inline]
@@ -220,10 +248,15 @@ impl ServiceAcc {
             return;
         }
         let dir: i8 = if to > from { 1 } else { -1 };
-        if self.last_direction != 0 && dir != self.last_direction && now - self.last_change <= REVERSAL_WINDOW_NS {
+        if self.last_direction != 0 && dir != self.last_direction && now - self.last_change <= self.reversal_window_ns {
             self.reversals += 1;
         }
         self.scale_events += 1;
+        if dir > 0 {
+            self.scale_ups += 1;
+        } else {
+            self.scale_downs += 1;
+        }
         self.last_direction = dir;
         self.last_change = now;
     }
@@ -240,6 +273,29 @@ impl ServiceAcc {
     }
 }
 
+/// A fingerprint of what makes a scenario's load: the seed of the run, duration and warm-up, and each
+/// service's name, work (service time, CPU per request) and workload (patterns, traces with
+/// their data, k6 scenarios). 16 hex digits of FNV-1a over their debug form.
+pub fn load_fingerprint(sc: &crate::scenario::Scenario, seed: u64) -> String {
+    struct Fnv(u64);
+    impl std::fmt::Write for Fnv {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for b in s.bytes() {
+                self.0 ^= u64::from(b);
+                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+            }
+            Ok(())
+        }
+    }
+    use std::fmt::Write as _;
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let _ = write!(h, "{seed}|{}|{}", sc.duration_ns, sc.warmup_ns);
+    for s in &sc.services {
+        let _ = write!(h, "|{}|{:?}|{:?}|{:?}", s.name, s.service_time, s.cpu_per_request, s.workload);
+    }
+    format!("{:016x}", h.0)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The report.
 
@@ -251,6 +307,8 @@ pub struct Report {
     pub decisions: Vec<DecisionRow>,
     /// Latency CDF of all completed requests: (seconds, share), for plots.
     pub latency_cdf: Vec<(f64, f64)>,
+    /// Every load increase that found supply short, per service, in time order.
+    pub response_events: Vec<ResponseEvent>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -260,12 +318,19 @@ pub struct Summary {
     pub seed: u64,
     pub duration_s: f64,
     pub warmup_s: f64,
+    /// A fingerprint of the scenario's load (seed, duration, warm-up, each service's name,
+    /// work and workload): runs with equal fingerprints saw the same open-loop arrivals.
+    pub load_fingerprint: String,
     pub requests: Requests,
     pub latency_s: Latency,
     pub queue_wait_s: QueueWait,
     pub sla: Sla,
     pub cost: Cost,
     pub scaling: Scaling,
+    /// Mean over services of their elasticity metrics.
+    pub elasticity: Elasticity,
+    /// Over the response events of every service.
+    pub responsiveness: Responsiveness,
     pub services: BTreeMap<String, ServiceSummary>,
     /// Figures the policies report about themselves (such as a forecaster's accuracy), by
     /// `<controller>.<target>.<name>`: `pods.api.forecast_mape`.
@@ -274,13 +339,30 @@ pub struct Summary {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceSummary {
+    pub slo: SloSummary,
     pub requests: Requests,
     pub latency_s: Latency,
     pub queue_wait_s: QueueWait,
     pub sla: Sla,
     pub cost: ServiceCost,
     pub scaling: Scaling,
+    pub elasticity: Elasticity,
+    pub responsiveness: Responsiveness,
     pub little: Little,
+}
+
+/// The service's objective, as the scenario gives it.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SloSummary {
+    pub latency_s: f64,
+    pub percentile: f64,
+    pub availability: f64,
+}
+
+impl From<Slo> for SloSummary {
+    fn from(s: Slo) -> Self {
+        Self { latency_s: secs(s.latency_ns), percentile: s.percentile, availability: s.availability }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -297,7 +379,13 @@ pub struct Requests {
     /// Iterations a k6 executor could not start (not counted in `arrived`): an arrival-rate
     /// iteration that found all `max_vus` busy, or iterations left at `max_duration`.
     pub dropped_iterations: u64,
+    /// Requests that arrived when no pod was ready and waited for one (held at the front door,
+    /// or in the shared queue); a subset of `arrived`.
+    pub cold_start_waits: u64,
 }
+
+/// Relative precision of the latency percentiles (HDR histograms, 3 significant digits).
+pub const LATENCY_PRECISION: f64 = 0.001;
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Latency {
@@ -308,6 +396,8 @@ pub struct Latency {
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
+    /// Relative precision of the percentiles (`mean` and `max` are exact).
+    pub precision: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -325,6 +415,9 @@ pub struct Sla {
     pub availability: f64,
     /// Minutes whose percentile latency exceeded the SLO or whose errors exceeded the budget.
     pub violation_minutes: u64,
+    /// Errors (rejected + timed out + lost) / (finished x (1 - `slo.availability`)): 1 spends
+    /// exactly the run's error budget. `null` when the budget is zero (availability 1).
+    pub error_budget_burn: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -336,6 +429,17 @@ pub struct Cost {
     pub node_seconds: f64,
     pub dollars: f64,
     pub node_seconds_by_pool: BTreeMap<String, f64>,
+    pub dollars_by_pool: BTreeMap<String, f64>,
+    /// `dollars` per million completed requests (`null` when none completed).
+    pub dollars_per_million_requests: Option<f64>,
+    /// Allocatable CPU of the nodes paid for, core-seconds.
+    pub cpu_core_seconds_allocatable: f64,
+    /// Dollars of node CPU paid for and not used by any pod: per pool,
+    /// `(allocatable - used) core-seconds x price per core-second`.
+    pub idle_capacity_dollars: f64,
+    /// Dollars of node CPU paid for and not requested by any pod (room left by bin packing and
+    /// spare nodes); at most `idle_capacity_dollars` unless pods use less than they request.
+    pub unrequested_capacity_dollars: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -350,8 +454,13 @@ pub struct ServiceCost {
 pub struct Scaling {
     /// Changes of spec replicas.
     pub events: u64,
-    /// Changes of direction within 5 minutes of the previous change.
+    pub scale_ups: u64,
+    pub scale_downs: u64,
+    /// Changes of direction within `reversal_window_s` of the previous change.
     pub reversals: u64,
+    /// `events` per hour of the run.
+    pub events_per_hour: f64,
+    pub reversal_window_s: f64,
 }
 
 /// Little's law on the run: `in_system_mean` = `arrival_rate_per_s` x mean time in the system
@@ -372,6 +481,7 @@ impl Latency {
             p99: h.quantile_s(0.99),
             p999: h.quantile_s(0.999),
             max: h.max_s(),
+            precision: LATENCY_PRECISION,
         }
     }
 }
@@ -390,7 +500,20 @@ impl Sla {
         } else {
             (good as f64 / finished as f64, r.completed as f64 / finished as f64)
         };
-        Self { attainment, availability, violation_minutes }
+        Self { attainment, availability, violation_minutes, error_budget_burn: None }
+    }
+
+    /// Errors over the budget `finished_budget` (the sum of finished x (1 - availability)).
+    pub fn with_burn(mut self, r: &Requests, finished_budget: f64) -> Self {
+        let errors = (r.rejected + r.timed_out + r.lost) as f64;
+        self.error_budget_burn = if finished_budget > 0.0 {
+            Some(errors / finished_budget)
+        } else if errors == 0.0 {
+            Some(0.0)
+        } else {
+            None
+        };
+        self
     }
 }
 
@@ -419,6 +542,11 @@ pub struct Row {
     pub latency_p50_s: f64,
     pub latency_p95_s: f64,
     pub latency_p99_s: f64,
+    /// Ready pods needed for the step's load at `report.demand_utilization` (see
+    /// [`elasticity`]).
+    pub demand_pods: u32,
+    /// Time-average of the ready pods over the step.
+    pub supply_pods: f64,
 }
 
 /// One row of `decisions.csv`.
