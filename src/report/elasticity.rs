@@ -12,7 +12,7 @@
 //! These functions are pure, over per-step aggregates (memory in the number of steps, never
 //! in the number of requests).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One step of a service: its length, demand and supply (pods).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,7 +35,8 @@ pub fn demand_pods(work_s: f64, dt_s: f64, concurrency: u32, utilization: f64) -
 }
 
 /// The SPEC RG elasticity metrics of one service's run, as shares (SPEC's percentages / 100).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Elasticity {
     /// The slot utilization demand is counted at (`report.demand_utilization`).
     pub demand_utilization: f64,
@@ -132,7 +133,7 @@ pub fn mean(all: &[Elasticity]) -> Elasticity {
 }
 
 /// One load increase and how long the service took to have enough ready pods for it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseEvent {
     pub service: String,
     /// Start of the step in which demand rose above supply, seconds.
@@ -151,7 +152,8 @@ pub struct ResponseEvent {
 }
 
 /// Summary of the response events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Responsiveness {
     /// Load increases that found supply short (demand above supply).
     pub events: u64,

@@ -2,12 +2,16 @@
 //! The shapes here are the output contract (`summary.json`, `timeseries.csv`,
 //! `decisions.csv`), documented in `docs/scenario.md`.
 
+pub mod charts;
 pub mod elasticity;
+pub mod html;
+pub mod markdown;
+pub mod view;
 pub mod stats;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::time::secs;
 use crate::engine::SimTime;
@@ -311,7 +315,8 @@ pub struct Report {
     pub response_events: Vec<ResponseEvent>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     pub scenario: String,
     pub policy: String,
@@ -337,7 +342,8 @@ pub struct Summary {
     pub policy_stats: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ServiceSummary {
     pub slo: SloSummary,
     pub requests: Requests,
@@ -352,7 +358,8 @@ pub struct ServiceSummary {
 }
 
 /// The service's objective, as the scenario gives it.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SloSummary {
     pub latency_s: f64,
     pub percentile: f64,
@@ -365,7 +372,8 @@ impl From<Slo> for SloSummary {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Requests {
     pub arrived: u64,
     pub completed: u64,
@@ -387,7 +395,8 @@ pub struct Requests {
 /// Relative precision of the latency percentiles (HDR histograms, 3 significant digits).
 pub const LATENCY_PRECISION: f64 = 0.001;
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Latency {
     pub mean: f64,
     pub p50: f64,
@@ -400,13 +409,15 @@ pub struct Latency {
     pub precision: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct QueueWait {
     pub mean: f64,
     pub p99: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Sla {
     /// Share of finished requests (completed, rejected, timed out, lost) that completed within
     /// the SLO latency.
@@ -420,7 +431,8 @@ pub struct Sla {
     pub error_budget_burn: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Cost {
     pub pod_seconds: f64,
     pub cpu_core_seconds_requested: f64,
@@ -442,7 +454,8 @@ pub struct Cost {
     pub unrequested_capacity_dollars: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ServiceCost {
     pub pod_seconds: f64,
     pub cpu_core_seconds_requested: f64,
@@ -450,7 +463,8 @@ pub struct ServiceCost {
     pub cpu_core_seconds_used: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Scaling {
     /// Changes of spec replicas.
     pub events: u64,
@@ -465,7 +479,8 @@ pub struct Scaling {
 
 /// Little's law on the run: `in_system_mean` = `arrival_rate_per_s` x mean time in the system
 /// (with nothing rejected or timed out, that time is `latency_s.mean`).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Little {
     pub in_system_mean: f64,
     pub arrival_rate_per_s: f64,
@@ -519,7 +534,8 @@ impl Sla {
 
 /// One row of `timeseries.csv`: one service over one step. Counts are over the step ending at
 /// `time_s`; pod counts, queue length and in-flight are at `time_s`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Row {
     pub time_s: f64,
     pub service: String,
