@@ -513,11 +513,16 @@ where
         .light_line_style(TRANSPARENT)
         .axis_style(RGBColor(0x55, 0x55, 0x55))
         .draw()?;
-    for (name, c, x, y) in &s.points {
+    for (i, (name, c, x, y)) in s.points.iter().enumerate() {
         cc.draw_series(std::iter::once(Circle::new((*x, *y), 7, rgb(*c).filled())))?;
+        // Labels of points at (nearly) the same place are stacked, not drawn over each other.
+        let near = s.points[..i]
+            .iter()
+            .filter(|q| (q.2 - x).abs() <= (xa.hi - xa.lo) * 0.05 && (q.3 - y).abs() <= (ya.hi - ya.lo) * 0.04)
+            .count() as i32;
         let text = TextStyle::from((FAMILY, LABEL).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Bottom));
         cc.draw_series(std::iter::once(
-            EmptyElement::at((*x, *y)) + Text::new(name.clone(), (9, -6), text),
+            EmptyElement::at((*x, *y)) + Text::new(name.clone(), (9, -6 - 18 * near), text),
         ))?;
     }
     legend(&leg_area, 20, &rows)?;

@@ -13,7 +13,7 @@ use crate::plot::{color, format_time};
 pub const MAX_POINTS: usize = 1500;
 const WIDTH: u32 = 1280;
 const GREY: (u8, u8, u8) = (0x88, 0x88, 0x88);
-const RED: (u8, u8, u8) = (0xd6, 0x27, 0x28);
+const SLO_LINE: (u8, u8, u8) = (0x22, 0x22, 0x22);
 
 /// The rows of one service, in time order.
 fn rows_of<'a>(p: &'a PolicyRun, service: &str) -> Vec<&'a Row> {
@@ -139,7 +139,7 @@ pub fn timeline(view: &RunView, p: &PolicyRun, service: &str) -> Figure {
             Line::new("p99 (peak)", series(&b, |r, _, _| peak(r, |x| x.latency_p99_s)), color(2)).steps(),
             Line::new("p50", series(&b, |r, _, _| peak(r, |x| x.latency_p50_s)), color(0)).steps(),
         ],
-        hlines: if slo > 0.0 { vec![(format!("SLO: p{pct} <= {}", crate::plot::figure::short_secs(slo)), slo, RED)] } else { vec![] },
+        hlines: if slo > 0.0 { vec![(format!("SLO: p{pct} <= {}", crate::plot::figure::short_secs(slo)), slo, SLO_LINE)] } else { vec![] },
         height: 220,
         ..Panel::default()
     });

@@ -580,3 +580,21 @@ pub struct DecisionRow {
     pub verdict: &'static str,
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_events_and_reversals_within_the_configured_window() {
+        let slo = Slo { latency_ns: 1_000_000_000, percentile: 99.0, availability: 0.999 };
+        let cfg = ReportConfig { reversal_window_ns: 120_000_000_000, demand_utilization: 0.8 };
+        let mut acc = ServiceAcc::new(0, slo, &cfg);
+        const M: u64 = 60_000_000_000;
+        // up, down 1 min later (reversal), down, up 3 min later (outside 2 min), no-op.
+        for (t, from, to) in [(0, 2, 5), (M, 5, 3), (2 * M, 3, 2), (5 * M, 2, 4), (6 * M, 4, 4)] {
+            acc.on_scale(from, to, t);
+        }
+        assert_eq!((acc.scale_events, acc.scale_ups, acc.scale_downs, acc.reversals), (4, 2, 2, 1));
+    }
+}

@@ -8,5 +8,6 @@ mod lifecycle;
 mod hpa;
 mod load;
 mod pipeline;
+mod reports;
 mod theory;
 mod trace_cli;
