@@ -19,6 +19,9 @@ const TITLE_H: u32 = 44;
 
 pub type Rgb = (u8, u8, u8);
 
+/// A named curve: (name, colour, points).
+pub type Curve = (String, Rgb, Vec<(f64, f64)>);
+
 /// A line of a panel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
@@ -81,7 +84,7 @@ pub struct Timeline {
 pub struct Cdf {
     pub title: String,
     /// (name, colour, (seconds, cumulative share) points in increasing order).
-    pub curves: Vec<(String, Rgb, Vec<(f64, f64)>)>,
+    pub curves: Vec<Curve>,
     /// Vertical reference lines: (name, seconds).
     pub vlines: Vec<(String, f64)>,
     pub width: u32,

@@ -93,7 +93,7 @@ pub fn timeline(view: &RunView, p: &PolicyRun, service: &str) -> Figure {
     panels.push(Panel {
         title: "Load".into(),
         y_desc: "requests per second".into(),
-        lines: vec![Line::new("arrivals", series(&b, |r, a, e| load(r, a, e)), color(0)).steps()],
+        lines: vec![Line::new("arrivals", series(&b, load), color(0)).steps()],
         height: 200,
         ..Panel::default()
     });
@@ -175,7 +175,7 @@ pub fn replicas(view: &RunView, service: &str) -> Figure {
         let rows = rows_of(p, service);
         let b = buckets(&rows);
         if i == 0 {
-            load_lines.push(Line::new("arrivals", series(&b, |r, a, e| load(r, a, e)), GREY).steps());
+            load_lines.push(Line::new("arrivals", series(&b, load), GREY).steps());
             pod_lines.push(
                 Line::new(
                     format!("needed at {:.0}% of slots", view.brief.demand_utilization.max(p.summary.elasticity.demand_utilization) * 100.0),
