@@ -222,9 +222,12 @@ pub fn latency_cdf(view: &RunView) -> Figure {
     })
 }
 
-/// Whether the run has a price: dollars; otherwise pod-hours.
+/// Whether cost is shown in dollars: when the policies' dollars differ. With fixed node pools
+/// every policy pays the same, and pod-hours (what the pods reserve) tell them apart instead.
 fn priced(view: &RunView) -> bool {
-    view.policies.iter().any(|p| p.summary.cost.dollars > 0.0)
+    let d: Vec<f64> = view.policies.iter().map(|p| p.summary.cost.dollars).collect();
+    let (lo, hi) = d.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    hi > 0.0 && (hi - lo > 1e-9 * hi || d.len() == 1)
 }
 
 /// Cost against SLO attainment, one point per policy.
@@ -232,7 +235,11 @@ pub fn cost_vs_slo(view: &RunView) -> Figure {
     let dollars = priced(view);
     Figure::Scatter(Scatter {
         title: format!("{}: cost against SLO attainment (better: up and left)", view.brief.scenario),
-        x_desc: if dollars { "cost of the run, dollars (node-hours x price)".into() } else { "cost of the run, pod-hours".into() },
+        x_desc: if dollars {
+            "cost of the run, dollars (node-hours x price)".into()
+        } else {
+            "cost of the run, pod-hours (node dollars are the same for every policy, or zero)".into()
+        },
         y_desc: "SLO attainment, % of requests".into(),
         points: view
             .policies
