@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use autosim::output;
+use autosim::report::view::{Brief, DecisionRec, PolicyRun, RunView};
+use autosim::report::{Row, Summary};
 use autosim::plot::{self, LineChart, Series};
 use autosim::scenario::{self, Scenario, ScenarioError};
 use autosim::units::{parse_duration, Duration as SimDuration};
@@ -39,6 +41,28 @@ enum Command {
         #[arg(long = "policy", value_name = "NAME")]
         policies: Vec<String>,
         /// No progress bar and no table.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Write no PNG or SVG figures (report.md and report.html are still written).
+        #[arg(long)]
+        no_plots: bool,
+    },
+    /// Compare runs made separately (each DIR a run's output folder, or one policy's folder)
+    /// into one table, plots and report.
+    Compare {
+        /// Run folders (with policy folders holding summary.json) or policy folders.
+        #[arg(required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the comparison [default: reports/compare].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compare runs whose load differs (different scenarios, seeds or traces).
+        #[arg(long)]
+        allow_different_load: bool,
+        /// Write no PNG or SVG figures.
+        #[arg(long)]
+        no_plots: bool,
+        /// No table.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -164,7 +188,10 @@ impl std::error::Error for BadInput {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, out, seed, policies, quiet } => run(&file, out, seed, &policies, quiet),
+        Command::Run { file, out, seed, policies, quiet, no_plots } => run(&file, out, seed, &policies, quiet, !no_plots),
+        Command::Compare { dirs, out, allow_different_load, no_plots, quiet } => {
+            compare(&dirs, out, allow_different_load, !no_plots, quiet)
+        }
         Command::Validate { file } => validate(&file),
         Command::Bench { rate, pods, concurrency, service_time, duration } => {
             bench(rate, pods, concurrency, &service_time, &duration)
@@ -216,7 +243,7 @@ fn progress_bar(total_s: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], quiet: bool) -> Result<()> {
+fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], quiet: bool, plots: bool) -> Result<()> {
     let sc = load(file)?;
     let mut selected = Vec::new();
     for name in only {
@@ -250,6 +277,9 @@ fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], qu
     let _ = reveal.join();
     let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
     output::write_reports(&dir, &reports).with_context(|| format!("writing the reports to {}", dir.display()))?;
+    let view = RunView::of(&sc, seed, &reports);
+    output::write_brief(&dir, &view.brief).with_context(|| format!("writing the reports to {}", dir.display()))?;
+    output::write_human(&dir, &view, plots).with_context(|| format!("writing the reports to {}", dir.display()))?;
     if !quiet {
         print!("{}", output::terminal_table(&reports));
         println!(
@@ -470,6 +500,161 @@ fn trace_plot(file: &Path, out: Option<PathBuf>, svg: bool, opts: &TraceOpts) ->
         let text = plot::render_svg(&chart)?;
         output::write_atomic(&svg_path, text.as_bytes()).with_context(|| format!("writing {}", svg_path.display()))?;
         println!("{}", svg_path.display());
+    }
+    Ok(())
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// autosim compare
+// ---------------------------------------------------------------------------------------------
+
+fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut r = csv::Reader::from_path(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (i, row) in r.deserialize().enumerate() {
+        out.push(row.map_err(|e| BadInput(format!("{}: line {}: {e}", path.display(), i + 2)))?);
+    }
+    Ok(out)
+}
+
+/// One policy's outputs, read back from its folder.
+fn read_policy(dir: &Path) -> Result<PolicyRun> {
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let summary: Summary =
+        serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: not a summary.json of autosim: {e}", path.display())))?;
+    let timeseries: Vec<Row> = read_csv(&dir.join("timeseries.csv"))?;
+    let decisions: Vec<DecisionRec> = read_csv(&dir.join("decisions.csv"))?;
+    let cdf_path = dir.join("latency_cdf.csv");
+    let latency_cdf = if cdf_path.exists() {
+        read_csv::<output::CdfRow>(&cdf_path)?.into_iter().map(|r| (r.latency_s, r.share)).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(PolicyRun { label: summary.policy.clone(), summary, timeseries, decisions, latency_cdf })
+}
+
+/// The policies of a run folder (in `comparison.csv`'s order when there is one), or the one
+/// policy of a policy folder; with the run's brief when it has `run.json`.
+fn read_run(dir: &Path) -> Result<(Vec<PolicyRun>, Option<Brief>)> {
+    if !dir.is_dir() {
+        return Err(BadInput(format!("{}: no such folder", dir.display())).into());
+    }
+    if dir.join("summary.json").is_file() {
+        let brief = dir.parent().and_then(|p| read_brief(&p.join("run.json")));
+        return Ok((vec![read_policy(dir)?], brief));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let cmp = dir.join("comparison.csv");
+    if cmp.is_file() {
+        #[derive(serde::Deserialize)]
+        struct P {
+            policy: String,
+        }
+        names = read_csv::<P>(&cmp)?.into_iter().map(|p| p.policy).filter(|p| dir.join(p).join("summary.json").is_file()).collect();
+    }
+    if names.is_empty() {
+        let mut found: Vec<String> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("summary.json").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        names = found;
+    }
+    if names.is_empty() {
+        return Err(BadInput(format!("{}: no autosim run here (no summary.json in it or its folders)", dir.display())).into());
+    }
+    let runs = names.iter().map(|n| read_policy(&dir.join(n))).collect::<Result<Vec<_>>>()?;
+    Ok((runs, read_brief(&dir.join("run.json"))))
+}
+
+fn read_brief(path: &Path) -> Option<Brief> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+fn compare(dirs: &[PathBuf], out: Option<PathBuf>, allow_different_load: bool, plots: bool, quiet: bool) -> Result<()> {
+    let mut policies: Vec<PolicyRun> = Vec::new();
+    let mut sources: Vec<String> = Vec::new();
+    let mut briefs: Vec<Brief> = Vec::new();
+    for dir in dirs {
+        let (runs, brief) = read_run(dir)?;
+        for r in runs {
+            sources.push(dir.display().to_string());
+            policies.push(r);
+        }
+        if let Some(b) = brief {
+            briefs.push(b);
+        }
+    }
+    // The same load, or a clear refusal.
+    let first = policies[0].summary.clone();
+    let first = &first;
+    let differing: Vec<String> = policies
+        .iter()
+        .zip(&sources)
+        .filter(|(p, _)| p.summary.load_fingerprint != first.load_fingerprint)
+        .map(|(p, src)| {
+            format!(
+                "{} from {src} (scenario {:?}, seed {}, {}s, load {})",
+                p.summary.policy, p.summary.scenario, p.summary.seed, p.summary.duration_s, p.summary.load_fingerprint
+            )
+        })
+        .collect();
+    if !differing.is_empty() && !allow_different_load {
+        let msg = format!(
+            "the runs differ in load: {} from {} (scenario {:?}, seed {}, {}s) has load {}, but {}; their numbers are not comparable. Pass --allow-different-load to compare them anyway",
+            first.policy,
+            sources[0],
+            first.scenario,
+            first.seed,
+            first.duration_s,
+            first.load_fingerprint,
+            differing.join("; ")
+        );
+        return Err(BadInput(msg).into());
+    }
+    // Unique labels: a name seen twice gets its folder's name.
+    let labels: Vec<String> = policies.iter().map(|p| p.label.clone()).collect();
+    for (i, p) in policies.iter_mut().enumerate() {
+        if labels.iter().filter(|l| **l == p.label).count() > 1 {
+            let src = Path::new(&sources[i]);
+            let tag = src.file_name().map_or_else(|| format!("{i}"), |n| n.to_string_lossy().into_owned());
+            let tag = if tag == p.label { src.parent().and_then(|q| q.file_name()).map_or(format!("{i}"), |n| n.to_string_lossy().into_owned()) } else { tag };
+            p.label = format!("{tag}-{}", p.label);
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, p) in policies.iter_mut().enumerate() {
+        if !seen.insert(p.label.clone()) {
+            p.label = format!("{}-{}", p.label, i + 1);
+            seen.insert(p.label.clone());
+        }
+    }
+    let mut brief = briefs.into_iter().next().unwrap_or_else(|| Brief::from_summary(first));
+    brief.policies.clear();
+    if !differing.is_empty() {
+        brief.load_fingerprint = format!("{} (runs differ in load: compared with --allow-different-load)", first.load_fingerprint);
+    }
+    let view = RunView { brief, policies, sources };
+    let dir = out.unwrap_or_else(|| PathBuf::from("reports").join("compare"));
+    let summaries: Vec<Summary> = view
+        .policies
+        .iter()
+        .map(|p| {
+            let mut s = p.summary.clone();
+            s.policy = p.label.clone();
+            s
+        })
+        .collect();
+    let refs: Vec<&Summary> = summaries.iter().collect();
+    output::write_comparison(&dir, &refs).with_context(|| format!("writing the comparison to {}", dir.display()))?;
+    output::write_human(&dir, &view, plots).with_context(|| format!("writing the comparison to {}", dir.display()))?;
+    if !quiet {
+        print!("{}", output::summary_table(&refs));
+        println!("compared {} policy runs; report in {}", refs.len(), dir.join("report.html").display());
     }
     Ok(())
 }

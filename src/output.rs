@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::report::Report;
+use crate::report::view::{Brief, RunView};
+use crate::report::{charts, html, markdown, Report, ResponseEvent, Summary};
 
 /// Write `bytes` to `path` whole or not at all.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -41,7 +42,8 @@ pub fn csv_bytes<T: Serialize>(rows: &[T], header_if_empty: &[&str]) -> Result<V
     w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
 }
 
-/// One line of `comparison.csv`: the headline numbers of one policy.
+/// One line of `comparison.csv`: the headline numbers of one policy. The first columns are
+/// those of earlier versions, in their order; new ones are appended.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComparisonRow {
     pub policy: String,
@@ -64,11 +66,33 @@ pub struct ComparisonRow {
     pub dollars: f64,
     pub scaling_events: u64,
     pub reversals: u64,
+    pub latency_p90_s: f64,
+    pub latency_max_s: f64,
+    pub error_budget_burn: Option<f64>,
+    pub cold_start_waits: u64,
+    pub cpu_core_seconds_requested: f64,
+    pub dollars_per_million_requests: Option<f64>,
+    pub idle_capacity_dollars: f64,
+    pub scale_ups: u64,
+    pub scale_downs: u64,
+    pub scaling_events_per_hour: f64,
+    pub under_provisioning_accuracy: f64,
+    pub over_provisioning_accuracy: f64,
+    pub under_provisioning_timeshare: f64,
+    pub over_provisioning_timeshare: f64,
+    pub instability: f64,
+    pub jitter_per_hour: f64,
+    pub capacity_events: u64,
+    pub time_to_capacity_p95_s: f64,
+    pub time_to_capacity_max_s: f64,
 }
 
 impl ComparisonRow {
     pub fn of(r: &Report) -> Self {
-        let s = &r.summary;
+        Self::of_summary(&r.summary)
+    }
+
+    pub fn of_summary(s: &Summary) -> Self {
         Self {
             policy: s.policy.clone(),
             arrived: s.requests.arrived,
@@ -90,12 +114,106 @@ impl ComparisonRow {
             dollars: s.cost.dollars,
             scaling_events: s.scaling.events,
             reversals: s.scaling.reversals,
+            latency_p90_s: s.latency_s.p90,
+            latency_max_s: s.latency_s.max,
+            error_budget_burn: s.sla.error_budget_burn,
+            cold_start_waits: s.requests.cold_start_waits,
+            cpu_core_seconds_requested: s.cost.cpu_core_seconds_requested,
+            dollars_per_million_requests: s.cost.dollars_per_million_requests,
+            idle_capacity_dollars: s.cost.idle_capacity_dollars,
+            scale_ups: s.scaling.scale_ups,
+            scale_downs: s.scaling.scale_downs,
+            scaling_events_per_hour: s.scaling.events_per_hour,
+            under_provisioning_accuracy: s.elasticity.under_accuracy,
+            over_provisioning_accuracy: s.elasticity.over_accuracy,
+            under_provisioning_timeshare: s.elasticity.under_timeshare,
+            over_provisioning_timeshare: s.elasticity.over_timeshare,
+            instability: s.elasticity.instability,
+            jitter_per_hour: s.elasticity.jitter_per_hour,
+            capacity_events: s.responsiveness.events,
+            time_to_capacity_p95_s: s.responsiveness.p95_s,
+            time_to_capacity_max_s: s.responsiveness.max_s,
         }
     }
 }
 
+/// `latency_cdf.csv`: the HDR histogram of all completed requests as its CDF, one row per
+/// recorded bucket.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct CdfRow {
+    pub latency_s: f64,
+    pub share: f64,
+}
+
 const TIMESERIES_HEADER: &[&str] = &["time_s", "service"];
 const DECISIONS_HEADER: &[&str] = &["time_s", "controller", "kind", "target", "from", "to", "verdict", "reason"];
+
+const RESPONSE_HEADER: &[&str] = &[
+    "service", "start_s", "demand_before", "demand", "supply", "peak_demand", "time_to_capacity_s", "resolved",
+];
+
+fn cdf_rows(cdf: &[(f64, f64)]) -> Vec<CdfRow> {
+    cdf.iter().map(|&(latency_s, share)| CdfRow { latency_s, share }).collect()
+}
+
+/// The response events of a run, as `responsiveness.csv` holds them (for tests and tools).
+pub fn response_csv(events: &[ResponseEvent]) -> Result<Vec<u8>> {
+    csv_bytes(events, RESPONSE_HEADER)
+}
+
+/// `run.json`: the scenario in brief, for the human reports and `autosim compare`.
+pub fn write_brief(dir: &Path, brief: &Brief) -> Result<PathBuf> {
+    let mut json = serde_json::to_vec_pretty(brief)?;
+    json.push(b'\n');
+    let path = dir.join("run.json");
+    write_atomic(&path, &json)?;
+    Ok(path)
+}
+
+/// `comparison.csv` of the summaries, in order.
+pub fn write_comparison(dir: &Path, summaries: &[&Summary]) -> Result<PathBuf> {
+    let rows: Vec<_> = summaries.iter().map(|s| ComparisonRow::of_summary(s)).collect();
+    let path = dir.join("comparison.csv");
+    write_atomic(&path, &csv_bytes(&rows, &["policy"])?)?;
+    Ok(path)
+}
+
+/// The human reports: `report.md`, `report.html` and (unless `plots` is false) the figures as
+/// PNG and SVG (`replicas`, `latency-cdf`, `cost-vs-slo`, `headline`, `<policy>/timeline`).
+/// Figures are drawn in parallel; each is deterministic.
+pub fn write_human(dir: &Path, view: &RunView, plots: bool) -> Result<Vec<PathBuf>> {
+    use rayon::prelude::*;
+    let figures = if plots { charts::all(view) } else { Vec::new() };
+    let drawn: Vec<Result<(String, Vec<u8>, String)>> = figures
+        .par_iter()
+        .map(|(name, f)| {
+            let png = crate::plot::figure::png(f).with_context(|| format!("drawing {name}.png"))?;
+            let svg = crate::plot::figure::svg(f).with_context(|| format!("drawing {name}.svg"))?;
+            Ok((name.clone(), png, svg))
+        })
+        .collect();
+    let mut written = Vec::new();
+    let mut svgs = Vec::new();
+    for d in drawn {
+        let (name, png, svg) = d?;
+        for (ext, bytes) in [("png", png.as_slice()), ("svg", svg.as_bytes())] {
+            let path = dir.join(format!("{name}.{ext}"));
+            write_atomic(&path, bytes)?;
+            written.push(path);
+        }
+        svgs.push((name, svg));
+    }
+    let names: Vec<String> = svgs.iter().map(|s| s.0.clone()).collect();
+    let md = markdown::render(view, &names);
+    let path = dir.join("report.md");
+    write_atomic(&path, md.as_bytes())?;
+    written.push(path);
+    let page = html::render(view, &svgs);
+    let path = dir.join("report.html");
+    write_atomic(&path, page.as_bytes())?;
+    written.push(path);
+    Ok(written)
+}
 
 /// Write the reports of a run under `dir`: one folder per policy and `comparison.csv`.
 /// Returns the files written.
@@ -109,6 +227,8 @@ pub fn write_reports(dir: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
             ("summary.json", json),
             ("timeseries.csv", csv_bytes(&r.timeseries, TIMESERIES_HEADER)?),
             ("decisions.csv", csv_bytes(&r.decisions, DECISIONS_HEADER)?),
+            ("latency_cdf.csv", csv_bytes(&cdf_rows(&r.latency_cdf), &["latency_s", "share"])?),
+            ("responsiveness.csv", csv_bytes(&r.response_events, RESPONSE_HEADER)?),
         ] {
             let path = pdir.join(name);
             write_atomic(&path, &bytes)?;
@@ -120,42 +240,68 @@ pub fn write_reports(dir: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
             written.push(path);
         }
     }
-    let rows: Vec<_> = reports.iter().map(ComparisonRow::of).collect();
-    let path = dir.join("comparison.csv");
-    write_atomic(&path, &csv_bytes(&rows, &["policy"])?)?;
-    written.push(path);
+    let summaries: Vec<&Summary> = reports.iter().map(|r| &r.summary).collect();
+    written.push(write_comparison(dir, &summaries)?);
     Ok(written)
 }
 
 /// The short table printed at the end of a run.
 pub fn terminal_table(reports: &[Report]) -> String {
+    let summaries: Vec<&Summary> = reports.iter().map(|r| &r.summary).collect();
+    summary_table(&summaries)
+}
+
+/// The short table of headline numbers, one line per policy; `*` marks the best value of a
+/// column when the policies differ in it.
+pub fn summary_table(summaries: &[&Summary]) -> String {
     let mut out = String::new();
-    let w = reports.iter().map(|r| r.summary.policy.len()).max().unwrap_or(6).max(6);
+    let w = summaries.iter().map(|s| s.policy.len()).max().unwrap_or(6).max(6);
+    let best = |vals: Vec<f64>, lower: bool| -> Vec<bool> {
+        let b = if lower { vals.iter().copied().fold(f64::INFINITY, f64::min) } else { vals.iter().copied().fold(f64::NEG_INFINITY, f64::max) };
+        let differ = vals.iter().any(|v| (v - b).abs() > 1e-12);
+        vals.iter().map(|v| vals.len() > 1 && differ && (v - b).abs() <= 1e-12).collect()
+    };
+    let mark = |m: bool| if m { "*" } else { " " };
+    let p99 = best(summaries.iter().map(|s| s.latency_s.p99).collect(), true);
+    let att = best(summaries.iter().map(|s| s.sla.attainment).collect(), false);
+    let err = best(summaries.iter().map(|s| (s.requests.rejected + s.requests.timed_out + s.requests.lost) as f64).collect(), true);
+    let pod = best(summaries.iter().map(|s| s.cost.pod_seconds).collect(), true);
+    let usd = best(summaries.iter().map(|s| s.cost.dollars).collect(), true);
+    let rev = best(summaries.iter().map(|s| s.scaling.reversals as f64).collect(), true);
+    let under = best(summaries.iter().map(|s| s.elasticity.under_timeshare).collect(), true);
     out.push_str(&format!(
-        "{:<w$}  {:>10}  {:>9}  {:>9}  {:>10}  {:>8}  {:>10}  {:>9}  {:>6}\n",
-        "policy", "requests", "p50", "p99", "attainment", "errors", "pod-hours", "dollars", "scale"
+        "{:<w$}  {:>10}  {:>9}  {:>10}  {:>11}  {:>9}  {:>10}  {:>10}  {:>6}  {:>5}  {:>7}\n",
+        "policy", "requests", "p50", "p99", "attainment", "errors", "pod-hours", "dollars", "scale", "rev", "under"
     ));
-    for r in reports {
-        let s = &r.summary;
+    for (i, s) in summaries.iter().enumerate() {
         let errors = s.requests.rejected + s.requests.timed_out + s.requests.lost;
         out.push_str(&format!(
-            "{:<w$}  {:>10}  {:>9}  {:>9}  {:>9.3}%  {:>8}  {:>10.2}  {:>9.2}  {:>6}\n",
+            "{:<w$}  {:>10}  {:>9}  {:>9}{}  {:>9.3}%{}  {:>8}{}  {:>9.2}{}  {:>9.2}{}  {:>6}  {:>4}{}  {:>5.1}%{}\n",
             s.policy,
             s.requests.arrived,
             fmt_secs(s.latency_s.p50),
             fmt_secs(s.latency_s.p99),
+            mark(p99[i]),
             s.sla.attainment * 100.0,
+            mark(att[i]),
             errors,
+            mark(err[i]),
             s.cost.pod_seconds / 3600.0,
+            mark(pod[i]),
             s.cost.dollars,
+            mark(usd[i]),
             s.scaling.events,
+            s.scaling.reversals,
+            mark(rev[i]),
+            s.elasticity.under_timeshare * 100.0,
+            mark(under[i]),
         ));
     }
-    if reports.iter().any(|r| r.summary.requests.dropped_iterations > 0) {
-        let each: Vec<String> =
-            reports.iter().map(|r| format!("{} {}", r.summary.policy, r.summary.requests.dropped_iterations)).collect();
+    if summaries.iter().any(|s| s.requests.dropped_iterations > 0) {
+        let each: Vec<String> = summaries.iter().map(|s| format!("{} {}", s.policy, s.requests.dropped_iterations)).collect();
         out.push_str(&format!("k6 dropped iterations (no free VU; not in `requests`): {}\n", each.join(", ")));
     }
+    out.push_str("(* best of the column; rev: reversals; under: share of time with fewer ready pods than the load needs)\n");
     out
 }
 

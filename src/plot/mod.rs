@@ -12,6 +12,8 @@
 //! Times are seconds (`f64`); the time axis ([`TimeAxis`]) puts its ticks on round durations
 //! and labels them like `0`, `30m`, `1h`, `1d 6h`.
 
+pub mod figure;
+
 use std::sync::OnceLock;
 
 use std::ops::Range;
@@ -170,6 +172,11 @@ pub fn render_png(chart: &LineChart) -> Result<Vec<u8>, PlotError> {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         draw(&root, chart, true)?;
     }
+    encode_png(&rgb, w, h)
+}
+
+/// RGB pixels as a PNG file's bytes.
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, PlotError> {
     let mut png_bytes = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut png_bytes, w, h);
@@ -179,7 +186,7 @@ pub fn render_png(chart: &LineChart) -> Result<Vec<u8>, PlotError> {
             .write_header()
             .map_err(|e| PlotError::Png(e.to_string()))?;
         writer
-            .write_image_data(&rgb)
+            .write_image_data(rgb)
             .map_err(|e| PlotError::Png(e.to_string()))?;
         writer.finish().map_err(|e| PlotError::Png(e.to_string()))?;
     }

@@ -2,18 +2,25 @@
 //! The shapes here are the output contract (`summary.json`, `timeseries.csv`,
 //! `decisions.csv`), documented in `docs/scenario.md`.
 
+pub mod charts;
+pub mod elasticity;
+pub mod html;
+pub mod markdown;
+pub mod view;
 pub mod stats;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::time::secs;
 use crate::engine::SimTime;
-use crate::scenario::Slo;
+use crate::scenario::{ReportConfig, Slo};
+pub use elasticity::{Elasticity, ResponseEvent, Responsiveness};
 pub use stats::{Integral, LatencyHist};
 
-/// Window within which a change of scaling direction counts as a reversal.
+/// Default window within which a change of scaling direction counts as a reversal
+/// (`report.reversal_window`).
 pub const REVERSAL_WINDOW_NS: u64 = 300_000_000_000;
 const MINUTE_NS: u64 = 60_000_000_000;
 
@@ -48,7 +55,15 @@ pub struct ServiceAcc {
     minute: MinuteAcc,
     pub violation_minutes: u64,
     pub scale_events: u64,
+    pub scale_ups: u64,
+    pub scale_downs: u64,
     pub reversals: u64,
+    pub reversal_window_ns: u64,
+    /// Requests that arrived when no pod was ready and were held (or queued) for one.
+    pub cold_start_waits: u64,
+    /// Ready pods (in the balancer or pulling jobs).
+    pub ready_pods: Integral,
+    pub step_ready_start_s: f64,
     last_direction: i8,
     last_change: SimTime,
     /// Total CPU seconds and bound pod-seconds at the start of the current step.
@@ -85,7 +100,8 @@ impl ColdAcc {
 }
 
 /// `cold_start` in `summary.json`, per service.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ColdStart {
     /// Arrived while no pod of the service was ready.
     pub requests: u64,
@@ -120,6 +136,8 @@ pub struct StepAcc {
     pub timed_out: u64,
     pub lost: u64,
     pub latency: LatencyHist,
+    /// Work (service time, slot-nanoseconds) of the requests that arrived in the step.
+    pub work_ns: u128,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -129,7 +147,7 @@ struct MinuteAcc {
 }
 
 impl ServiceAcc {
-    pub fn new(warmup_ns: u64, slo: Slo) -> Self {
+    pub fn new(warmup_ns: u64, slo: Slo, cfg: &ReportConfig) -> Self {
         Self {
             warmup_ns,
             slo,
@@ -151,7 +169,13 @@ impl ServiceAcc {
             minute: MinuteAcc::default(),
             violation_minutes: 0,
             scale_events: 0,
+            scale_ups: 0,
+            scale_downs: 0,
             reversals: 0,
+            reversal_window_ns: cfg.reversal_window_ns,
+            cold_start_waits: 0,
+            ready_pods: Integral::default(),
+            step_ready_start_s: 0.0,
             last_direction: 0,
             last_change: 0,
             step_cpu_start_s: 0.0,
@@ -166,12 +190,21 @@ impl ServiceAcc {
     }
 
     #[inline]
-    pub fn on_arrival(&mut self, now: SimTime) {
+    pub fn on_arrival(&mut self, now: SimTime, work_ns: u64) {
         self.step.arrivals += 1;
+        self.step.work_ns += u128::from(work_ns);
         if self.counted(now) {
             self.arrived += 1;
         }
         self.in_system.add(now, 1);
+    }
+
+    /// The request found no ready pod and waits for one (front-door hold or the shared queue).
+    #[inline]
+    pub fn on_cold_start_wait(&mut self, arrival: SimTime) {
+        if self.counted(arrival) {
+            self.cold_start_waits += 1;
+        }
     }
 
     #[inline]
@@ -277,10 +310,15 @@ impl ServiceAcc {
             return;
         }
         let dir: i8 = if to > from { 1 } else { -1 };
-        if self.last_direction != 0 && dir != self.last_direction && now - self.last_change <= REVERSAL_WINDOW_NS {
+        if self.last_direction != 0 && dir != self.last_direction && now - self.last_change <= self.reversal_window_ns {
             self.reversals += 1;
         }
         self.scale_events += 1;
+        if dir > 0 {
+            self.scale_ups += 1;
+        } else {
+            self.scale_downs += 1;
+        }
         self.last_direction = dir;
         self.last_change = now;
     }
@@ -297,6 +335,29 @@ impl ServiceAcc {
     }
 }
 
+/// A fingerprint of what makes a scenario's load: the seed of the run, duration and warm-up, and each
+/// service's name, work (service time, CPU per request) and workload (patterns, traces with
+/// their data, k6 scenarios). 16 hex digits of FNV-1a over their debug form.
+pub fn load_fingerprint(sc: &crate::scenario::Scenario, seed: u64) -> String {
+    struct Fnv(u64);
+    impl std::fmt::Write for Fnv {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for b in s.bytes() {
+                self.0 ^= u64::from(b);
+                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+            }
+            Ok(())
+        }
+    }
+    use std::fmt::Write as _;
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let _ = write!(h, "{seed}|{}|{}", sc.duration_ns, sc.warmup_ns);
+    for s in &sc.services {
+        let _ = write!(h, "|{}|{:?}|{:?}|{:?}", s.name, s.service_time, s.cpu_per_request, s.workload);
+    }
+    format!("{:016x}", h.0)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The report.
 
@@ -310,40 +371,70 @@ pub struct Report {
     pub latency_cdf: Vec<(f64, f64)>,
     /// Files the policies produced (name in the policy's folder, contents), in policy order.
     pub files: Vec<(String, String)>,
+    /// Every load increase that found supply short, per service, in time order.
+    pub response_events: Vec<ResponseEvent>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     pub scenario: String,
     pub policy: String,
     pub seed: u64,
     pub duration_s: f64,
     pub warmup_s: f64,
+    /// A fingerprint of the scenario's load (seed, duration, warm-up, each service's name,
+    /// work and workload): runs with equal fingerprints saw the same open-loop arrivals.
+    pub load_fingerprint: String,
     pub requests: Requests,
     pub latency_s: Latency,
     pub queue_wait_s: QueueWait,
     pub sla: Sla,
     pub cost: Cost,
     pub scaling: Scaling,
+    /// Mean over services of their elasticity metrics.
+    pub elasticity: Elasticity,
+    /// Over the response events of every service.
+    pub responsiveness: Responsiveness,
     pub services: BTreeMap<String, ServiceSummary>,
     /// Figures the policies report about themselves (such as a forecaster's accuracy), by
     /// `<controller>.<target>.<name>`: `pods.api.forecast_mape`.
     pub policy_stats: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ServiceSummary {
+    pub slo: SloSummary,
     pub requests: Requests,
     pub latency_s: Latency,
     pub queue_wait_s: QueueWait,
     pub sla: Sla,
     pub cost: ServiceCost,
     pub scaling: Scaling,
+    pub elasticity: Elasticity,
+    pub responsiveness: Responsiveness,
     pub little: Little,
     pub cold_start: ColdStart,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// The service's objective, as the scenario gives it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SloSummary {
+    pub latency_s: f64,
+    pub percentile: f64,
+    pub availability: f64,
+}
+
+impl From<Slo> for SloSummary {
+    fn from(s: Slo) -> Self {
+        Self { latency_s: secs(s.latency_ns), percentile: s.percentile, availability: s.availability }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Requests {
     pub arrived: u64,
     pub completed: u64,
@@ -357,9 +448,16 @@ pub struct Requests {
     /// Iterations a k6 executor could not start (not counted in `arrived`): an arrival-rate
     /// iteration that found all `max_vus` busy, or iterations left at `max_duration`.
     pub dropped_iterations: u64,
+    /// Requests that arrived when no pod was ready and waited for one (held at the front door,
+    /// or in the shared queue); a subset of `arrived`.
+    pub cold_start_waits: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// Relative precision of the latency percentiles (HDR histograms, 3 significant digits).
+pub const LATENCY_PRECISION: f64 = 0.001;
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Latency {
     pub mean: f64,
     pub p50: f64,
@@ -368,15 +466,19 @@ pub struct Latency {
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
+    /// Relative precision of the percentiles (`mean` and `max` are exact).
+    pub precision: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct QueueWait {
     pub mean: f64,
     pub p99: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Sla {
     /// Share of finished requests (completed, rejected, timed out, lost) that completed within
     /// the SLO latency.
@@ -385,9 +487,13 @@ pub struct Sla {
     pub availability: f64,
     /// Minutes whose percentile latency exceeded the SLO or whose errors exceeded the budget.
     pub violation_minutes: u64,
+    /// Errors (rejected + timed out + lost) / (finished x (1 - `slo.availability`)): 1 spends
+    /// exactly the run's error budget. `null` when the budget is zero (availability 1).
+    pub error_budget_burn: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Cost {
     pub pod_seconds: f64,
     pub cpu_core_seconds_requested: f64,
@@ -396,9 +502,21 @@ pub struct Cost {
     pub node_seconds: f64,
     pub dollars: f64,
     pub node_seconds_by_pool: BTreeMap<String, f64>,
+    pub dollars_by_pool: BTreeMap<String, f64>,
+    /// `dollars` per million completed requests (`null` when none completed).
+    pub dollars_per_million_requests: Option<f64>,
+    /// Allocatable CPU of the nodes paid for, core-seconds.
+    pub cpu_core_seconds_allocatable: f64,
+    /// Dollars of node CPU paid for and not used by any pod: per pool,
+    /// `(allocatable - used) core-seconds x price per core-second`.
+    pub idle_capacity_dollars: f64,
+    /// Dollars of node CPU paid for and not requested by any pod (room left by bin packing and
+    /// spare nodes); at most `idle_capacity_dollars` unless pods use less than they request.
+    pub unrequested_capacity_dollars: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ServiceCost {
     pub pod_seconds: f64,
     pub cpu_core_seconds_requested: f64,
@@ -406,17 +524,24 @@ pub struct ServiceCost {
     pub cpu_core_seconds_used: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Scaling {
     /// Changes of spec replicas.
     pub events: u64,
-    /// Changes of direction within 5 minutes of the previous change.
+    pub scale_ups: u64,
+    pub scale_downs: u64,
+    /// Changes of direction within `reversal_window_s` of the previous change.
     pub reversals: u64,
+    /// `events` per hour of the run.
+    pub events_per_hour: f64,
+    pub reversal_window_s: f64,
 }
 
 /// Little's law on the run: `in_system_mean` = `arrival_rate_per_s` x mean time in the system
 /// (with nothing rejected or timed out, that time is `latency_s.mean`).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Little {
     pub in_system_mean: f64,
     pub arrival_rate_per_s: f64,
@@ -432,6 +557,7 @@ impl Latency {
             p99: h.quantile_s(0.99),
             p999: h.quantile_s(0.999),
             max: h.max_s(),
+            precision: LATENCY_PRECISION,
         }
     }
 }
@@ -450,13 +576,27 @@ impl Sla {
         } else {
             (good as f64 / finished as f64, r.completed as f64 / finished as f64)
         };
-        Self { attainment, availability, violation_minutes }
+        Self { attainment, availability, violation_minutes, error_budget_burn: None }
+    }
+
+    /// Errors over the budget `finished_budget` (the sum of finished x (1 - availability)).
+    pub fn with_burn(mut self, r: &Requests, finished_budget: f64) -> Self {
+        let errors = (r.rejected + r.timed_out + r.lost) as f64;
+        self.error_budget_burn = if finished_budget > 0.0 {
+            Some(errors / finished_budget)
+        } else if errors == 0.0 {
+            Some(0.0)
+        } else {
+            None
+        };
+        self
     }
 }
 
 /// One row of `timeseries.csv`: one service over one step. Counts are over the step ending at
 /// `time_s`; pod counts, queue length and in-flight are at `time_s`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Row {
     pub time_s: f64,
     pub service: String,
@@ -479,6 +619,11 @@ pub struct Row {
     pub latency_p50_s: f64,
     pub latency_p95_s: f64,
     pub latency_p99_s: f64,
+    /// Ready pods needed for the step's load at `report.demand_utilization` (see
+    /// [`elasticity`]).
+    pub demand_pods: u32,
+    /// Time-average of the ready pods over the step.
+    pub supply_pods: f64,
 }
 
 /// One row of `decisions.csv`.
@@ -495,4 +640,22 @@ pub struct DecisionRow {
     /// `apply`, `hold` or `blocked`.
     pub verdict: &'static str,
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_events_and_reversals_within_the_configured_window() {
+        let slo = Slo { latency_ns: 1_000_000_000, percentile: 99.0, availability: 0.999 };
+        let cfg = ReportConfig { reversal_window_ns: 120_000_000_000, demand_utilization: 0.8 };
+        let mut acc = ServiceAcc::new(0, slo, &cfg);
+        const M: u64 = 60_000_000_000;
+        // up, down 1 min later (reversal), down, up 3 min later (outside 2 min), no-op.
+        for (t, from, to) in [(0, 2, 5), (M, 5, 3), (2 * M, 3, 2), (5 * M, 2, 4), (6 * M, 4, 4)] {
+            acc.on_scale(from, to, t);
+        }
+        assert_eq!((acc.scale_events, acc.scale_ups, acc.scale_downs, acc.reversals), (4, 2, 2, 1));
+    }
 }

@@ -81,8 +81,25 @@ fn positive(v: &Spanned<crate::units::Duration>, what: &str) -> Result<u64, Conf
     }
 }
 
+fn validate_report(raw: raw::RawReport) -> Result<ReportConfig, ConfigError> {
+    let raw::RawReport { reversal_window, demand_utilization } = raw;
+    let mut out = ReportConfig::default();
+    if let Some(w) = &reversal_window {
+        out.reversal_window_ns = w.get_ref().nanos();
+    }
+    if let Some(u) = demand_utilization {
+        let v = *u.get_ref();
+        if !(v > 0.0 && v <= 1.0) {
+            return Err(ConfigError::at(u.span(), format!("`report.demand_utilization` is {v}: expected a share in (0, 1], such as 0.8")));
+        }
+        out.demand_utilization = v;
+    }
+    Ok(out)
+}
+
 fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> {
-    let RawScenario { name, description, duration, seed, step, warmup, cluster, metrics, services, policies } = raw;
+    let RawScenario { name, description, duration, seed, step, warmup, cluster, metrics, services, policies, report } = raw;
+    let report = validate_report(report.unwrap_or_default())?;
     let name_s = name.get_ref().clone();
     if name_s.is_empty() || name_s.contains(['/', '\\']) || name_s.starts_with('.') {
         return Err(ConfigError::at(name.span(), "invalid scenario name: expected a non-empty name usable as a folder name (no '/', '\\' or leading '.')"));
@@ -213,6 +230,7 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
         metrics,
         services: out_services,
         policies: Vec::new(),
+        report,
     };
 
     // Policies.

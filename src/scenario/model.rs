@@ -24,6 +24,23 @@ pub struct Scenario {
     pub metrics: MetricsConfig,
     pub services: Vec<Service>,
     pub policies: Vec<PolicySpec>,
+    pub report: ReportConfig,
+}
+
+/// `[report]`: settings of the outputs' metrics; they never change the simulation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReportConfig {
+    /// A change of scaling direction within this long of the previous change is a reversal.
+    pub reversal_window_ns: u64,
+    /// The slot utilization at which demand is counted: a service needs
+    /// `ceil(offered work per second / (concurrency x demand_utilization))` ready pods.
+    pub demand_utilization: f64,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self { reversal_window_ns: 300_000_000_000, demand_utilization: 0.8 }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -30,6 +30,18 @@ pub struct RawScenario {
     pub services: Spanned<Vec<Spanned<RawService>>>,
     #[serde(default)]
     pub policies: Option<Spanned<Vec<Spanned<RawPolicy>>>>,
+    #[serde(default)]
+    pub report: Option<RawReport>,
+}
+
+/// `[report]`: how the outputs judge a run (not how it runs).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    #[serde(default)]
+    pub reversal_window: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub demand_utilization: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -100,6 +100,7 @@ impl Simulation<'_> {
         };
         let now = self.now;
         let n = self.world.nodes.get_mut(node);
+        self.world.pool_requested_m[n.pool as usize].add(now, cpu as i64);
         n.cpu_used_m += cpu;
         n.mem_used += mem;
         n.pods += 1;
@@ -149,6 +150,7 @@ impl Simulation<'_> {
         let rt = &mut self.world.services[s];
         p.ready_index = rt.ready.len();
         rt.ready.push(pod);
+        rt.acc.ready_pods.add(now, 1);
         let name = format!("{}-{}", self.sc.services[s].name, p.ordinal);
         let offset = self.scrape_offset(&name);
         let target = self.world.metrics.add_target(s, Some(pod), name);
@@ -206,8 +208,10 @@ impl Simulation<'_> {
     fn leave_balancer(&mut self, pod: u32) {
         let p = self.world.pods.get(pod);
         let (s, i) = (p.service as usize, p.ready_index);
+        let now = self.now;
         let rt = &mut self.world.services[s];
         rt.ready.swap_remove(i);
+        rt.acc.ready_pods.add(now, -1);
         if let Some(&moved) = rt.ready.get(i) {
             self.world.pods.get_mut(moved).ready_index = i;
         }
@@ -272,6 +276,9 @@ impl Simulation<'_> {
         if let Some(node) = node {
             rt.acc.bound_pods.add(now, -1);
             let n = self.world.nodes.get_mut(node);
+            let pool = n.pool as usize;
+            self.world.pool_requested_m[pool].add(now, -(svc.cpu_request_m as i64));
+            self.world.pool_cpu_gone_s[pool] += cpu_total;
             n.cpu_used_m -= svc.cpu_request_m;
             n.mem_used -= svc.memory_request_bytes;
             n.pods -= 1;

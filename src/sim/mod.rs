@@ -56,6 +56,10 @@ pub struct World {
     pub(crate) nodes: Slab<Node>,
     pub(crate) services: Vec<ServiceRt>,
     pub(crate) pool_nodes: Vec<Integral>,
+    /// Per pool: the CPU requests of the pods bound to its nodes (millicores), and the CPU
+    /// seconds used by pods that were bound there and are gone (for idle-capacity cost).
+    pub(crate) pool_requested_m: Vec<Integral>,
+    pub(crate) pool_cpu_gone_s: Vec<f64>,
     pub(crate) next_node_ordinal: Vec<u64>,
     /// Per pool: provisioning attempts that failed so far.
     pub(crate) provision_failures: Vec<u32>,
@@ -130,7 +134,7 @@ impl<'s> Simulation<'s> {
             .map(|(i, s)| {
                 let target = metrics.add_target(i, None, s.name.clone());
                 let replicas = spec.pods.get(i).and_then(|f| f.initial_replicas()).unwrap_or(s.replicas);
-                ServiceRt::new(replicas, target, ServiceAcc::new(sc.warmup_ns, s.slo))
+                ServiceRt::new(replicas, target, ServiceAcc::new(sc.warmup_ns, s.slo, &sc.report))
             })
             .collect();
         let streams = Streams {
@@ -158,6 +162,8 @@ impl<'s> Simulation<'s> {
             nodes: Slab::default(),
             services,
             pool_nodes: vec![Integral::default(); sc.cluster.pools.len()],
+            pool_requested_m: vec![Integral::default(); sc.cluster.pools.len()],
+            pool_cpu_gone_s: vec![0.0; sc.cluster.pools.len()],
             next_node_ordinal: vec![0; sc.cluster.pools.len()],
             provision_failures: vec![0; sc.cluster.pools.len()],
             pending: VecDeque::new(),

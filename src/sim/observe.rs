@@ -10,6 +10,7 @@ use crate::engine::time::secs;
 use crate::engine::NEVER;
 use crate::metrics::Sample;
 use crate::policy::{Observation, Target, Verdict};
+use crate::report::elasticity::{self, Step};
 use crate::report::{
     Cost, DecisionRow, Latency, LatencyHist, Little, QueueWait, Report, Requests, Row, Scaling, ServiceCost,
     ServiceSummary, Sla, Summary,
@@ -158,7 +159,16 @@ impl Simulation<'_> {
             let cpu_utilization = if requested > 0.0 { (cpu_total - acc.step_cpu_start_s) / requested } else { 0.0 };
             acc.step_cpu_start_s = cpu_total;
             acc.step_bound_start_s = bound;
+            let ready_area = acc.ready_pods.area_s(now);
+            let supply_pods = if step_s > 0.0 { (ready_area - acc.step_ready_start_s) / step_s } else { f64::from(ready) };
+            acc.step_ready_start_s = ready_area;
             let st = std::mem::take(&mut acc.step);
+            let demand_pods = elasticity::demand_pods(
+                st.work_ns as f64 / 1e9,
+                step_s,
+                svc.concurrency,
+                self.sc.report.demand_utilization,
+            );
             self.timeseries.push(Row {
                 time_s: secs(now),
                 service: svc.name.clone(),
@@ -181,6 +191,8 @@ impl Simulation<'_> {
                 latency_p50_s: st.latency.quantile_s(0.5),
                 latency_p95_s: st.latency.quantile_s(0.95),
                 latency_p99_s: st.latency.quantile_s(0.99),
+                demand_pods,
+                supply_pods,
             });
             // Keep the step histogram's allocation for the next step.
             let mut h = st.latency;
@@ -223,6 +235,20 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
     let (mut good, mut violation_minutes) = (0, 0);
     let mut scaling = Scaling::default();
     let mut cost = Cost::default();
+    let mut finished_budget = 0.0;
+    let mut elasticities = Vec::new();
+    let mut response_events = Vec::new();
+    let hours = secs(sc.duration_ns) / 3600.0;
+    let per_hour = |n: u64| if hours > 0.0 { n as f64 / hours } else { 0.0 };
+    // CPU used by the pods still bound at the end, per pool.
+    let mut pool_cpu_live = vec![0.0; sc.cluster.pools.len()];
+    for s in 0..sc.services.len() {
+        for &p in &sim.world.services[s].pods {
+            if let Some(n) = sim.world.pods.get(p).node {
+                pool_cpu_live[sim.world.nodes.get(n).pool as usize] += sim.pod_cpu_seconds(p);
+            }
+        }
+    }
     for s in 0..sc.services.len() {
         let mut cpu_live = 0.0;
         for &p in &sim.world.services[s].pods {
@@ -240,6 +266,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
             in_flight_at_end: in_flight_by_service[s],
             wasted: acc.wasted,
             dropped_iterations: acc.dropped_iterations,
+            cold_start_waits: acc.cold_start_waits,
         };
         total.arrived += r.arrived;
         total.completed += r.completed;
@@ -249,13 +276,42 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         total.in_flight_at_end += r.in_flight_at_end;
         total.wasted += r.wasted;
         total.dropped_iterations += r.dropped_iterations;
+        total.cold_start_waits += r.cold_start_waits;
+        let finished = r.completed + r.rejected + r.timed_out + r.lost;
+        let budget = finished as f64 * (1.0 - acc.slo.availability);
+        finished_budget += budget;
         all_latency.add(&acc.latency);
         all_wait.add(&acc.queue_wait);
         good += acc.good;
         violation_minutes += acc.violation_minutes;
-        let sc_scaling = Scaling { events: acc.scale_events, reversals: acc.reversals };
+        let sc_scaling = Scaling {
+            events: acc.scale_events,
+            scale_ups: acc.scale_ups,
+            scale_downs: acc.scale_downs,
+            reversals: acc.reversals,
+            events_per_hour: per_hour(acc.scale_events),
+            reversal_window_s: secs(acc.reversal_window_ns),
+        };
         scaling.events += sc_scaling.events;
+        scaling.scale_ups += sc_scaling.scale_ups;
+        scaling.scale_downs += sc_scaling.scale_downs;
         scaling.reversals += sc_scaling.reversals;
+        // Demand against supply over the steps that start at or after the warm-up.
+        let warmup_s = secs(sc.warmup_ns);
+        let mut steps = Vec::new();
+        let mut prev_t = 0.0;
+        for row in sim.timeseries.iter().filter(|r| r.service == svc.name) {
+            let dt_s = row.time_s - prev_t;
+            if prev_t >= warmup_s && dt_s > 0.0 {
+                steps.push(Step { end_s: row.time_s, dt_s, demand: f64::from(row.demand_pods), supply: row.supply_pods });
+            }
+            prev_t = row.time_s;
+        }
+        let el = elasticity::elasticity(&steps, sc.report.demand_utilization);
+        let events = elasticity::response_events(&svc.name, &steps);
+        let resp = elasticity::responsiveness(&events);
+        elasticities.push(el);
+        response_events.extend(events);
         let pod_seconds = acc.bound_pods.area_s(now);
         let span = secs(now.saturating_sub(sc.warmup_ns));
         let service_cost = ServiceCost {
@@ -269,12 +325,15 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         services.insert(
             svc.name.clone(),
             ServiceSummary {
+                slo: acc.slo.into(),
                 requests: r,
                 latency_s: Latency::from_hist(&acc.latency),
                 queue_wait_s: QueueWait::from_hist(&acc.queue_wait),
-                sla: Sla::from_counts(&r, acc.good, acc.violation_minutes),
+                sla: Sla::from_counts(&r, acc.good, acc.violation_minutes).with_burn(&r, budget),
                 cost: service_cost,
                 scaling: sc_scaling,
+                elasticity: el,
+                responsiveness: resp,
                 little: Little {
                     in_system_mean: acc.mean_in_system(now),
                     arrival_rate_per_s: if span > 0.0 { acc.arrived as f64 / span } else { 0.0 },
@@ -289,8 +348,22 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
             cost.node_seconds += node_seconds;
             cost.dollars += node_seconds / 3600.0 * pool.price_per_hour;
             cost.node_seconds_by_pool.insert(pool.name.clone(), node_seconds);
+            let dollars = node_seconds / 3600.0 * pool.price_per_hour;
+            cost.dollars_by_pool.insert(pool.name.clone(), dollars);
+            let cores = pool.cpu_m as f64 / 1000.0;
+            let allocatable = node_seconds * cores;
+            cost.cpu_core_seconds_allocatable += allocatable;
+            let per_core_second = pool.price_per_hour / 3600.0 / cores;
+            let used = sim.world.pool_cpu_gone_s[i] + pool_cpu_live[i];
+            let requested = sim.world.pool_requested_m[i].area_s(now) / 1000.0;
+            cost.idle_capacity_dollars += (allocatable - used).max(0.0) * per_core_second;
+            cost.unrequested_capacity_dollars += (allocatable - requested).max(0.0) * per_core_second;
         }
     }
+    cost.dollars_per_million_requests =
+        (total.completed > 0).then(|| cost.dollars / total.completed as f64 * 1e6);
+    scaling.events_per_hour = per_hour(scaling.events);
+    scaling.reversal_window_s = secs(sc.report.reversal_window_ns);
     let mut policy_stats = std::collections::BTreeMap::new();
     let mut files = Vec::new();
     for inst in &sim.instances {
@@ -309,12 +382,15 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         seed: sim.seed,
         duration_s: secs(sc.duration_ns),
         warmup_s: secs(sc.warmup_ns),
+        load_fingerprint: crate::report::load_fingerprint(sc, sim.seed),
         requests: total,
         latency_s: Latency::from_hist(&all_latency),
         queue_wait_s: QueueWait::from_hist(&all_wait),
-        sla: Sla::from_counts(&total, good, violation_minutes),
+        sla: Sla::from_counts(&total, good, violation_minutes).with_burn(&total, finished_budget),
         cost,
         scaling,
+        elasticity: elasticity::mean(&elasticities),
+        responsiveness: elasticity::responsiveness(&response_events),
         services,
         policy_stats,
     };
@@ -324,5 +400,6 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         decisions: std::mem::take(&mut sim.decisions),
         latency_cdf: all_latency.cdf(),
         files,
+        response_events,
     }
 }

@@ -30,7 +30,7 @@ impl Simulation<'_> {
         let req = self.world.reqs.alloc(now, work_ns, cpu_ns, origin, vu);
         let rt = &mut self.world.services[s];
         rt.arrivals_total += 1;
-        rt.acc.on_arrival(now);
+        rt.acc.on_arrival(now, work_ns);
         if rt.ready.is_empty() {
             self.world.reqs.get_mut(req).cold = true;
             rt.acc.cold.on_arrival(now >= rt.acc.warmup_ns);
@@ -49,6 +49,7 @@ impl Simulation<'_> {
                     let rt = &mut self.world.services[s];
                     if no_ready_pods == NoReadyPods::Wait && (rt.waiting.len() as u64) < svc.queue_limit {
                         rt.waiting.push_back(req);
+                        rt.acc.on_cold_start_wait(now);
                     } else {
                         self.reject(s, req, None);
                     }
@@ -61,7 +62,11 @@ impl Simulation<'_> {
                 if let Some(pod) = self.idle_worker(s) {
                     self.start(pod, req);
                 } else if (self.world.services[s].waiting.len() as u64) < svc.queue_limit {
-                    self.world.services[s].waiting.push_back(req);
+                    let rt = &mut self.world.services[s];
+                    rt.waiting.push_back(req);
+                    if rt.ready.is_empty() {
+                        rt.acc.on_cold_start_wait(now);
+                    }
                 } else {
                     self.reject(s, req, None);
                 }

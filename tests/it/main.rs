@@ -13,6 +13,7 @@ mod nodes;
 mod pipeline;
 mod predictive;
 mod reactive;
+mod reports;
 mod schedule;
 mod theory;
 mod trace_cli;

@@ -1,0 +1,587 @@
+//! Report figures: stacked timelines on a shared time axis, latency CDFs on a logarithmic
+//! latency axis, a cost-against-SLO scatter, and grids of horizontal bars. Drawn like
+//! [`super::LineChart`]: in memory, with the embedded font, deterministic (same figure, same
+//! bytes). Legends sit in a column of their own right of each plot, so they never cover data.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{ensure_font, text_width, PlotError, Ticked, TimeAxis, ValueAxis, FAMILY};
+
+const PANEL_TITLE: f64 = 19.0;
+const LABEL: f64 = 15.0;
+const DESC: f64 = 16.0;
+const LEGEND: f64 = 15.0;
+const LEGEND_ROW: i32 = 22;
+const TITLE: f64 = 24.0;
+const TITLE_H: u32 = 44;
+
+pub type Rgb = (u8, u8, u8);
+
+/// A named curve: (name, colour, points).
+pub type Curve = (String, Rgb, Vec<(f64, f64)>);
+
+/// A line of a panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    /// Each value holds until the next point (counts of pods, per-step values).
+    pub steps: bool,
+    pub color: Rgb,
+    pub dashed: bool,
+}
+
+impl Line {
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>, color: Rgb) -> Line {
+        Line { name: name.into(), points, steps: false, color, dashed: false }
+    }
+    pub fn steps(mut self) -> Line {
+        self.steps = true;
+        self
+    }
+    pub fn dashed(mut self) -> Line {
+        self.dashed = true;
+        self
+    }
+}
+
+/// A mark on a timeline: a scale decision applied at `t` to `value` (up or down).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Marker {
+    pub t: f64,
+    pub value: f64,
+    pub up: bool,
+}
+
+/// One panel of a timeline: lines over time, horizontal reference lines, markers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Panel {
+    pub title: String,
+    pub y_desc: String,
+    pub lines: Vec<Line>,
+    /// (name, value, colour): drawn dashed across the panel, listed in the legend.
+    pub hlines: Vec<(String, f64, Rgb)>,
+    pub markers: Vec<Marker>,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// Panels stacked over one time axis (seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    pub title: String,
+    pub x_desc: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub panels: Vec<Panel>,
+    pub width: u32,
+}
+
+/// Cumulative distributions of latency, overlaid, on a logarithmic latency axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cdf {
+    pub title: String,
+    /// (name, colour, (seconds, cumulative share) points in increasing order).
+    pub curves: Vec<Curve>,
+    /// Vertical reference lines: (name, seconds).
+    pub vlines: Vec<(String, f64)>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One point per item: (name, colour, x, y).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scatter {
+    pub title: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    pub points: Vec<(String, Rgb, f64, f64)>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One metric of a bar grid: a horizontal bar per item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bars {
+    pub title: String,
+    /// (value, its label).
+    pub values: Vec<(f64, String)>,
+}
+
+/// Small multiples of bars sharing their items (names and colours, top to bottom).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarGrid {
+    pub title: String,
+    pub items: Vec<(String, Rgb)>,
+    pub metrics: Vec<Bars>,
+    pub columns: usize,
+    pub width: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Figure {
+    Timeline(Timeline),
+    Cdf(Cdf),
+    Scatter(Scatter),
+    Bars(BarGrid),
+}
+
+impl Figure {
+    pub fn size(&self) -> (u32, u32) {
+        match self {
+            Figure::Timeline(t) => (t.width, TITLE_H + t.panels.iter().map(|p| p.height).sum::<u32>()),
+            Figure::Cdf(c) => (c.width, c.height),
+            Figure::Scatter(s) => (s.width, s.height),
+            Figure::Bars(b) => {
+                let rows = b.metrics.len().div_ceil(b.columns.max(1)) as u32;
+                let per = 60 + b.items.len() as u32 * 30;
+                (b.width, TITLE_H + rows * per.max(140))
+            }
+        }
+    }
+}
+
+fn checked(f: &Figure) -> Result<(u32, u32), PlotError> {
+    let (w, h) = f.size();
+    if !(300..=20_000).contains(&w) || !(150..=40_000).contains(&h) {
+        return Err(PlotError::Draw(format!("a figure of {w}x{h} pixels: expected 300 to 20000 wide, 150 to 40000 high")));
+    }
+    Ok((w, h))
+}
+
+/// The figure as PNG bytes.
+pub fn png(f: &Figure) -> Result<Vec<u8>, PlotError> {
+    ensure_font()?;
+    let (w, h) = checked(f)?;
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        draw(&root, f, true)?;
+    }
+    super::encode_png(&rgb, w, h)
+}
+
+/// The figure as SVG text.
+pub fn svg(f: &Figure) -> Result<String, PlotError> {
+    ensure_font()?;
+    let size = checked(f)?;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        draw(&root, f, false)?;
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &Figure, by_segment: bool) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    match f {
+        Figure::Timeline(t) => timeline(root, t, by_segment)?,
+        Figure::Cdf(c) => cdf(root, c, by_segment)?,
+        Figure::Scatter(s) => scatter(root, s)?,
+        Figure::Bars(b) => bars(root, b)?,
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn rgb(c: Rgb) -> RGBColor {
+    RGBColor(c.0, c.1, c.2)
+}
+
+fn style(c: Rgb, width: u32) -> ShapeStyle {
+    ShapeStyle { color: rgb(c).to_rgba(), filled: false, stroke_width: width }
+}
+
+const UP: Rgb = (0x2c, 0xa0, 0x2c);
+const DOWN: Rgb = (0xd6, 0x27, 0x28);
+const GREY: Rgb = (0x55, 0x55, 0x55);
+
+fn title<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let w = area.dim_in_pixel().0 as i32;
+    let style = TextStyle::from((FAMILY, TITLE).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
+    area.draw(&Text::new(text.to_string(), (w / 2, TITLE_H as i32 / 2), style))?;
+    Ok(())
+}
+
+/// A legend column: (name, colour, kind) rows from the top. kind: 0 line, 1 dashed, 2 up
+/// marker, 3 down marker, 4 dot.
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, top: i32, rows: &[(String, Rgb, u8)]) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let text = TextStyle::from((FAMILY, LEGEND).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, (name, c, kind)) in rows.iter().enumerate() {
+        let y = top + i as i32 * LEGEND_ROW + LEGEND_ROW / 2;
+        let x = 8;
+        match kind {
+            0 => area.draw(&PathElement::new(vec![(x, y), (x + 26, y)], style(*c, 3)))?,
+            1 => {
+                for k in 0..3 {
+                    area.draw(&PathElement::new(vec![(x + k * 10, y), (x + k * 10 + 6, y)], style(*c, 3)))?;
+                }
+            }
+            2 => area.draw(&TriangleMarker::new((x + 13, y), 6, rgb(*c).filled()))?,
+            3 => area.draw(&Cross::new((x + 13, y), 5, style(*c, 2)))?,
+            _ => area.draw(&Circle::new((x + 13, y), 6, rgb(*c).filled()))?,
+        }
+        area.draw(&Text::new(name.clone(), (x + 34, y), text.clone()))?;
+    }
+    Ok(())
+}
+
+fn legend_width(names: impl Iterator<Item = String>) -> u32 {
+    names.map(|n| text_width(&n, LEGEND)).max().unwrap_or(0) + 56
+}
+
+/// The polylines of a line (finite runs, steps' corners added).
+fn runs(l: &Line) -> Vec<Vec<(f64, f64)>> {
+    super::polylines(&super::Series { name: String::new(), points: l.points.clone(), steps: l.steps })
+}
+
+fn draw_line<DB: DrawingBackend, X, Y>(
+    cc: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    pts: Vec<(f64, f64)>,
+    st: ShapeStyle,
+    dashed: bool,
+    by_segment: bool,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+{
+    if dashed {
+        cc.draw_series(DashedLineSeries::new(pts, 8, 6, st))?;
+    } else if by_segment {
+        cc.draw_series(pts.windows(2).map(|w| PathElement::new(vec![w[0], w[1]], st)))?;
+    } else {
+        cc.draw_series(LineSeries::new(pts, st))?;
+    }
+    Ok(())
+}
+
+fn timeline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &Timeline, by_segment: bool) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, _) = root.dim_in_pixel();
+    let (head, body) = root.split_vertically(TITLE_H);
+    title(&head, &t.title)?;
+    let (x0, x1) = if t.end_s > t.start_s { (t.start_s, t.end_s) } else { (t.start_s, t.start_s + 1.0) };
+    // Shared layout: the widest y labels and legend of any panel.
+    let axes: Vec<ValueAxis> = t.panels.iter().map(panel_axis).collect();
+    let y_area = axes
+        .iter()
+        .flat_map(|a| a.ticks().into_iter().map(move |v| text_width(&a.label(v), LABEL)))
+        .max()
+        .unwrap_or(0)
+        + DESC as u32
+        + 26;
+    let leg_w = legend_width(t.panels.iter().flat_map(legend_rows).map(|r| r.0)).max(120);
+    let plot_w = w.saturating_sub(y_area + leg_w + 30).max(100);
+    let time_axis = TimeAxis::new(x0, x1, (plot_w / 90).max(2) as usize);
+    let mut rest = body;
+    for (i, (p, axis)) in t.panels.iter().zip(&axes).enumerate() {
+        let last = i + 1 == t.panels.len();
+        let (area, below) = rest.split_vertically(p.height);
+        rest = below;
+        let (plot_area, leg_area) = area.split_horizontally(w.saturating_sub(leg_w));
+        let x_area = if last { (LABEL + DESC) as u32 + 26 } else { LABEL as u32 + 12 };
+        let mut cc = ChartBuilder::on(&plot_area)
+            .caption(&p.title, (FAMILY, PANEL_TITLE))
+            .margin_top(4)
+            .margin_left(10)
+            .margin_right(16)
+            .margin_bottom(2)
+            .x_label_area_size(x_area)
+            .y_label_area_size(y_area)
+            .build_cartesian_2d(Ticked::new(x0..x1, time_axis.ticks()), Ticked::new(axis.lo..axis.hi, axis.ticks()))?;
+        let x_fmt = |v: &f64| time_axis.label(*v);
+        let y_fmt = |v: &f64| axis.label(*v);
+        let mut mesh = cc.configure_mesh();
+        mesh.x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
+            .y_desc(p.y_desc.as_str())
+            .label_style((FAMILY, LABEL))
+            .axis_desc_style((FAMILY, DESC))
+            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+            .light_line_style(TRANSPARENT)
+            .axis_style(RGBColor(0x55, 0x55, 0x55));
+        if last {
+            mesh.x_desc(t.x_desc.as_str());
+        }
+        mesh.draw()?;
+        for (name, v, c) in &p.hlines {
+            let _ = name;
+            draw_line(&mut cc, vec![(x0, *v), (x1, *v)], style(*c, 2), true, by_segment)?;
+        }
+        for l in &p.lines {
+            for run in runs(l) {
+                draw_line(&mut cc, run, style(l.color, 2), l.dashed, by_segment)?;
+            }
+        }
+        cc.draw_series(p.markers.iter().filter(|m| m.up).map(|m| TriangleMarker::new((m.t, m.value), 5, rgb(UP).filled())))?;
+        cc.draw_series(p.markers.iter().filter(|m| !m.up).map(|m| Cross::new((m.t, m.value), 4, style(DOWN, 2))))?;
+        legend(&leg_area, 34, &legend_rows(p))?;
+    }
+    Ok(())
+}
+
+fn legend_rows(p: &Panel) -> Vec<(String, Rgb, u8)> {
+    let mut rows: Vec<(String, Rgb, u8)> =
+        p.lines.iter().map(|l| (l.name.clone(), l.color, u8::from(l.dashed))).collect();
+    rows.extend(p.hlines.iter().map(|(n, _, c)| (n.clone(), *c, 1)));
+    if p.markers.iter().any(|m| m.up) {
+        rows.push(("scaled up".into(), UP, 2));
+    }
+    if p.markers.iter().any(|m| !m.up) {
+        rows.push(("scaled down".into(), DOWN, 3));
+    }
+    rows
+}
+
+fn panel_axis(p: &Panel) -> ValueAxis {
+    let (mut lo, mut hi) = (0.0f64, f64::NEG_INFINITY);
+    for v in p.lines.iter().flat_map(|l| l.points.iter().map(|q| q.1)).chain(p.hlines.iter().map(|h| h.1)).chain(p.markers.iter().map(|m| m.value)) {
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if !hi.is_finite() || hi <= lo {
+        hi = lo + 1.0;
+    }
+    ValueAxis::new(lo, hi, 5)
+}
+
+/// "850us", "42ms", "1.5s", "2m".
+pub fn short_secs(s: f64) -> String {
+    if s <= 0.0 {
+        "0".into()
+    } else if s < 1e-3 {
+        format!("{}us", trim(s * 1e6))
+    } else if s < 1.0 {
+        format!("{}ms", trim(s * 1e3))
+    } else if s < 120.0 {
+        format!("{}s", trim(s))
+    } else {
+        format!("{}m", trim(s / 60.0))
+    }
+}
+
+fn trim(v: f64) -> String {
+    let t = format!("{v:.2}");
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Cdf, by_segment: bool) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, _) = root.dim_in_pixel();
+    let (head, body) = root.split_vertically(TITLE_H);
+    title(&head, &c.title)?;
+    // Decades of latency around the data.
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    for v in c.curves.iter().flat_map(|x| x.2.iter().map(|p| p.0)).chain(c.vlines.iter().map(|v| v.1)) {
+        if v > 0.0 && v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (1e-3, 1.0);
+    }
+    let (d0, d1) = (lo.log10().floor(), hi.log10().ceil().max(lo.log10().floor() + 1.0));
+    let mut ticks = Vec::new();
+    let mut d = d0;
+    while d <= d1 + 1e-9 {
+        for m in [1.0f64, 2.0, 5.0] {
+            let v = d + m.log10();
+            if v <= d1 + 1e-9 && (m == 1.0 || d1 - d0 <= 3.0) {
+                ticks.push(v);
+            }
+        }
+        d += 1.0;
+    }
+    let rows: Vec<(String, Rgb, u8)> = c
+        .curves
+        .iter()
+        .map(|x| (x.0.clone(), x.1, 0u8))
+        .chain(c.vlines.iter().map(|v| (v.0.clone(), GREY, 1u8)))
+        .collect();
+    let leg_w = legend_width(rows.iter().map(|r| r.0.clone())).max(120);
+    let (plot_area, leg_area) = body.split_horizontally(w.saturating_sub(leg_w));
+    let y_ticks: Vec<f64> = (0..=10).map(|k| k as f64 * 10.0).collect();
+    let mut cc = ChartBuilder::on(&plot_area)
+        .margin(12)
+        .x_label_area_size((LABEL + DESC) as u32 + 26)
+        .y_label_area_size(text_width("100%", LABEL) + DESC as u32 + 26)
+        .build_cartesian_2d(Ticked::new(d0..d1, ticks), Ticked::new(0.0..100.0, y_ticks))?;
+    let x_fmt = |v: &f64| short_secs(10f64.powf(*v));
+    let y_fmt = |v: &f64| format!("{v:.0}%");
+    cc.configure_mesh()
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .x_desc("latency, arrival to response (logarithmic)")
+        .y_desc("completed requests at or below")
+        .label_style((FAMILY, LABEL))
+        .axis_desc_style((FAMILY, DESC))
+        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+        .light_line_style(TRANSPARENT)
+        .axis_style(RGBColor(0x55, 0x55, 0x55))
+        .draw()?;
+    for (_, v) in &c.vlines {
+        if *v > 0.0 {
+            let x = v.log10();
+            draw_line(&mut cc, vec![(x, 0.0), (x, 100.0)], style(GREY, 2), true, by_segment)?;
+        }
+    }
+    for (_, col, pts) in &c.curves {
+        // A step up at each bucket's value, starting from 0.
+        let mut line = Vec::with_capacity(pts.len() * 2 + 1);
+        let mut prev = 0.0;
+        for &(x, y) in pts.iter().filter(|p| p.0 > 0.0) {
+            let lx = x.log10();
+            line.push((lx, prev));
+            line.push((lx, y * 100.0));
+            prev = y * 100.0;
+        }
+        if let Some(&(lx, _)) = line.last() {
+            line.push((lx.max(d1), prev));
+        }
+        draw_line(&mut cc, line, style(*col, 2), false, by_segment)?;
+    }
+    legend(&leg_area, 20, &rows)?;
+    Ok(())
+}
+
+fn scatter<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Scatter) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, _) = root.dim_in_pixel();
+    let (head, body) = root.split_vertically(TITLE_H);
+    title(&head, &s.title)?;
+    let rows: Vec<(String, Rgb, u8)> = s.points.iter().map(|p| (p.0.clone(), p.1, 4u8)).collect();
+    let leg_w = legend_width(rows.iter().map(|r| r.0.clone())).max(120);
+    let (plot_area, leg_area) = body.split_horizontally(w.saturating_sub(leg_w));
+    let span = |f: fn(&(String, Rgb, f64, f64)) -> f64| {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for p in &s.points {
+            let v = f(p);
+            if v.is_finite() {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        }
+        let pad = ((hi - lo) * 0.15).max(hi.abs() * 0.02).max(1e-6);
+        (lo - pad, hi + pad)
+    };
+    let (x_lo, x_hi) = span(|p| p.2);
+    let (y_lo, y_hi) = span(|p| p.3);
+    let xa = ValueAxis::new(x_lo.max(0.0), x_hi, 6);
+    let ya = ValueAxis::new(y_lo, y_hi, 6);
+    let y_area = ya.ticks().iter().map(|&v| text_width(&ya.label(v), LABEL)).max().unwrap_or(0) + DESC as u32 + 26;
+    let mut cc = ChartBuilder::on(&plot_area)
+        .margin(14)
+        .x_label_area_size((LABEL + DESC) as u32 + 26)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(Ticked::new(xa.lo..xa.hi, xa.ticks()), Ticked::new(ya.lo..ya.hi, ya.ticks()))?;
+    let x_fmt = |v: &f64| xa.label(*v);
+    let y_fmt = |v: &f64| ya.label(*v);
+    cc.configure_mesh()
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .x_desc(s.x_desc.as_str())
+        .y_desc(s.y_desc.as_str())
+        .label_style((FAMILY, LABEL))
+        .axis_desc_style((FAMILY, DESC))
+        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+        .light_line_style(TRANSPARENT)
+        .axis_style(RGBColor(0x55, 0x55, 0x55))
+        .draw()?;
+    for (i, (name, c, x, y)) in s.points.iter().enumerate() {
+        cc.draw_series(std::iter::once(Circle::new((*x, *y), 7, rgb(*c).filled())))?;
+        // Labels of points at (nearly) the same place are stacked, not drawn over each other.
+        let near = s.points[..i]
+            .iter()
+            .filter(|q| (q.2 - x).abs() <= (xa.hi - xa.lo) * 0.05 && (q.3 - y).abs() <= (ya.hi - ya.lo) * 0.04)
+            .count() as i32;
+        let text = TextStyle::from((FAMILY, LABEL).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Bottom));
+        cc.draw_series(std::iter::once(
+            EmptyElement::at((*x, *y)) + Text::new(name.clone(), (9, -6 - 18 * near), text),
+        ))?;
+    }
+    legend(&leg_area, 20, &rows)?;
+    Ok(())
+}
+
+fn bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &BarGrid) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let (head, body) = root.split_vertically(TITLE_H);
+    title(&head, &b.title)?;
+    let cols = b.columns.max(1);
+    let rows = b.metrics.len().div_ceil(cols).max(1);
+    let cells = body.split_evenly((rows, cols));
+    let n = b.items.len().max(1);
+    let name_w = b.items.iter().map(|i| text_width(&i.0, LABEL)).max().unwrap_or(0) + 16;
+    for (m, cell) in b.metrics.iter().zip(cells.iter()) {
+        let hi = m.values.iter().map(|v| v.0).filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+        let lo = m.values.iter().map(|v| v.0).filter(|v| v.is_finite()).fold(0.0f64, f64::min);
+        let label_w = m.values.iter().map(|v| text_width(&v.1, LABEL)).max().unwrap_or(0) as f64;
+        let plot_px = (cell.dim_in_pixel().0 as f64 - name_w as f64 - 30.0).max(50.0);
+        // Room right of the longest bar for its label.
+        let room = if hi > lo { (hi - lo) * (label_w + 12.0) / (plot_px - label_w - 12.0).max(20.0) } else { 1.0 };
+        let xa = ValueAxis::new(lo, hi + room, 4);
+        let ticks: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let mut cc = ChartBuilder::on(cell)
+            .caption(&m.title, (FAMILY, PANEL_TITLE))
+            .margin(10)
+            .margin_right(18)
+            .x_label_area_size(LABEL as u32 + 14)
+            .y_label_area_size(name_w)
+            .build_cartesian_2d(Ticked::new(xa.lo..xa.hi, xa.ticks()), Ticked::new(-0.6..(n as f64 - 0.4), ticks))?;
+        let names: Vec<String> = b.items.iter().map(|i| i.0.clone()).collect();
+        // Items top to bottom: item 0 at the top.
+        let y_fmt = |v: &f64| {
+            let i = (n as f64 - 1.0 - v).round();
+            if i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+        };
+        let x_fmt = |v: &f64| xa.label(*v);
+        cc.configure_mesh()
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
+            .label_style((FAMILY, LABEL))
+            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+            .light_line_style(TRANSPARENT)
+            .axis_style(RGBColor(0x55, 0x55, 0x55))
+            .disable_y_mesh()
+            .draw()?;
+        for (i, ((v, label), (_, c))) in m.values.iter().zip(&b.items).enumerate() {
+            let y = (n - 1 - i) as f64;
+            let v = if v.is_finite() { *v } else { 0.0 };
+            cc.draw_series(std::iter::once(Rectangle::new([(0.0, y - 0.32), (v, y + 0.32)], rgb(*c).filled())))?;
+            let text = TextStyle::from((FAMILY, LABEL).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+            cc.draw_series(std::iter::once(EmptyElement::at((v.max(0.0), y)) + Text::new(label.clone(), (6, 0), text)))?;
+        }
+    }
+    Ok(())
+}

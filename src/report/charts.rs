@@ -1,0 +1,302 @@
+//! The report's figures, built from a [`RunView`]: one timeline per policy and service, and
+//! the comparisons (replicas over the load, latency CDFs, cost against SLO attainment,
+//! headline bars). Long runs are drawn in at most [`MAX_POINTS`] buckets of whole steps, each
+//! showing its peak (pods, latency) or its mean (load, error rates), so a short spike stays
+//! visible.
+
+use super::view::{PolicyRun, RunView};
+use super::Row;
+use crate::plot::figure::{BarGrid, Bars, Cdf, Figure, Line, Marker, Panel, Scatter, Timeline};
+use crate::plot::{color, format_time};
+
+/// Most points per line.
+pub const MAX_POINTS: usize = 1500;
+const WIDTH: u32 = 1280;
+const GREY: (u8, u8, u8) = (0x88, 0x88, 0x88);
+const SLO_LINE: (u8, u8, u8) = (0x22, 0x22, 0x22);
+
+/// The rows of one service, in time order.
+fn rows_of<'a>(p: &'a PolicyRun, service: &str) -> Vec<&'a Row> {
+    p.timeseries.iter().filter(|r| r.service == service).collect()
+}
+
+/// Buckets of consecutive rows: (start time, rows). Points are at the bucket's start, as a
+/// step holds from its start: the first bucket starts at 0.
+fn buckets<'a>(rows: &[&'a Row]) -> Vec<(f64, f64, Vec<&'a Row>)> {
+    let k = rows.len().div_ceil(MAX_POINTS).max(1);
+    let mut out = Vec::new();
+    let mut start = 0.0;
+    for chunk in rows.chunks(k) {
+        let end = chunk.last().map_or(start, |r| r.time_s);
+        out.push((start, end, chunk.to_vec()));
+        start = end;
+    }
+    out
+}
+
+fn series(b: &[(f64, f64, Vec<&Row>)], f: impl Fn(&[&Row], f64, f64) -> f64) -> Vec<(f64, f64)> {
+    let mut pts: Vec<(f64, f64)> = b.iter().map(|(s, e, rows)| (*s, f(rows, *s, *e))).collect();
+    // The last step ends the line.
+    if let (Some(last), Some(&(_, v))) = (b.last(), pts.last()) {
+        pts.push((last.1, v));
+    }
+    pts
+}
+
+fn peak(rows: &[&Row], f: impl Fn(&Row) -> f64) -> f64 {
+    rows.iter().map(|r| f(r)).fold(f64::NEG_INFINITY, f64::max)
+}
+
+fn mean_rate(rows: &[&Row], start: f64, end: f64, f: impl Fn(&Row) -> f64) -> f64 {
+    if end > start {
+        rows.iter().map(|r| f(r)).sum::<f64>() / (end - start)
+    } else {
+        0.0
+    }
+}
+
+/// Arrivals per second over the bucket, from each step's rate and length.
+fn load(rows: &[&Row], start: f64, end: f64) -> f64 {
+    if end <= start {
+        return rows.first().map_or(0.0, |r| r.load_rps);
+    }
+    let mut t = start;
+    let mut sum = 0.0;
+    for r in rows {
+        sum += r.load_rps * (r.time_s - t);
+        t = r.time_s;
+    }
+    sum / (end - start)
+}
+
+fn time_desc(end_s: f64) -> String {
+    format!("time since the start of the run (run length {})", format_time(end_s, 1.0))
+}
+
+fn slo_of(view: &RunView, p: &PolicyRun, service: &str) -> f64 {
+    p.summary
+        .services
+        .get(service)
+        .map(|s| s.slo.latency_s)
+        .filter(|v| *v > 0.0)
+        .or_else(|| view.brief.services.iter().find(|s| s.name == service).map(|s| s.slo_latency_s))
+        .unwrap_or(0.0)
+}
+
+/// One policy's timeline for one service.
+pub fn timeline(view: &RunView, p: &PolicyRun, service: &str) -> Figure {
+    let rows = rows_of(p, service);
+    let b = buckets(&rows);
+    let end = p.summary.duration_s.max(rows.last().map_or(0.0, |r| r.time_s));
+    let util = view.brief.demand_utilization.max(p.summary.elasticity.demand_utilization);
+    let mut panels = Vec::new();
+    panels.push(Panel {
+        title: "Load".into(),
+        y_desc: "requests per second".into(),
+        lines: vec![Line::new("arrivals", series(&b, load), color(0)).steps()],
+        height: 200,
+        ..Panel::default()
+    });
+    let markers: Vec<Marker> = p
+        .decisions
+        .iter()
+        .filter(|d| d.controller == "pods" && d.target == service && d.verdict == "apply" && d.from != d.to)
+        .map(|d| Marker { t: d.time_s, value: f64::from(d.to), up: d.to > d.from })
+        .collect();
+    panels.push(Panel {
+        title: "Pods".into(),
+        y_desc: "pods".into(),
+        lines: vec![
+            Line::new(format!("needed at {:.0}% of slots", util * 100.0), series(&b, |r, _, _| peak(r, |x| f64::from(x.demand_pods))), GREY)
+                .steps()
+                .dashed(),
+            Line::new("desired", series(&b, |r, _, _| peak(r, |x| f64::from(x.replicas_desired))), color(0)).steps(),
+            Line::new("ready", series(&b, |r, _, _| peak(r, |x| f64::from(x.pods_ready))), color(4)).steps(),
+            Line::new("pending + starting", series(&b, |r, _, _| peak(r, |x| f64::from(x.pods_pending + x.pods_starting))), color(1)).steps(),
+        ],
+        markers,
+        height: 260,
+        ..Panel::default()
+    });
+    if !view.brief.pools.is_empty() || rows.iter().any(|r| r.nodes_provisioning > 0) {
+        panels.push(Panel {
+            title: "Nodes (whole cluster)".into(),
+            y_desc: "nodes".into(),
+            lines: vec![
+                Line::new("ready", series(&b, |r, _, _| peak(r, |x| f64::from(x.nodes_ready))), color(4)).steps(),
+                Line::new("provisioning", series(&b, |r, _, _| peak(r, |x| f64::from(x.nodes_provisioning))), color(1)).steps(),
+            ],
+            height: 180,
+            ..Panel::default()
+        });
+    }
+    let slo = slo_of(view, p, service);
+    let pct = p.summary.services.get(service).map_or(99.0, |s| s.slo.percentile);
+    panels.push(Panel {
+        title: "Latency of the requests completed in each step".into(),
+        y_desc: "seconds".into(),
+        lines: vec![
+            Line::new("p99 (peak)", series(&b, |r, _, _| peak(r, |x| x.latency_p99_s)), color(2)).steps(),
+            Line::new("p50", series(&b, |r, _, _| peak(r, |x| x.latency_p50_s)), color(0)).steps(),
+        ],
+        hlines: if slo > 0.0 { vec![(format!("SLO: p{pct} <= {}", crate::plot::figure::short_secs(slo)), slo, SLO_LINE)] } else { vec![] },
+        height: 220,
+        ..Panel::default()
+    });
+    panels.push(Panel {
+        title: "Failed requests".into(),
+        y_desc: "per second".into(),
+        lines: vec![
+            Line::new("rejected", series(&b, |r, a, e| mean_rate(r, a, e, |x| x.rejected as f64)), color(2)).steps(),
+            Line::new("timed out", series(&b, |r, a, e| mean_rate(r, a, e, |x| x.timed_out as f64)), color(1)).steps(),
+            Line::new("lost", series(&b, |r, a, e| mean_rate(r, a, e, |x| x.lost as f64)), color(6)).steps(),
+        ],
+        height: 180,
+        ..Panel::default()
+    });
+    let services = view.services();
+    let what = if services.len() > 1 { format!(" / {service}") } else { String::new() };
+    Figure::Timeline(Timeline {
+        title: format!("{}: policy {}{what}", view.brief.scenario, p.label),
+        x_desc: time_desc(end),
+        start_s: 0.0,
+        end_s: end,
+        panels,
+        width: WIDTH,
+    })
+}
+
+/// Ready pods of every policy over the load, for one service.
+pub fn replicas(view: &RunView, service: &str) -> Figure {
+    let end = view.policies.iter().map(|p| p.summary.duration_s).fold(0.0, f64::max);
+    let mut load_lines = Vec::new();
+    let mut pod_lines = Vec::new();
+    for (i, p) in view.policies.iter().enumerate() {
+        let rows = rows_of(p, service);
+        let b = buckets(&rows);
+        if i == 0 {
+            load_lines.push(Line::new("arrivals", series(&b, load), GREY).steps());
+            pod_lines.push(
+                Line::new(
+                    format!("needed at {:.0}% of slots", view.brief.demand_utilization.max(p.summary.elasticity.demand_utilization) * 100.0),
+                    series(&b, |r, _, _| peak(r, |x| f64::from(x.demand_pods))),
+                    GREY,
+                )
+                .steps()
+                .dashed(),
+            );
+        }
+        pod_lines.push(Line::new(p.label.clone(), series(&b, |r, _, _| peak(r, |x| f64::from(x.pods_ready))), color(i)).steps());
+    }
+    let services = view.services();
+    let what = if services.len() > 1 { format!(" ({service})") } else { String::new() };
+    Figure::Timeline(Timeline {
+        title: format!("{}: ready pods of each policy over the load{what}", view.brief.scenario),
+        x_desc: time_desc(end),
+        start_s: 0.0,
+        end_s: end,
+        panels: vec![
+            Panel { title: "Load (the same for every open-loop policy run)".into(), y_desc: "requests per second".into(), lines: load_lines, height: 220, ..Panel::default() },
+            Panel { title: "Ready pods".into(), y_desc: "pods".into(), lines: pod_lines, height: 340, ..Panel::default() },
+        ],
+        width: WIDTH,
+    })
+}
+
+/// Latency CDFs of all completed requests, per policy.
+pub fn latency_cdf(view: &RunView) -> Figure {
+    let mut slos: Vec<f64> = view.brief.services.iter().map(|s| s.slo_latency_s).filter(|v| *v > 0.0).collect();
+    if slos.is_empty() {
+        if let Some(p) = view.policies.first() {
+            slos = p.summary.services.values().map(|s| s.slo.latency_s).filter(|v| *v > 0.0).collect();
+        }
+    }
+    slos.sort_by(f64::total_cmp);
+    slos.dedup();
+    Figure::Cdf(Cdf {
+        title: format!("{}: latency distribution of completed requests", view.brief.scenario),
+        curves: view.policies.iter().enumerate().map(|(i, p)| (p.label.clone(), color(i), p.latency_cdf.clone())).collect(),
+        vlines: slos.into_iter().map(|v| (format!("SLO latency {}", crate::plot::figure::short_secs(v)), v)).collect(),
+        width: WIDTH,
+        height: 560,
+    })
+}
+
+/// Whether cost is shown in dollars: when the policies' dollars differ. With fixed node pools
+/// every policy pays the same, and pod-hours (what the pods reserve) tell them apart instead.
+fn priced(view: &RunView) -> bool {
+    let d: Vec<f64> = view.policies.iter().map(|p| p.summary.cost.dollars).collect();
+    let (lo, hi) = d.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    hi > 0.0 && (hi - lo > 1e-9 * hi || d.len() == 1)
+}
+
+/// Cost against SLO attainment, one point per policy.
+pub fn cost_vs_slo(view: &RunView) -> Figure {
+    let dollars = priced(view);
+    Figure::Scatter(Scatter {
+        title: format!("{}: cost against SLO attainment (better: up and left)", view.brief.scenario),
+        x_desc: if dollars {
+            "cost of the run, dollars (node-hours x price)".into()
+        } else {
+            "cost of the run, pod-hours (node dollars are the same for every policy, or zero)".into()
+        },
+        y_desc: "SLO attainment, % of requests".into(),
+        points: view
+            .policies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let x = if dollars { p.summary.cost.dollars } else { p.summary.cost.pod_seconds / 3600.0 };
+                (p.label.clone(), color(i), x, p.summary.sla.attainment * 100.0)
+            })
+            .collect(),
+        width: WIDTH,
+        height: 560,
+    })
+}
+
+/// Headline numbers as bars.
+pub fn headline(view: &RunView) -> Figure {
+    let dollars = priced(view);
+    let ps = &view.policies;
+    let m = |title: &str, f: &dyn Fn(&PolicyRun) -> (f64, String)| Bars { title: title.into(), values: ps.iter().map(f).collect() };
+    let metrics = vec![
+        m("p99 latency", &|p| (p.summary.latency_s.p99, crate::output::fmt_secs(p.summary.latency_s.p99))),
+        m("SLO attainment", &|p| (p.summary.sla.attainment * 100.0, format!("{:.3}%", p.summary.sla.attainment * 100.0))),
+        m("SLO violation minutes", &|p| (p.summary.sla.violation_minutes as f64, p.summary.sla.violation_minutes.to_string())),
+        if dollars {
+            m("cost, dollars", &|p| (p.summary.cost.dollars, format!("${:.2}", p.summary.cost.dollars)))
+        } else {
+            m("cost, pod-hours", &|p| (p.summary.cost.pod_seconds / 3600.0, format!("{:.1}", p.summary.cost.pod_seconds / 3600.0)))
+        },
+        m("scale events", &|p| (p.summary.scaling.events as f64, p.summary.scaling.events.to_string())),
+        m("reversals", &|p| (p.summary.scaling.reversals as f64, p.summary.scaling.reversals.to_string())),
+    ];
+    Figure::Bars(BarGrid {
+        title: format!("{}: headline numbers (lower is better but for attainment)", view.brief.scenario),
+        items: ps.iter().enumerate().map(|(i, p)| (p.label.clone(), color(i))).collect(),
+        metrics,
+        columns: 3,
+        width: WIDTH,
+    })
+}
+
+/// Every figure of a report: (file stem, figure). Per-policy timelines are under the policy's
+/// folder: `<policy>/timeline` (or `<policy>/timeline-<service>` with several services).
+pub fn all(view: &RunView) -> Vec<(String, Figure)> {
+    let services = view.services();
+    let suffix = |s: &str| if services.len() > 1 { format!("-{s}") } else { String::new() };
+    let mut out = Vec::new();
+    for s in &services {
+        out.push((format!("replicas{}", suffix(s)), replicas(view, s)));
+    }
+    out.push(("latency-cdf".into(), latency_cdf(view)));
+    out.push(("cost-vs-slo".into(), cost_vs_slo(view)));
+    out.push(("headline".into(), headline(view)));
+    for p in &view.policies {
+        for s in &services {
+            out.push((format!("{}/timeline{}", p.label, suffix(s)), timeline(view, p, s)));
+        }
+    }
+    out
+}
