@@ -14,6 +14,9 @@
 
 use std::sync::OnceLock;
 
+mod charts;
+pub use charts::{render_heatmap_png, render_heatmap_svg, render_scatter_png, render_scatter_svg, Heatmap, ScatterChart, ScatterSeries};
+
 use std::ops::Range;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
@@ -170,6 +173,11 @@ pub fn render_png(chart: &LineChart) -> Result<Vec<u8>, PlotError> {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         draw(&root, chart, true)?;
     }
+    encode_png(&rgb, w, h)
+}
+
+/// RGB pixels as PNG bytes.
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, PlotError> {
     let mut png_bytes = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut png_bytes, w, h);
@@ -179,7 +187,7 @@ pub fn render_png(chart: &LineChart) -> Result<Vec<u8>, PlotError> {
             .write_header()
             .map_err(|e| PlotError::Png(e.to_string()))?;
         writer
-            .write_image_data(&rgb)
+            .write_image_data(rgb)
             .map_err(|e| PlotError::Png(e.to_string()))?;
         writer.finish().map_err(|e| PlotError::Png(e.to_string()))?;
     }
@@ -202,7 +210,10 @@ pub fn render_svg(chart: &LineChart) -> Result<String, PlotError> {
 }
 
 fn checked_size(chart: &LineChart) -> Result<(u32, u32), PlotError> {
-    let (w, h) = (chart.width, chart.height);
+    checked_dims(chart.width, chart.height)
+}
+
+fn checked_dims(w: u32, h: u32) -> Result<(u32, u32), PlotError> {
     if !(200..=20_000).contains(&w) || !(150..=20_000).contains(&h) {
         return Err(PlotError::Draw(format!(
             "a chart of {w}x{h} pixels: expected 200 to 20000 wide and 150 to 20000 high"

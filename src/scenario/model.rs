@@ -24,6 +24,8 @@ pub struct Scenario {
     pub metrics: MetricsConfig,
     pub services: Vec<Service>,
     pub policies: Vec<PolicySpec>,
+    /// `[[expect]]` tables, for `autosim check`.
+    pub expectations: Vec<crate::check::Expectation>,
 }
 
 #[derive(Debug, Clone)]
