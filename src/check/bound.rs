@@ -138,8 +138,10 @@ fn number(s: &str) -> Option<(f64, bool)> {
         Some(n) => (n.trim(), true),
         None => (s, false),
     };
-    let v: f64 = s.parse().ok()?;
-    v.is_finite().then_some((if percent { v / 100.0 } else { v }, percent))
+    let _: f64 = s.parse().ok()?;
+    // "99.9%" read as 99.9e-2: the nearest double to 0.999, which 99.9 / 100 is not.
+    let v: f64 = if percent { format!("{s}e-2").parse().ok()? } else { s.parse().ok()? };
+    v.is_finite().then_some((v, percent))
 }
 
 impl fmt::Display for Bound {
