@@ -292,6 +292,9 @@ fn invalid_row(sweep: &Sweep, point: &Point, seed: u64, policy: &str, error: &st
     Row { point: point.id, seed, policy: policy.to_string(), fields }
 }
 
+/// A run to do: its seed and its policy (index in the base scenario, name).
+type Run = (u64, (usize, String));
+
 /// Run the sweep (or its shard) into `opts.out`, resuming from the rows already there.
 pub fn run(sweep: &Sweep, opts: &Options, progress: &(dyn Fn(Progress) + Sync)) -> Result<Outcome> {
     let out = &opts.out;
@@ -313,7 +316,7 @@ pub fn run(sweep: &Sweep, opts: &Options, progress: &(dyn Fn(Progress) + Sync)) 
 
     let have: BTreeSet<(usize, u64, String)> = existing.iter().map(|r| (r.point, r.seed, r.policy.clone())).collect();
     let in_shard = |id: usize| opts.shard.is_none_or(|(i, n)| id % n == i);
-    let missing = |p: &Point| -> Vec<(u64, (usize, String))> {
+    let missing = |p: &Point| -> Vec<Run> {
         let mut v = Vec::new();
         for &s in &sweep.seeds {
             for pol in &sweep.policies {
@@ -324,7 +327,7 @@ pub fn run(sweep: &Sweep, opts: &Options, progress: &(dyn Fn(Progress) + Sync)) 
         }
         v
     };
-    let mut todo: Vec<(&Point, Vec<(u64, (usize, String))>)> =
+    let mut todo: Vec<(&Point, Vec<Run>)> =
         sweep.points.iter().filter(|p| in_shard(p.id)).map(|p| (p, missing(p))).filter(|(_, m)| !m.is_empty()).collect();
     let all_todo = todo.len();
     if let Some(n) = opts.max_points {

@@ -637,8 +637,8 @@ fn draw_samples(axes: &[Axis], sampled: &[usize], method: &str, n: usize, seed: 
                 let j = rng.gen_range(0..=i);
                 strata.swap(i, j);
             }
-            for (i, s) in strata.iter().enumerate() {
-                u[i][k] = (*s as f64 + rng.gen::<f64>()) / n as f64;
+            for (row, s) in u.iter_mut().zip(&strata) {
+                row[k] = (*s as f64 + rng.gen::<f64>()) / n as f64;
             }
         }
     } else {
