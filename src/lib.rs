@@ -1,4 +1,5 @@
 //! autosim: a request-level discrete-event simulator of Kubernetes autoscaling.
+pub mod check;
 pub mod cluster;
 pub mod command;
 pub mod dist;
@@ -12,6 +13,7 @@ pub mod run;
 pub mod scenario;
 pub mod service;
 pub mod sim;
+pub mod sweep;
 pub mod theory;
 pub mod units;
 

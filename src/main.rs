@@ -94,6 +94,93 @@ enum Command {
         #[command(subcommand)]
         command: Box<TraceCommand>,
     },
+    /// Run a scenario over a grid or samples of values (a sweep file), and answer which is best.
+    Sweep(Box<SweepArgs>),
+    /// Run a scenario and check its expectations (`[[expect]]`): exit 1 if any fails.
+    Check {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// The baseline for bounds like `latency_s.p99 <= baseline + 5%` [default: <scenario stem>.baseline.json beside it].
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Expectations from this file of [[expect]] tables (instead of the scenario's own).
+        #[arg(long, value_name = "FILE")]
+        expect: Option<PathBuf>,
+        /// Write a JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write a Markdown summary here (for a pull-request comment).
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// No table.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Baselines for `autosim check`.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    command: Option<SweepCommand>,
+    /// The sweep file (TOML).
+    #[arg(required = true)]
+    file: Option<PathBuf>,
+    /// Where to write sweep.csv and the answers [default: reports/sweeps/<sweep name>, and
+    /// shard-I-of-N under it for a shard].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run the I-th of N slices of the points (I from 0); `--shard N` takes I from
+    /// JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Threads [default: RAYON_NUM_THREADS, or one per core].
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Run at most this many points now (resume later).
+    #[arg(long, value_name = "N")]
+    max_points: Option<usize>,
+    /// No progress bar and no summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Join the results of shards (their output folders) and answer.
+    Merge {
+        /// The shards' output folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The sweep file [default: the one recorded in the folders' sweep.json].
+        #[arg(long, value_name = "FILE")]
+        sweep: Option<PathBuf>,
+        /// Where to write the merged sweep.csv and the answers [default: reports/sweeps/<sweep name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BaselineCommand {
+    /// Run the scenario and write the baseline `autosim check` compares against.
+    Update {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// The baseline to write [default: <scenario stem>.baseline.json beside it].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Expectations from this file (they say how many seeds to run).
+        #[arg(long, value_name = "FILE")]
+        expect: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -200,16 +287,25 @@ fn main() -> ExitCode {
             TraceCommand::Inspect { file, opts } => trace_inspect(&file, &opts),
             TraceCommand::Plot { file, out, svg, opts } => trace_plot(&file, out, svg, &opts),
         },
+        Command::Sweep(args) => gates::sweep(*args),
+        Command::Check { file, baseline, expect, junit, markdown, quiet } => {
+            gates::check(&file, baseline, expect, junit, markdown, quiet)
+        }
+        Command::Baseline { command: BaselineCommand::Update { file, out, expect } } => gates::baseline_update(&file, out, expect),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let bad_input = e.downcast_ref::<ScenarioError>().is_some() || e.downcast_ref::<BadInput>().is_some();
+            let bad_input = e.downcast_ref::<ScenarioError>().is_some()
+                || e.downcast_ref::<BadInput>().is_some()
+                || e.downcast_ref::<autosim::sweep::BadResults>().is_some();
             eprintln!("error: {e:#}");
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }
 }
+
+mod gates;
 
 fn load(file: &Path) -> Result<Scenario> {
     Ok(scenario::load(file)?)

@@ -16,6 +16,9 @@ pub mod figure;
 
 use std::sync::OnceLock;
 
+mod charts;
+pub use charts::{render_heatmap_png, render_heatmap_svg, render_scatter_png, render_scatter_svg, Heatmap, ScatterChart, ScatterSeries};
+
 use std::ops::Range;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
@@ -209,7 +212,10 @@ pub fn render_svg(chart: &LineChart) -> Result<String, PlotError> {
 }
 
 fn checked_size(chart: &LineChart) -> Result<(u32, u32), PlotError> {
-    let (w, h) = (chart.width, chart.height);
+    checked_dims(chart.width, chart.height)
+}
+
+fn checked_dims(w: u32, h: u32) -> Result<(u32, u32), PlotError> {
     if !(200..=20_000).contains(&w) || !(150..=20_000).contains(&h) {
         return Err(PlotError::Draw(format!(
             "a chart of {w}x{h} pixels: expected 200 to 20000 wide and 150 to 20000 high"

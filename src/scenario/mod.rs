@@ -98,7 +98,7 @@ fn validate_report(raw: raw::RawReport) -> Result<ReportConfig, ConfigError> {
 }
 
 fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> {
-    let RawScenario { name, description, duration, seed, step, warmup, cluster, metrics, services, policies, report } = raw;
+    let RawScenario { name, description, duration, seed, step, warmup, cluster, metrics, services, policies, report, expect } = raw;
     let report = validate_report(report.unwrap_or_default())?;
     let name_s = name.get_ref().clone();
     if name_s.is_empty() || name_s.contains(['/', '\\']) || name_s.starts_with('.') {
@@ -231,6 +231,7 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
         services: out_services,
         policies: Vec::new(),
         report,
+        expectations: Vec::new(),
     };
 
     // Policies.
@@ -266,7 +267,68 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
         specs.push(PolicySpec { name: "static".into(), description: None, pods, nodes: None });
     }
     scenario.policies = specs;
+    scenario.expectations = validate_expectations(expect.unwrap_or_default(), &scenario)?;
     Ok(scenario)
+}
+
+/// Most seeds an expectation may ask for.
+pub const MAX_EXPECT_SEEDS: u32 = 1000;
+
+fn validate_expectations(list: Vec<Spanned<RawExpect>>, sc: &Scenario) -> Result<Vec<crate::check::Expectation>, ConfigError> {
+    let mut out = Vec::new();
+    for e in list {
+        let span = e.span();
+        let RawExpect { policy, seeds, by, confidence, checks } = e.into_inner();
+        let known = || sc.policies.iter().map(|p| format!("{:?}", p.name)).collect::<Vec<_>>().join(", ");
+        let policies = match &policy {
+            None => Vec::new(),
+            Some(v) => {
+                let names: Vec<String> = match v.get_ref() {
+                    toml::Value::String(s) => vec![s.clone()],
+                    toml::Value::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_str()) => {
+                        a.iter().filter_map(|x| x.as_str().map(String::from)).collect()
+                    }
+                    _ => return Err(ConfigError::at(v.span(), "`expect.policy`: expected a policy name or a list of names")),
+                };
+                for n in &names {
+                    if !sc.policies.iter().any(|p| &p.name == n) {
+                        return Err(ConfigError::at(v.span(), format!("`expect.policy`: no policy {n:?} in the scenario (it has: {})", known())));
+                    }
+                }
+                names
+            }
+        };
+        let seeds_v = seeds.as_ref().map_or(1, |s| *s.get_ref());
+        if seeds_v == 0 || seeds_v > MAX_EXPECT_SEEDS {
+            return Err(ConfigError::at(seeds.map_or(span.clone(), |s| s.span()), format!("`expect.seeds` must be between 1 and {MAX_EXPECT_SEEDS}")));
+        }
+        let confidence_v = confidence.as_ref().map_or(0.95, |c| *c.get_ref());
+        if !(confidence_v > 0.0 && confidence_v < 1.0) {
+            return Err(ConfigError::at(confidence.map_or(span.clone(), |c| c.span()), "`expect.confidence` must be between 0 and 1, like 0.95"));
+        }
+        if checks.get_ref().is_empty() {
+            return Err(ConfigError::at(checks.span(), "`expect.checks` is empty: expected bounds like \"sla.attainment >= 0.999\""));
+        }
+        let mut bounds = Vec::new();
+        for c in checks.into_inner() {
+            let b = crate::check::bound::Bound::parse(c.get_ref(), true).map_err(|m| ConfigError::at(c.span(), format!("`expect.checks`: {m}")))?;
+            bounds.push((b, c.span()));
+        }
+        out.push(crate::check::Expectation {
+            policies,
+            seeds: seeds_v,
+            by: by.map_or(crate::check::By::Mean, |b| *b.get_ref()),
+            confidence: confidence_v,
+            bounds,
+        });
+    }
+    Ok(out)
+}
+
+/// Expectations from a file of `[[expect]]` tables, for the scenario `sc`.
+pub fn parse_expectations(source: &str, sc: &Scenario) -> Result<Vec<crate::check::Expectation>, ConfigError> {
+    let raw: RawExpectFile = toml::from_str(source).map_err(ConfigError::from)?;
+    validate_expectations(raw.expect, sc)
 }
 
 fn validate_pool(p: RawNodePool, span: std::ops::Range<usize>, base_dir: &Path) -> Result<NodePool, ConfigError> {

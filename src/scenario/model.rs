@@ -25,6 +25,8 @@ pub struct Scenario {
     pub services: Vec<Service>,
     pub policies: Vec<PolicySpec>,
     pub report: ReportConfig,
+    /// `[[expect]]` tables, for `autosim check`.
+    pub expectations: Vec<crate::check::Expectation>,
 }
 
 /// `[report]`: settings of the outputs' metrics; they never change the simulation.

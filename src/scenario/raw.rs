@@ -32,6 +32,9 @@ pub struct RawScenario {
     pub policies: Option<Spanned<Vec<Spanned<RawPolicy>>>>,
     #[serde(default)]
     pub report: Option<RawReport>,
+    /// Expectations for `autosim check`.
+    #[serde(default)]
+    pub expect: Option<Vec<Spanned<RawExpect>>>,
 }
 
 /// `[report]`: how the outputs judge a run (not how it runs).
@@ -42,6 +45,29 @@ pub struct RawReport {
     pub reversal_window: Option<Spanned<Duration>>,
     #[serde(default)]
     pub demand_utilization: Option<Spanned<f64>>,
+}
+
+/// `[[expect]]`: bounds on a policy's results, for `autosim check`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// A policy name or a list of them; omitted: every policy.
+    #[serde(default)]
+    pub policy: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub seeds: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub by: Option<Spanned<crate::check::By>>,
+    #[serde(default)]
+    pub confidence: Option<Spanned<f64>>,
+    pub checks: Spanned<Vec<Spanned<String>>>,
+}
+
+/// A file of expectations only (`autosim check --expect FILE`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpectFile {
+    pub expect: Vec<Spanned<RawExpect>>,
 }
 
 #[derive(Debug, Deserialize)]
