@@ -3,6 +3,7 @@ mod cli;
 mod common;
 mod conservation;
 mod determinism;
+mod explain;
 mod hpa_vectors;
 mod lifecycle;
 mod hpa;

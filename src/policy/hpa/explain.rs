@@ -482,7 +482,7 @@ pub fn parse_snapshot(path: &Path, text: &str, spec: &HpaSpec, config: &Controll
             (Some(false), None) => None,
             (_, Some(a)) => Some(ago(a)),
             (_, None) => {
-                pods_without_age += 1;
+                pods_without_age += p.count.as_ref().map_or(1, |c| *c.get_ref() as usize);
                 Some(0)
             }
         };
@@ -607,11 +607,12 @@ pub fn parse_snapshot(path: &Path, text: &str, spec: &HpaSpec, config: &Controll
                 })
                 .collect()
         };
+        // A metric the snapshot says nothing about is one whose fetch gave nothing: invalid for
+        // this reconcile, as upstream treats it, with the hint in its message.
         let missing = |what: &str, hint: &str| {
-            err(
-                0..0,
-                format!("the HPA's metric {key:?} has no value in the snapshot: {what}; {hint}, or list it under [unavailable] with the error the fetch gave"),
-            )
+            MetricObservation::Unavailable(format!(
+                "the snapshot has no value for {key:?} ({what}): {hint}, or list it under [unavailable] with the error the fetch gave"
+            ))
         };
         let obs = match m.r#type {
             MetricSourceType::Resource | MetricSourceType::ContainerResource => {
@@ -634,26 +635,26 @@ pub fn parse_snapshot(path: &Path, text: &str, spec: &HpaSpec, config: &Controll
                         Some(c) => format!("give the pods' container {c:?} a `usage = {{ {resource} = ... }}`"),
                         None => format!("give the pods a `usage = {{ {resource} = ... }}`"),
                     };
-                    return Err(missing("no pod has a sample", &hint));
+                    missing("no pod has a sample", &hint)
+                } else {
+                    MetricObservation::PerPod(samples)
                 }
-                MetricObservation::PerPod(samples)
             }
             MetricSourceType::Pods => {
                 let samples = per_pod(&|p| p.metrics.get(&key).copied());
                 if samples.is_empty() {
-                    return Err(missing("no pod has a sample", &format!("give the pods `metrics = {{ {key} = ... }}`")));
+                    missing("no pod has a sample", &format!("give the pods `metrics = {{ {key} = ... }}`"))
+                } else {
+                    MetricObservation::PerPod(samples)
                 }
-                MetricObservation::PerPod(samples)
             }
             MetricSourceType::Object => match object.get(&key) {
                 Some(q) => MetricObservation::Object(q.get_ref().milli()),
-                None => return Err(missing("no [object] value", &format!("add `{key} = ...` under [object]"))),
+                None => missing("no [object] value", &format!("add `{key} = ...` under [object]")),
             },
             MetricSourceType::External => match series.get(&key) {
                 Some(v) => MetricObservation::External(v.clone()),
-                None => {
-                    return Err(missing("no [external] value", &format!("add `{key} = ...` (or a list of series) under [external]")))
-                }
+                None => missing("no [external] value", &format!("add `{key} = ...` (or a list of series) under [external]")),
             },
         };
         metrics.push(obs);
