@@ -258,7 +258,7 @@ fn explain_gives_upstreams_proposal_and_names_the_pods_set_aside() {
         let mut snap = format!("replicas = {current}\nsample_window = \"60s\"\n");
         let mut spec = json!({ "minReplicas": 1, "maxReplicas": 1000, "metrics": [spec_metric] });
         if up == down {
-            let _ = write!(snap, "{HARNESS_FLAGS}tolerance = {up}\n");
+            let _ = writeln!(snap, "{HARNESS_FLAGS}tolerance = {up}");
         } else {
             // Per-direction tolerances are the behavior's (HPAConfigurableTolerance).
             snap.push_str(HARNESS_FLAGS);

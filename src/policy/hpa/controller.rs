@@ -1131,7 +1131,7 @@ mod tests {
                         1 => pod.start_time = Some(now),
                         _ => {}
                     }
-                    if (state as usize + i) % 3 != 0 {
+                    if !(state as usize + i).is_multiple_of(3) {
                         samples.insert(pod.name.clone(), PodMetric { value_milli: usage, timestamp: now, window_ns: 60 * S });
                     }
                 }
