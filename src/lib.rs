@@ -1,5 +1,6 @@
 //! autosim: a request-level discrete-event simulator of Kubernetes autoscaling.
 pub mod cluster;
+pub mod command;
 pub mod dist;
 pub mod engine;
 pub mod metrics;

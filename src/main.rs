@@ -286,7 +286,7 @@ fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], qu
             }
         })
     };
-    let reports = autosim::run::run_policies(&sc, &selected, seed, &|s| bar.inc(s));
+    let reports = autosim::run::run_policies(&sc, &selected, seed, &|s| bar.inc(s))?;
     bar.finish_and_clear();
     let _ = reveal.join();
     let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));

@@ -114,6 +114,11 @@ pub fn write_reports(dir: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
             write_atomic(&path, &bytes)?;
             written.push(path);
         }
+        for (name, text) in &r.files {
+            let path = pdir.join(name);
+            write_atomic(&path, text.as_bytes())?;
+            written.push(path);
+        }
     }
     let rows: Vec<_> = reports.iter().map(ComparisonRow::of).collect();
     let path = dir.join("comparison.csv");

@@ -1,21 +1,91 @@
 //! Running the policy alternatives of a scenario in parallel (rayon). Each run is the pure
 //! engine; the threads only decide which runs go where, so results do not depend on the
 //! number of threads.
+//!
+//! This is also the edge where a policy's external program (`command`) is started for each run
+//! and handed to the policy, and where the exchanges a policy records (`record`) are written
+//! at the end, whole or not at all.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
+use crate::command::{CommandExternal, Recorder};
+use crate::policy::external::{Exchange, External, ExternalSpec, Recording, FORMAT};
 use crate::report::Report;
 use crate::scenario::Scenario;
 use crate::sim::Simulation;
 
+type Log = Arc<Mutex<Vec<Exchange>>>;
+/// A service's program to start, and where its exchanges are recorded.
+type Attachment = Option<(ExternalSpec, Option<Log>)>;
+
+/// What one recording file collects: the command, and each service's exchanges.
+struct RecordFile {
+    policy: String,
+    command: Vec<String>,
+    services: BTreeMap<String, Log>,
+}
+
 /// Run the policy alternatives `selected` (indices into `sc.policies`) with `seed`, in
-/// parallel, in order. `progress` is told of simulated seconds as they pass.
-pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Vec<Report> {
+/// parallel, in order. `progress` is told of simulated seconds as they pass. External programs
+/// are started for the policies that name one, and recordings are written at the end.
+pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<Report>> {
+    // Per selected alternative, per service: the program and where its exchanges go.
+    let mut files: BTreeMap<PathBuf, RecordFile> = BTreeMap::new();
+    let mut attach: Vec<Vec<Attachment>> = Vec::new();
+    for &i in selected {
+        let spec = &sc.policies[i];
+        let mut per = Vec::new();
+        for f in &spec.pods {
+            let Some(x) = f.external() else {
+                per.push(None);
+                continue;
+            };
+            let log = match &x.record {
+                Some(path) => {
+                    let file = files.entry(path.clone()).or_insert_with(|| RecordFile {
+                        policy: spec.name.clone(),
+                        command: x.command.clone(),
+                        services: BTreeMap::new(),
+                    });
+                    if file.policy != spec.name {
+                        bail!(
+                            "policies {:?} and {:?} both record to {}: give each its own `record` file",
+                            file.policy,
+                            spec.name,
+                            path.display()
+                        );
+                    }
+                    Some(Arc::clone(file.services.entry(x.service.clone()).or_default()))
+                }
+                None => None,
+            };
+            per.push(Some((x.clone(), log)));
+        }
+        attach.push(per);
+    }
     let chunk = (sc.duration_ns / 200).max(1);
-    selected
+    let reports = selected
         .par_iter()
-        .map(|&i| {
-            let mut sim = Simulation::new(sc, i, seed);
+        .zip(attach.par_iter())
+        .map(|(&i, per)| {
+            let externals: Vec<Option<Box<dyn External>>> = per
+                .iter()
+                .map(|a| {
+                    a.as_ref().map(|(spec, log)| {
+                        let cmd: Box<dyn External> = Box::new(CommandExternal::new(spec.clone()));
+                        match log {
+                            Some(log) => Box::new(Recorder { inner: cmd, log: Arc::clone(log) }) as Box<dyn External>,
+                            None => cmd,
+                        }
+                    })
+                })
+                .collect();
+            let mut sim = Simulation::with_externals(sc, i, seed, externals);
             let mut t = 0;
             loop {
                 let before = sim.now();
@@ -28,5 +98,18 @@ pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dy
             }
             sim.finish()
         })
-        .collect()
+        .collect();
+    for (path, file) in &files {
+        let services = file
+            .services
+            .iter()
+            .map(|(s, log)| (s.clone(), std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()))))
+            .collect();
+        let rec = Recording { format: FORMAT.into(), command: file.command.clone(), services };
+        let mut text = serde_json::to_string_pretty(&rec).context("serializing a recording")?;
+        text.push('\n');
+        crate::output::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing the exchanges of policy {:?} to {}", file.policy, path.display()))?;
+    }
+    Ok(reports)
 }

@@ -15,7 +15,13 @@ pub mod forecast;
 pub mod manifest;
 pub mod hpa;
 pub mod keda;
+pub mod keda_policy;
+pub mod predictive;
+pub mod schedule;
+pub mod external;
+pub mod llm;
 mod observe;
+pub mod reactive;
 
 use std::fmt;
 use std::sync::Arc;
@@ -40,6 +46,12 @@ pub trait Policy: Send {
     fn report(&self) -> Vec<(String, f64)> {
         Vec::new()
     }
+
+    /// Files for the policy's report folder at the end of the run (file name, contents), such
+    /// as a schedule exported as CronJob YAML. None by default.
+    fn files(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// Builds fresh policy instances: one per run, so that every run starts from the same state.
@@ -52,6 +64,27 @@ pub trait PolicyFactory: Send + Sync + fmt::Debug {
     fn initial_replicas(&self) -> Option<u32> {
         None
     }
+    /// Build for one run, with what the run hands in (its seed, an external program the edge
+    /// attached). The default ignores it and calls [`PolicyFactory::build`].
+    fn build_in(&self, ctx: BuildContext) -> Box<dyn Policy> {
+        let _ = ctx;
+        self.build()
+    }
+    /// The external program this policy consults, if the scenario names one: the edge
+    /// (`run.rs`) starts it and hands it in through [`BuildContext::external`].
+    fn external(&self) -> Option<&external::ExternalSpec> {
+        None
+    }
+}
+
+/// What a run hands a policy instance it builds.
+pub struct BuildContext {
+    /// The run's seed: a policy with random behaviour of its own derives its streams from it
+    /// ([`crate::engine::rng::stream`]), so that runs stay deterministic.
+    pub seed: u64,
+    /// The external program attached by the edge, for a factory whose
+    /// [`PolicyFactory::external`] names one (`None` in a pure run: the policy falls back).
+    pub external: Option<Box<dyn external::External>>,
 }
 
 /// What a decision is about.
@@ -116,7 +149,14 @@ pub struct Kind {
 }
 
 /// Pod autoscalers (`[policies.pods] kind = ...`).
-pub const POD_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_pods }, Kind { name: "hpa", parse: hpa::policy::parse }];
+pub const POD_POLICIES: &[Kind] = &[
+    Kind { name: "static", parse: fixed::parse_pods },
+    Kind { name: "hpa", parse: hpa::policy::parse },
+    Kind { name: "keda", parse: keda_policy::parse },
+    Kind { name: "predictive", parse: predictive::parse },
+    Kind { name: "reactive", parse: reactive::parse },
+    Kind { name: "llm-stub", parse: llm::parse },
+];
 
 /// Node autoscalers (`[policies.nodes] kind = ...`).
 pub const NODE_POLICIES: &[Kind] = &[Kind { name: "static", parse: fixed::parse_nodes }];

@@ -54,6 +54,62 @@ pub struct ServiceAcc {
     /// Total CPU seconds and bound pod-seconds at the start of the current step.
     pub step_cpu_start_s: f64,
     pub step_bound_start_s: f64,
+    /// Requests that arrived while no pod was ready.
+    pub cold: ColdAcc,
+}
+
+/// Cold starts: requests that arrived while the service had no ready pod (scaled to zero, or
+/// every pod still starting), counted by arrival at or after the warm-up.
+#[derive(Debug, Clone, Default)]
+pub struct ColdAcc {
+    pub arrived: u64,
+    pub completed: u64,
+    pub rejected: u64,
+    pub timed_out: u64,
+    /// Their wait from arrival to the start of service, of the completed ones.
+    pub wait: LatencyHist,
+}
+
+impl ColdAcc {
+    #[inline]
+    pub fn on_arrival(&mut self, counted: bool) {
+        if counted {
+            self.arrived += 1;
+        }
+    }
+
+    pub fn on_complete(&mut self, wait_ns: u64) {
+        self.completed += 1;
+        self.wait.record(wait_ns);
+    }
+}
+
+/// `cold_start` in `summary.json`, per service.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ColdStart {
+    /// Arrived while no pod of the service was ready.
+    pub requests: u64,
+    pub completed: u64,
+    pub rejected: u64,
+    pub timed_out: u64,
+    /// Wait of the completed ones, arrival to start of service (s).
+    pub wait_mean_s: f64,
+    pub wait_p99_s: f64,
+    pub wait_max_s: f64,
+}
+
+impl ColdStart {
+    pub fn of(c: &ColdAcc) -> Self {
+        ColdStart {
+            requests: c.arrived,
+            completed: c.completed,
+            rejected: c.rejected,
+            timed_out: c.timed_out,
+            wait_mean_s: c.wait.mean_s(),
+            wait_p99_s: c.wait.quantile_s(0.99),
+            wait_max_s: c.wait.max_s(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -100,6 +156,7 @@ impl ServiceAcc {
             last_change: 0,
             step_cpu_start_s: 0.0,
             step_bound_start_s: 0.0,
+            cold: ColdAcc::default(),
         }
     }
 
@@ -251,6 +308,8 @@ pub struct Report {
     pub decisions: Vec<DecisionRow>,
     /// Latency CDF of all completed requests: (seconds, share), for plots.
     pub latency_cdf: Vec<(f64, f64)>,
+    /// Files the policies produced (name in the policy's folder, contents), in policy order.
+    pub files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -281,6 +340,7 @@ pub struct ServiceSummary {
     pub cost: ServiceCost,
     pub scaling: Scaling,
     pub little: Little,
+    pub cold_start: ColdStart,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]

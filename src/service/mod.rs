@@ -30,6 +30,8 @@ pub struct Req {
     /// its virtual user: told when the request ends for its client.
     pub origin: u32,
     pub vu: u32,
+    /// It arrived while the service had no ready pod (a cold start: held or queued until one is).
+    pub cold: bool,
 }
 
 /// `Req::origin` of requests no load source waits for.
@@ -55,9 +57,10 @@ impl ReqSlab {
             r.state = ReqState::Active;
             r.origin = origin;
             r.vu = vu;
+            r.cold = false;
             id
         } else {
-            self.items.push(Req { arrival, started: arrival, work_ns, cpu_ns, gen: 0, state: ReqState::Active, origin, vu });
+            self.items.push(Req { arrival, started: arrival, work_ns, cpu_ns, gen: 0, state: ReqState::Active, origin, vu, cold: false });
             (self.items.len() - 1) as u32
         }
     }

@@ -104,6 +104,17 @@ pub struct Simulation<'s> {
 impl<'s> Simulation<'s> {
     /// Set up the run of policy alternative `policy` of the scenario, with `seed`.
     pub fn new(sc: &'s Scenario, policy: usize, seed: u64) -> Self {
+        Self::with_externals(sc, policy, seed, Vec::new())
+    }
+
+    /// As [`Simulation::new`], with the external programs the edge attached to the pod
+    /// autoscalers: `externals[s]` for service `s`'s (missing entries: none).
+    pub fn with_externals(
+        sc: &'s Scenario,
+        policy: usize,
+        seed: u64,
+        mut externals: Vec<Option<Box<dyn crate::policy::external::External>>>,
+    ) -> Self {
         let mut metrics = MetricsStore::new(&sc.metrics);
         let spec = &sc.policies[policy];
         let services = sc
@@ -125,10 +136,15 @@ impl<'s> Simulation<'s> {
             .pods
             .iter()
             .enumerate()
-            .map(|(s, f)| Instance { policy: f.build(), kind: f.kind(), controller: "pods", target: Some(s) })
+            .map(|(s, f)| {
+                let external = externals.get_mut(s).and_then(Option::take);
+                let policy = f.build_in(crate::policy::BuildContext { seed, external });
+                Instance { policy, kind: f.kind(), controller: "pods", target: Some(s) }
+            })
             .collect();
         if let Some(f) = &spec.nodes {
-            instances.push(Instance { policy: f.build(), kind: f.kind(), controller: "nodes", target: None });
+            let policy = f.build_in(crate::policy::BuildContext { seed, external: None });
+            instances.push(Instance { policy, kind: f.kind(), controller: "nodes", target: None });
         }
         let world = World {
             pods: Slab::default(),

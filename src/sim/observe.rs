@@ -279,6 +279,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
                     in_system_mean: acc.mean_in_system(now),
                     arrival_rate_per_s: if span > 0.0 { acc.arrived as f64 / span } else { 0.0 },
                 },
+                cold_start: crate::report::ColdStart::of(&acc.cold),
             },
         );
     }
@@ -291,6 +292,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         }
     }
     let mut policy_stats = std::collections::BTreeMap::new();
+    let mut files = Vec::new();
     for inst in &sim.instances {
         let target = match inst.target {
             Some(s) => sc.services[s].name.clone(),
@@ -299,6 +301,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         for (name, v) in inst.policy.report() {
             policy_stats.insert(format!("{}.{target}.{name}", inst.controller), v);
         }
+        files.extend(inst.policy.files());
     }
     let summary = Summary {
         scenario: sc.name.clone(),
@@ -320,5 +323,6 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         timeseries: std::mem::take(&mut sim.timeseries),
         decisions: std::mem::take(&mut sim.decisions),
         latency_cdf: all_latency.cdf(),
+        files,
     }
 }

@@ -31,6 +31,10 @@ impl Simulation<'_> {
         let rt = &mut self.world.services[s];
         rt.arrivals_total += 1;
         rt.acc.on_arrival(now);
+        if rt.ready.is_empty() {
+            self.world.reqs.get_mut(req).cold = true;
+            rt.acc.cold.on_arrival(now >= rt.acc.warmup_ns);
+        }
         if let Some(timeout) = svc.timeout_ns {
             let gen = self.world.reqs.get(req).gen;
             rt.deadlines.push_back((req, gen, now + timeout));
@@ -149,6 +153,9 @@ impl Simulation<'_> {
         self.world.reqs.release(req);
         if r.state == ReqState::Active {
             rt.acc.on_reject(r.arrival, self.now);
+            if r.cold && r.arrival >= rt.acc.warmup_ns {
+                rt.acc.cold.rejected += 1;
+            }
             self.client_done(r.origin, r.vu, r.arrival);
         } else {
             // Its client had already gone; it was counted as timed out.
@@ -176,6 +183,9 @@ impl Simulation<'_> {
         match r.state {
             ReqState::Active => {
                 rt.acc.on_complete(r.arrival, r.started, now);
+                if r.cold && r.arrival >= rt.acc.warmup_ns {
+                    rt.acc.cold.on_complete(r.started - r.arrival);
+                }
                 self.client_done(r.origin, r.vu, r.arrival);
             }
             _ => rt.acc.on_wasted(r.arrival, now),
@@ -220,9 +230,12 @@ impl Simulation<'_> {
                 break;
             }
             self.world.services[s].deadlines.pop_front();
-            let (arrival, origin, vu) = (r.arrival, r.origin, r.vu);
+            let (arrival, origin, vu, cold) = (r.arrival, r.origin, r.vu, r.cold);
             self.world.reqs.get_mut(req).state = ReqState::Abandoned;
             self.world.services[s].acc.on_timeout(arrival);
+            if cold && arrival >= self.world.services[s].acc.warmup_ns {
+                self.world.services[s].acc.cold.timed_out += 1;
+            }
             self.client_done(origin, vu, arrival);
         }
         let rt = &mut self.world.services[s];

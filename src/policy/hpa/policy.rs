@@ -59,6 +59,10 @@ pub struct HpaFactory {
     pub config: ControllerConfig,
     /// One source per metric of the (defaulted) spec, in order.
     pub sources: Vec<MetricSource>,
+    /// Scheduled `minReplicas` (a CronJob patching the HPA).
+    pub schedule: Option<crate::policy::schedule::Schedule>,
+    /// The HPA's name in exported files (the service's).
+    pub service_name: String,
 }
 
 impl PolicyFactory for HpaFactory {
@@ -66,13 +70,17 @@ impl PolicyFactory for HpaFactory {
         "hpa"
     }
     fn build(&self) -> Box<dyn Policy> {
-        Box::new(Hpa { f: Arc::new(self.clone()), ctrl: HpaController::new(&self.spec, self.config.clone()) })
+        Box::new(ScheduledHpa {
+            hpa: Hpa { f: Arc::new(self.clone()), ctrl: HpaController::new(&self.spec, self.config.clone()) },
+            schedule: self.schedule.clone().map(crate::policy::schedule::ScheduleRt::new),
+        })
     }
 }
 
-struct Hpa {
-    f: Arc<HpaFactory>,
-    ctrl: HpaController,
+/// The HPA policy's instance (also the HPA that `kind = "keda"` creates).
+pub(crate) struct Hpa {
+    pub(crate) f: Arc<HpaFactory>,
+    pub(crate) ctrl: HpaController,
 }
 
 /// The metric-name rules of the adapter: a pod or service metric by name, or a rate of a
@@ -92,7 +100,7 @@ pub fn query_for_name(name: &str, service: usize, rate_window_ns: u64) -> Option
 }
 
 /// `Quantity.MilliValue()` of a float quantity: rounded up to the next milli-unit.
-fn milli(v: f64) -> i64 {
+pub(crate) fn milli(v: f64) -> i64 {
     let m = (v * 1000.0).ceil();
     if m >= i64::MAX as f64 {
         i64::MAX
@@ -104,7 +112,7 @@ fn milli(v: f64) -> i64 {
 }
 
 impl Hpa {
-    fn pods(&self, obs: &Observation<'_>) -> (Vec<PodInfo>, Vec<crate::policy::PodView>) {
+    pub(crate) fn pods(&self, obs: &Observation<'_>) -> (Vec<PodInfo>, Vec<crate::policy::PodView>) {
         let svc = &obs.scenario().services[self.f.service];
         let views = obs.pods(self.f.service);
         let requests: BTreeMap<String, i64> = [
@@ -147,7 +155,7 @@ impl Hpa {
         (infos, views)
     }
 
-    fn observe(&self, obs: &Observation<'_>, views: &[crate::policy::PodView], i: usize) -> MetricObservation {
+    pub(crate) fn observe(&self, obs: &Observation<'_>, views: &[crate::policy::PodView], i: usize) -> MetricObservation {
         let spec = &self.f.spec.metrics.get(i);
         let svc_name = &obs.scenario().services[self.f.service].name;
         match &self.f.sources[i] {
@@ -225,6 +233,41 @@ impl Hpa {
             }
             MetricSource::Missing(m) => MetricObservation::Unavailable(m.clone()),
         }
+    }
+}
+
+/// An HPA, with the CronJobs of its schedule if it has one.
+struct ScheduledHpa {
+    hpa: Hpa,
+    schedule: Option<crate::policy::schedule::ScheduleRt>,
+}
+
+impl Policy for ScheduledHpa {
+    fn first_wake(&self) -> SimTime {
+        self.hpa.first_wake()
+    }
+
+    fn wake(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> SimTime {
+        if let Some(s) = &mut self.schedule {
+            s.observe(obs);
+            let min = s.min_at(obs.now()).or(self.hpa.f.spec.min_replicas).map(|m| m.min(self.hpa.f.spec.max_replicas));
+            if min != self.hpa.ctrl.spec().min_replicas {
+                let mut spec = self.hpa.ctrl.spec().clone();
+                spec.min_replicas = min;
+                self.hpa.ctrl.set_spec(&spec);
+            }
+        }
+        self.hpa.wake(obs, out)
+    }
+
+    fn report(&self) -> Vec<(String, f64)> {
+        self.hpa.report()
+    }
+
+    fn files(&self) -> Vec<(String, String)> {
+        let Some(s) = &self.schedule else { return Vec::new() };
+        let name = &self.hpa.f.service_name;
+        vec![(format!("cronjobs-{name}.yaml"), s.cronjobs("hpa", name, "minReplicas", self.hpa.f.spec.min_replicas.unwrap_or(1)))]
     }
 }
 
@@ -632,5 +675,6 @@ pub fn parse(
         let at = if manifest.is_some() { p.span_of("manifest") } else { p.span_of("metrics") };
         ConfigError::at(at, format!("{what}: {e}"))
     })?;
-    Ok(Arc::new(HpaFactory { service, spec: defaulted, config, sources }))
+    let schedule = crate::policy::schedule::parse(p, &services)?;
+    Ok(Arc::new(HpaFactory { service, spec: defaulted, config, sources, schedule, service_name: svc_name }))
 }
