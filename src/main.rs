@@ -12,6 +12,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use autosim::output;
 use autosim::report::view::{Brief, DecisionRec, PolicyRun, RunView};
 use autosim::report::{Row, Summary};
+use autosim::policy::hpa::controller::ControllerConfig;
+use autosim::policy::hpa::explain::{self, ExplainError};
 use autosim::plot::{self, LineChart, Series};
 use autosim::scenario::{self, Scenario, ScenarioError};
 use autosim::units::{parse_duration, Duration as SimDuration};
@@ -121,6 +123,11 @@ enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// Explain one decision of an autoscaler, step by step.
+    Explain {
+        #[command(subcommand)]
+        command: ExplainCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -180,6 +187,25 @@ enum BaselineCommand {
         /// Expectations from this file (they say how many seeds to run).
         #[arg(long, value_name = "FILE")]
         expect: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExplainCommand {
+    /// Why the HPA scales to N: one reconcile of an HPA on a metrics snapshot, step by step.
+    Hpa {
+        /// The HPA: a Kubernetes manifest (YAML, several documents allowed) or a TOML file of
+        /// a scenario's `[policies.pods]` table.
+        spec: PathBuf,
+        /// What the controller read: replicas, pods, metric values, and optionally its past
+        /// recommendations and scale events (TOML; see docs/scenario.md).
+        snapshot: PathBuf,
+        /// Which HPA of the manifest: its scaleTargetRef.name or metadata.name.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -292,13 +318,17 @@ fn main() -> ExitCode {
             gates::check(&file, baseline, expect, junit, markdown, quiet)
         }
         Command::Baseline { command: BaselineCommand::Update { file, out, expect } } => gates::baseline_update(&file, out, expect),
+        Command::Explain { command: ExplainCommand::Hpa { spec, snapshot, target, json } } => {
+            explain_hpa(&spec, &snapshot, target.as_deref(), json)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let bad_input = e.downcast_ref::<ScenarioError>().is_some()
                 || e.downcast_ref::<BadInput>().is_some()
-                || e.downcast_ref::<autosim::sweep::BadResults>().is_some();
+                || e.downcast_ref::<autosim::sweep::BadResults>().is_some()
+                || e.downcast_ref::<ExplainError>().is_some();
             eprintln!("error: {e:#}");
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
@@ -306,6 +336,16 @@ fn main() -> ExitCode {
 }
 
 mod gates;
+
+fn explain_hpa(spec: &Path, snapshot: &Path, target: Option<&str>, json: bool) -> Result<()> {
+    let report = explain::explain_files(spec, snapshot, target, &ControllerConfig::default())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&explain::render_json(&report))?);
+    } else {
+        print!("{}", explain::render_text(&report));
+    }
+    Ok(())
+}
 
 fn load(file: &Path) -> Result<Scenario> {
     Ok(scenario::load(file)?)

@@ -210,3 +210,74 @@ fn step_up_reacts_within_sync_and_lag_and_step_down_waits_the_window() {
     assert!(after[0].0 >= 900.0 + 300.0, "scaled down inside the stabilization window: {a:?}");
     assert_eq!(after.last().unwrap().2, 4, "{a:?}");
 }
+
+fn pod_decisions(r: &Report, service: &str) -> Vec<(f64, u32, u32, String)> {
+    r.decisions
+        .iter()
+        .filter(|d| d.controller == "pods" && d.target == service)
+        .map(|d| (d.time_s, d.from, d.to, d.reason.clone()))
+        .collect()
+}
+
+#[test]
+fn controller_flags_set_the_sync_period_and_the_tolerance() {
+    // Every decision of the HPA is one sync: at 30 s, 60 s, ... with `sync_period = "30s"`.
+    let r = run(&scenario(&service(2, &format!("{CPU_50}\ncontroller = {{ sync_period = \"30s\" }}"))), 0);
+    let d = pod_decisions(&r, "api");
+    assert_eq!(d.len(), 40, "{d:?}");
+    for (k, row) in d.iter().enumerate() {
+        assert_eq!(row.0, 30.0 * (k + 1) as f64, "{d:?}");
+    }
+    assert_eq!(final_replicas(&r), 8);
+    // 7 pods share 2 cores: 285.7m of 500m each, 57% (truncated) of a 50% target: ratio 1.14.
+    // Outside the default tolerance 0.1 (-> ceil(1.14 x 7) = 8), inside 0.2 (held at 7).
+    let r = run(&scenario(&service(7, CPU_50)), 0);
+    assert_eq!(final_replicas(&r), 8, "{:?}", applied(&r));
+    let r = run(&scenario(&service(7, &format!("{CPU_50}\ncontroller = {{ tolerance = 0.2 }}"))), 0);
+    assert_eq!(final_replicas(&r), 7, "{:?}", applied(&r));
+    assert!(applied(&r).is_empty(), "{:?}", applied(&r));
+}
+
+#[test]
+fn container_resource_of_the_pods_container_is_the_resource_metric() {
+    // The pods have one container, named after the service: a ContainerResource metric on it
+    // decides exactly as the Resource metric does.
+    let container = |c: &str| {
+        format!(
+            "min_replicas = 1\nmax_replicas = 20\nmetrics = [ {{ type = \"ContainerResource\", container_resource = {{ name = \"cpu\", container = \"{c}\", target = {{ type = \"Utilization\", average_utilization = 50 }} }} }} ]"
+        )
+    };
+    let resource = run(&scenario(&service(2, CPU_50)), 0);
+    let same = run(&scenario(&service(2, &container("api"))), 0);
+    assert_eq!(applied(&resource), applied(&same));
+    assert_eq!(final_replicas(&same), 8);
+    // Another container has no metrics: the metric is invalid and the HPA holds.
+    let other = run(&scenario(&service(2, &container("sidecar"))), 0);
+    assert_eq!(final_replicas(&other), 2);
+    let d = pod_decisions(&other, "api");
+    assert!(d.iter().all(|row| row.3.contains("container sidecar not present")), "{:?}", d.first());
+}
+
+#[test]
+fn one_manifest_with_several_hpas_serves_each_service_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let hpa = |name: &str, max: u32| {
+        format!(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {name}-hpa\nspec:\n  scaleTargetRef: {{ apiVersion: apps/v1, kind: Deployment, name: {name} }}\n  maxReplicas: {max}\n  metrics:\n  - type: Resource\n    resource: {{ name: cpu, target: {{ type: Utilization, averageUtilization: 50 }} }}\n"
+        )
+    };
+    std::fs::write(dir.path().join("hpa.yaml"), format!("{}---\n{}", hpa("web", 3), hpa("api", 20))).unwrap();
+    let one = service(2, "manifest = \"hpa.yaml\"");
+    // A second service, the same as the first but named `web`.
+    let start = one.find("[[services]]").unwrap();
+    let end = one.find("[[policies]]").unwrap();
+    let web = one[start..end].replace("name = \"api\"", "name = \"web\"");
+    let two = format!("{}{web}{}", &one[..end], &one[end..]);
+    let sc = autosim::scenario::parse(&two, dir.path()).unwrap();
+    let r = run(&sc, 0);
+    // Both see 2 cores of use at a 50% target of 500m: 8 pods; `web`'s HPA caps it at 3.
+    let last = |s: &str| pod_decisions(&r, s).last().map(|d| d.2).unwrap();
+    assert_eq!(last("api"), 8);
+    assert_eq!(last("web"), 3);
+    assert!(pod_decisions(&r, "web").iter().all(|d| d.2 <= 3));
+}

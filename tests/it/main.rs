@@ -3,6 +3,7 @@ mod cli;
 mod common;
 mod conservation;
 mod determinism;
+mod explain;
 mod gate;
 mod hpa;
 mod hpa_vectors;

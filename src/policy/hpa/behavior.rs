@@ -96,6 +96,16 @@ impl fmt::Display for LimitReason {
 // Legacy path
 // ---------------------------------------------------------------------------------------------
 
+/// One recorded recommendation as a stabilization saw it: whether each window covered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowEntry {
+    pub recommendation: TimestampedRecommendation,
+    /// Inside the scale-up window (behavior path only; always false on the legacy path).
+    pub in_up_window: bool,
+    /// Inside the downscale window (the legacy window, or the behavior path's scale-down one).
+    pub in_down_window: bool,
+}
+
 /// `stabilizeRecommendation`: the max of `prenormalized` and every recommendation no older than
 /// the window (`timestamp >= now - window`). Stores `{prenormalized, now}` over the last
 /// recommendation older than the window, or appends it.
@@ -105,14 +115,30 @@ pub fn stabilize_recommendation(
     now: SimTime,
     window_ns: u64,
 ) -> i32 {
+    stabilize_recommendation_traced(recommendations, prenormalized, now, window_ns, None)
+}
+
+/// [`stabilize_recommendation`], recording into `trace` each recommendation it looked at (before
+/// the store) and whether the window covered it.
+pub fn stabilize_recommendation_traced(
+    recommendations: &mut Vec<TimestampedRecommendation>,
+    prenormalized: i32,
+    now: SimTime,
+    window_ns: u64,
+    mut trace: Option<&mut Vec<WindowEntry>>,
+) -> i32 {
     let window = i128::from(window_ns);
     let mut max = prenormalized;
     let mut old = None;
     for (i, rec) in recommendations.iter().enumerate() {
-        if before_cutoff(rec.timestamp, now, window) {
+        let outside = before_cutoff(rec.timestamp, now, window);
+        if outside {
             old = Some(i);
         } else if rec.replicas > max {
             max = rec.replicas;
+        }
+        if let Some(t) = trace.as_deref_mut() {
+            t.push(WindowEntry { recommendation: *rec, in_up_window: false, in_down_window: !outside });
         }
     }
     let new = TimestampedRecommendation { replicas: prenormalized, timestamp: now };
@@ -239,19 +265,38 @@ pub fn stabilize_recommendation_with_behaviors(
     down_window_s: i32,
     now: SimTime,
 ) -> Stabilized {
+    stabilize_recommendation_with_behaviors_traced(recommendations, current, desired, up_window_s, down_window_s, now, None)
+}
+
+/// [`stabilize_recommendation_with_behaviors`], recording into `trace` each recommendation it
+/// looked at (before the store) and which windows covered it.
+pub fn stabilize_recommendation_with_behaviors_traced(
+    recommendations: &mut Vec<TimestampedRecommendation>,
+    current: i32,
+    desired: i32,
+    up_window_s: i32,
+    down_window_s: i32,
+    now: SimTime,
+    mut trace: Option<&mut Vec<WindowEntry>>,
+) -> Stabilized {
     let (up_span, down_span) = (span_s(up_window_s), span_s(down_window_s));
     let mut up = desired;
     let mut down = desired;
     let mut old = None;
     for (i, rec) in recommendations.iter().enumerate() {
-        if after_cutoff(rec.timestamp, now, up_span) {
+        let in_up = after_cutoff(rec.timestamp, now, up_span);
+        let in_down = after_cutoff(rec.timestamp, now, down_span);
+        if in_up {
             up = up.min(rec.replicas);
         }
-        if after_cutoff(rec.timestamp, now, down_span) {
+        if in_down {
             down = down.max(rec.replicas);
         }
         if before_cutoff(rec.timestamp, now, up_span) && before_cutoff(rec.timestamp, now, down_span) {
             old = Some(i);
+        }
+        if let Some(t) = trace.as_deref_mut() {
+            t.push(WindowEntry { recommendation: *rec, in_up_window: in_up, in_down_window: in_down });
         }
     }
     let mut replicas = current;
@@ -277,8 +322,12 @@ pub fn stabilize_recommendation_with_behaviors(
 /// `getReplicasChangePerPeriod`: the sum of the changes of events with
 /// `timestamp > now - period` (an event exactly `period` old is out).
 pub fn replicas_change_per_period(period_s: i32, events: &[ScaleEvent], now: SimTime) -> i32 {
-    let span = span_s(period_s);
-    events.iter().filter(|e| after_cutoff(e.timestamp, now, span)).fold(0i32, |a, e| a.wrapping_add(e.replica_change))
+    events.iter().filter(|e| in_period(e, period_s, now)).fold(0i32, |a, e| a.wrapping_add(e.replica_change))
+}
+
+/// Whether [`replicas_change_per_period`] counts `event` for a policy of `period_s` seconds.
+pub fn in_period(event: &ScaleEvent, period_s: i32, now: SimTime) -> bool {
+    after_cutoff(event.timestamp, now, span_s(period_s))
 }
 
 /// One policy's bound in a rate-limit calculation.
@@ -287,6 +336,10 @@ pub struct PolicyBound {
     pub policy: HpaScalingPolicy,
     /// `current - scaled up + scaled down` within the policy's period.
     pub period_start: i32,
+    /// Replicas added by the scale-ups within the period.
+    pub added: i32,
+    /// Replicas removed by the scale-downs within the period.
+    pub deleted: i32,
     /// The count this policy allows.
     pub bound: i32,
 }
@@ -300,10 +353,17 @@ pub struct ScaleLimit {
     pub policies: Vec<PolicyBound>,
 }
 
-fn period_start(current: i32, policy: &HpaScalingPolicy, up: &[ScaleEvent], down: &[ScaleEvent], now: SimTime) -> i32 {
+/// (period start, added, deleted).
+fn period_start(
+    current: i32,
+    policy: &HpaScalingPolicy,
+    up: &[ScaleEvent],
+    down: &[ScaleEvent],
+    now: SimTime,
+) -> (i32, i32, i32) {
     let added = replicas_change_per_period(policy.period_seconds, up, now);
     let deleted = replicas_change_per_period(policy.period_seconds, down, now);
-    current.saturating_sub(added).saturating_add(deleted)
+    (current.saturating_sub(added).saturating_add(deleted), added, deleted)
 }
 
 /// `calculateScaleUpLimitWithScalingRules`: per policy, `periodStart + value` (Pods) or
@@ -323,14 +383,14 @@ pub fn calculate_scale_up_limit_with_scaling_rules(
     let mut limit = if select == ScalingPolicySelect::Min { i32::MAX } else { i32::MIN };
     let mut policies = Vec::with_capacity(rules.policies.len());
     for p in &rules.policies {
-        let start = period_start(current, p, up_events, down_events, now);
+        let (start, added, deleted) = period_start(current, p, up_events, down_events, now);
         let bound = match p.r#type {
             HpaScalingPolicyType::Pods => start.saturating_add(p.value),
             // Rounded up, or a small percent of a small count would never add a pod.
             HpaScalingPolicyType::Percent => (f64::from(start) * (1.0 + f64::from(p.value) / 100.0)).ceil() as i32,
         };
         limit = if select == ScalingPolicySelect::Min { limit.min(bound) } else { limit.max(bound) };
-        policies.push(PolicyBound { policy: *p, period_start: start, bound });
+        policies.push(PolicyBound { policy: *p, period_start: start, added, deleted, bound });
     }
     ScaleLimit { limit, select_policy: select, policies }
 }
@@ -352,13 +412,13 @@ pub fn calculate_scale_down_limit_with_behaviors(
     let mut limit = if select == ScalingPolicySelect::Min { i32::MIN } else { i32::MAX };
     let mut policies = Vec::with_capacity(rules.policies.len());
     for p in &rules.policies {
-        let start = period_start(current, p, up_events, down_events, now);
+        let (start, added, deleted) = period_start(current, p, up_events, down_events, now);
         let bound = match p.r#type {
             HpaScalingPolicyType::Pods => start.saturating_sub(p.value),
             HpaScalingPolicyType::Percent => (f64::from(start) * (1.0 - f64::from(p.value) / 100.0)) as i32,
         };
         limit = if select == ScalingPolicySelect::Min { limit.max(bound) } else { limit.min(bound) };
-        policies.push(PolicyBound { policy: *p, period_start: start, bound });
+        policies.push(PolicyBound { policy: *p, period_start: start, added, deleted, bound });
     }
     ScaleLimit { limit, select_policy: select, policies }
 }

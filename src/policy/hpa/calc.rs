@@ -479,7 +479,7 @@ pub fn calculate_requests<'a>(
             let mut sum = 0i64;
             let mut found = false;
             for c in &pod.containers {
-                if container.map_or(true, |name| name == c.name) {
+                if container.is_none_or(|name| name == c.name) {
                     let r = c.requests.get(resource).ok_or_else(|| CalcError::MissingRequest {
                         resource: resource.to_string(),
                         container: c.name.clone(),

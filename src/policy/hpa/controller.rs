@@ -6,9 +6,9 @@
 use std::fmt;
 
 use super::behavior::{
-    convert_desired_replicas_with_behavior_rate, convert_desired_replicas_with_rules, stabilize_recommendation,
-    stabilize_recommendation_with_behaviors, store_scale_event, LimitReason, RateArgs, RateLimited, RulesLimited,
-    ScaleEvent, ScalingRules, Stabilized, TimestampedRecommendation,
+    convert_desired_replicas_with_behavior_rate, convert_desired_replicas_with_rules, stabilize_recommendation_traced,
+    stabilize_recommendation_with_behaviors_traced, store_scale_event, LimitReason, RateArgs, RateLimited,
+    RulesLimited, ScaleEvent, ScalingRules, Stabilized, TimestampedRecommendation, WindowEntry,
 };
 use super::calc::{
     average_value_replicas, external_average_sum, external_value_sum, plain_metric_replicas,
@@ -279,7 +279,9 @@ impl HpaController {
         match rules {
             None => {
                 let window_ns = self.config.downscale_stabilization_ns;
-                let stabilized = stabilize_recommendation(recommendations, prenormalized, now, window_ns);
+                let mut window = Vec::with_capacity(recommendations.len());
+                let stabilized =
+                    stabilize_recommendation_traced(recommendations, prenormalized, now, window_ns, Some(&mut window));
                 let limited = convert_desired_replicas_with_rules(
                     current,
                     stabilized,
@@ -288,16 +290,18 @@ impl HpaController {
                     self.config.scale_up_limit_factor,
                     self.config.scale_up_limit_minimum,
                 );
-                Normalization::Legacy { prenormalized, window_ns, stabilized, limited }
+                Normalization::Legacy { prenormalized, window_ns, window, stabilized, limited }
             }
             Some((up, down)) => {
-                let stabilized = stabilize_recommendation_with_behaviors(
+                let mut window = Vec::with_capacity(recommendations.len());
+                let stabilized = stabilize_recommendation_with_behaviors_traced(
                     recommendations,
                     current,
                     prenormalized,
                     up.stabilization_window_seconds,
                     down.stabilization_window_seconds,
                     now,
+                    Some(&mut window),
                 );
                 let limited = convert_desired_replicas_with_behavior_rate(&RateArgs {
                     current,
@@ -310,7 +314,7 @@ impl HpaController {
                     down_events: &self.scale_down_events,
                     now,
                 });
-                Normalization::Behavior { prenormalized, up, down, stabilized, limited }
+                Normalization::Behavior { prenormalized, up, down, window, stabilized, limited }
             }
         }
     }
@@ -415,11 +419,25 @@ pub enum Combined {
     NoScale { invalid: usize, total: usize, max_valid: Option<i32>, first_error: String },
 }
 
-/// Stabilization and rate limits.
+/// Stabilization and rate limits. `window` is every recommendation recorded before this
+/// reconcile (the initial one included), with the windows that covered it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Normalization {
-    Legacy { prenormalized: i32, window_ns: u64, stabilized: i32, limited: RulesLimited },
-    Behavior { prenormalized: i32, up: ScalingRules, down: ScalingRules, stabilized: Stabilized, limited: RateLimited },
+    Legacy {
+        prenormalized: i32,
+        window_ns: u64,
+        window: Vec<WindowEntry>,
+        stabilized: i32,
+        limited: RulesLimited,
+    },
+    Behavior {
+        prenormalized: i32,
+        up: ScalingRules,
+        down: ScalingRules,
+        window: Vec<WindowEntry>,
+        stabilized: Stabilized,
+        limited: RateLimited,
+    },
 }
 
 impl Normalization {
@@ -879,7 +897,7 @@ impl fmt::Display for Explanation {
                 }
                 match &m.normalization {
                     None => {}
-                    Some(Normalization::Legacy { prenormalized, window_ns, stabilized, limited }) => {
+                    Some(Normalization::Legacy { prenormalized, window_ns, stabilized, limited, .. }) => {
                         writeln!(
                             f,
                             "  stabilization: max of {prenormalized} and the recommendations of the last {}: {stabilized}",
@@ -895,7 +913,7 @@ impl fmt::Display for Explanation {
                             limited.reason
                         )?;
                     }
-                    Some(Normalization::Behavior { prenormalized, up, down, stabilized, limited }) => {
+                    Some(Normalization::Behavior { prenormalized, up, down, stabilized, limited, .. }) => {
                         writeln!(
                             f,
                             "  stabilization: proposal {prenormalized}; lowest of the last {}s {}, highest of the last {}s \
@@ -1113,7 +1131,7 @@ mod tests {
                         1 => pod.start_time = Some(now),
                         _ => {}
                     }
-                    if (state as usize + i) % 3 != 0 {
+                    if !(state as usize + i).is_multiple_of(3) {
                         samples.insert(pod.name.clone(), PodMetric { value_milli: usage, timestamp: now, window_ns: 60 * S });
                     }
                 }

@@ -35,10 +35,11 @@
 pub mod behavior;
 pub mod calc;
 pub mod controller;
+pub mod explain;
 pub mod policy;
 pub mod spec;
 
-pub use behavior::{LimitReason, ScaleEvent, ScalingRules, TimestampedRecommendation};
+pub use behavior::{LimitReason, ScaleEvent, ScalingRules, TimestampedRecommendation, WindowEntry};
 pub use calc::{
     ConditionStatus, ContainerRequests, PodGroup, PodInfo, PodMetric, PodMetrics, PodPhase, Proposal, Readiness,
     ReadyCondition, ResourceList, Tolerances,

@@ -469,9 +469,9 @@ fn by_name(name: &str, s: usize, rate_window_ns: u64) -> Option<MetricSource> {
 
 /// The kube-controller-manager flags of the HPA controller, settable per policy
 /// (`controller = { sync_period = "15s", tolerance = 0.1, ... }`).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ControllerFlags {
+pub struct ControllerFlags {
     #[serde(default)]
     sync_period: Option<crate::units::Duration>,
     #[serde(default)]
@@ -488,7 +488,8 @@ pub(crate) struct ControllerFlags {
 }
 
 impl ControllerFlags {
-    pub(crate) fn apply(&self, c: &mut ControllerConfig) -> Result<(), String> {
+    /// Lay the flags that are set over `c`; a value out of range is an error naming the key.
+    pub fn apply(&self, c: &mut ControllerConfig) -> Result<(), String> {
         if let Some(d) = self.sync_period {
             if d.0 < 1_000_000 {
                 return Err("`controller.sync_period` must be at least 1ms".into());
@@ -558,9 +559,21 @@ struct HpaSpecV1 {
     target_cpu_utilization_percentage: Option<i32>,
 }
 
-/// The HorizontalPodAutoscalers of a manifest file, by the name of the workload they scale
-/// (`scaleTargetRef.name`), with the place each is written.
-pub fn hpas_in_manifest(m: &crate::policy::manifest::Manifest) -> Result<Vec<(String, HpaSpec, String)>, String> {
+/// One HorizontalPodAutoscaler of a manifest file.
+#[derive(Debug, Clone)]
+pub struct ManifestHpa {
+    /// `metadata.name`.
+    pub name: String,
+    /// `scaleTargetRef.name`: the workload it scales.
+    pub target: String,
+    pub spec: HpaSpec,
+    /// Where the document starts (`file:line`).
+    pub place: String,
+}
+
+/// The HorizontalPodAutoscalers of a manifest file, in order, with the workload each scales
+/// (`scaleTargetRef.name`) and the place each is written.
+pub fn hpas_in_manifest(m: &crate::policy::manifest::Manifest) -> Result<Vec<ManifestHpa>, String> {
     let mut out = Vec::new();
     for doc in m.documents()? {
         if doc.kind != "HorizontalPodAutoscaler" {
@@ -588,7 +601,7 @@ pub fn hpas_in_manifest(m: &crate::policy::manifest::Manifest) -> Result<Vec<(St
             }
         };
         let target = spec.scale_target_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default();
-        out.push((target, spec, m.place(&doc)));
+        out.push(ManifestHpa { name: doc.name.clone(), target, spec, place: m.place(&doc) });
     }
     Ok(out)
 }
@@ -620,10 +633,10 @@ pub fn parse(
             let at = p.span_of("manifest");
             let m = crate::policy::manifest::Manifest::read(ctx.base_dir, file).map_err(|e| ConfigError::at(at.clone(), format!("{what}: {e}")))?;
             let all = hpas_in_manifest(&m).map_err(|e| ConfigError::at(at.clone(), format!("{what}: {e}")))?;
-            let mut found = all.into_iter().filter(|(t, _, _)| *t == svc_name);
+            let mut found = all.into_iter().filter(|h| h.target == svc_name);
             match (found.next(), found.next()) {
-                (Some((_, spec, _)), None) => spec,
-                (Some(_), Some((_, _, place))) => {
+                (Some(h), None) => h.spec,
+                (Some(_), Some(ManifestHpa { place, .. })) => {
                     return Err(ConfigError::at(at, format!("{what}: {} holds two HorizontalPodAutoscalers for {svc_name:?} (the second at {place}); the controller would fight itself", m.path)))
                 }
                 (None, _) => {
