@@ -1049,7 +1049,7 @@ const LANCZOS: [f64; 9] = [
 ];
 
 /// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, n = 9; about 1e-15 relative).
-fn ln_gamma(x: f64) -> f64 {
+pub(crate) fn ln_gamma(x: f64) -> f64 {
     if x < 0.5 {
         // Reflection: Γ(x) Γ(1 - x) = π / sin(πx).
         return (PI / (PI * x).sin()).ln() - ln_gamma(1.0 - x);
