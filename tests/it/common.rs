@@ -49,3 +49,23 @@ pub fn assert_conserved(r: &Report) {
     let q = &r.summary.requests;
     assert_eq!(q.arrived, q.completed + q.rejected + q.timed_out + q.lost + q.in_flight_at_end, "{q:?}");
 }
+
+/// Run the `autosim` binary with `args`; returns (exit code, stdout, stderr). A process killed
+/// by a signal reports -1. Backtraces are off, as a user's shell has them.
+pub fn autosim<I, S>(args: I) -> (i32, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_autosim"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .expect("cannot start the autosim binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -5,7 +5,6 @@
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{json, Value};
 
@@ -13,23 +12,8 @@ use autosim::policy::hpa::controller::ControllerConfig;
 use autosim::policy::hpa::explain::{explain_files, render_json, render_text, Report};
 
 use super::common;
+use crate::common::autosim;
 
-fn autosim<I, S>(args: I) -> (i32, String, String)
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let out = Command::new(env!("CARGO_BIN_EXE_autosim"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("cannot start the autosim binary");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn vectors() -> Vec<Value> {
     let path = common::root().join("tests/data/hpa-vectors.json");

@@ -3,12 +3,8 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use crate::common::autosim;
 
-fn autosim(args: &[&OsStr]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_autosim")).args(args).env_remove("RUST_BACKTRACE").output().expect("cannot start autosim");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)

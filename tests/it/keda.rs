@@ -6,6 +6,7 @@
 use autosim::report::{DecisionRow, Report};
 
 use crate::common::{assert_conserved, run, scenario};
+use crate::common::autosim;
 
 /// An `http` API at `rate` req/s between `from` and `to` (k6-free step pattern), 50 ms of
 /// work, 4 slots per pod, 10 s startup; replicas at the start `replicas`.
@@ -253,14 +254,6 @@ fn bad_keda_configurations_are_refused_with_their_place() {
     assert!(e.contains("no ScaledObject whose scaleTargetRef.name is \"api\""), "{e}");
 }
 
-fn autosim(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_autosim"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("cannot start the autosim binary");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
 #[test]
 fn through_the_cli_a_bad_scaledobject_exits_2_and_a_schedule_writes_its_cronjobs() {

@@ -4,7 +4,6 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use autosim::output;
 use autosim::plot::figure;
@@ -13,6 +12,7 @@ use autosim::report::view::RunView;
 use autosim::report::{charts, html};
 
 use super::common;
+use crate::common::autosim;
 
 /// 100 requests a second at exact 10 ms spacing (k6's constant-arrival-rate), each holding one
 /// slot for exactly 45 ms: 4.5 busy slots. At `demand_utilization` 0.6 of one-slot pods the
@@ -286,10 +286,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn autosim(args: &[&OsStr]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_autosim")).args(args).output().expect("cannot start autosim");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
 const TWO: &str = r#"
 name = "two"
