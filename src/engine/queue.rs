@@ -108,33 +108,40 @@ impl<E: Copy> EventQueue<E> {
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
         let last = self.heap.pop()?;
-        if self.heap.is_empty() {
+        let Some(&top) = self.heap.first() else {
             return Some((key_time(last.key), last.event));
-        }
-        let top = self.heap[0];
-        // Sift the last entry down from the root with a hole.
-        let n = self.heap.len();
+        };
+        // Sift the last entry down from the root with a hole. Among equal keys the child of
+        // lowest index wins, as a left-to-right scan would choose.
+        let heap = &mut self.heap[..];
+        let n = heap.len();
         let mut i = 0;
         loop {
             let first = i * D + 1;
-            if first >= n {
-                break;
-            }
-            let end = (first + D).min(n);
-            let mut best = first;
-            for c in first + 1..end {
-                if self.heap[c].before(&self.heap[best]) {
-                    best = c;
+            let best = if let Some(c) = heap.get(first..first + D) {
+                // All four children: a tournament (one bounds check for the four).
+                let a = if c[1].before(&c[0]) { 1 } else { 0 };
+                let b = if c[3].before(&c[2]) { 3 } else { 2 };
+                first + if c[b].before(&c[a]) { b } else { a }
+            } else if first < n {
+                let mut best = first;
+                for c in first + 1..n {
+                    if heap[c].before(&heap[best]) {
+                        best = c;
+                    }
                 }
-            }
-            if self.heap[best].before(&last) {
-                self.heap[i] = self.heap[best];
+                best
+            } else {
+                break;
+            };
+            if heap[best].before(&last) {
+                heap[i] = heap[best];
                 i = best;
             } else {
                 break;
             }
         }
-        self.heap[i] = last;
+        heap[i] = last;
         Some((key_time(top.key), top.event))
     }
 

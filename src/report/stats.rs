@@ -1,21 +1,76 @@
 //! Streaming statistics: memory independent of the number of requests.
 
-use hdrhistogram::Histogram;
-
 /// Latencies recorded in microseconds, 3 significant digits (0.1% relative precision), from
 /// 1 µs to about 11.6 days; larger values are clamped to the top.
+///
+/// The layout is HdrHistogram's for (lowest 1, highest 10^12, 3 significant figures), and every
+/// query answers as `hdrhistogram::Histogram` does (the tests check it against that crate). It
+/// is our own because recording is the engine's hottest statistic (several histograms per
+/// request): here a record is an index computation and three adds, and the range of buckets
+/// in use is tracked, so that reset, merge and quantiles touch only those buckets.
 #[derive(Clone)]
 pub struct LatencyHist {
-    h: Histogram<u64>,
+    counts: Box<[u64]>,
+    total: u64,
+    /// The lowest and highest bucket with a count (`lo > hi` when empty).
+    lo: usize,
+    hi: usize,
     sum_ns: u128,
     max_ns: u64,
 }
 
 const HIGHEST_US: u64 = 1_000_000_000_000;
 
+/// log2 of half the sub-buckets per bucket: 2 x 10^3 values at unit resolution need 2^11
+/// sub-buckets.
+const SUB_HALF_MAGNITUDE: u32 = 10;
+const SUB_HALF: usize = 1 << SUB_HALF_MAGNITUDE;
+const SUB_MASK: u64 = (2 * SUB_HALF as u64) - 1;
+/// 64 - unit magnitude (0) - sub-bucket count magnitude (11).
+const LEADING_ZERO_BASE: u32 = 53;
+/// Buckets to cover `HIGHEST_US`: 2^11 x 2^29 > 10^12.
+const BUCKETS: usize = 30;
+const LEN: usize = (BUCKETS + 1) * SUB_HALF;
+
+#[inline(always)]
+fn bucket_of(v: u64) -> u32 {
+    LEADING_ZERO_BASE - (v | SUB_MASK).leading_zeros()
+}
+
+/// The counts index of a value (may be past the end for values above the top).
+#[inline(always)]
+fn index_of(v: u64) -> usize {
+    let b = bucket_of(v);
+    ((b as usize + 1) << SUB_HALF_MAGNITUDE) + (v >> b) as usize - SUB_HALF
+}
+
+/// The lowest value of a counts index.
+fn value_of(i: usize) -> u64 {
+    let b = (i >> SUB_HALF_MAGNITUDE) as i64 - 1;
+    let sub = (i & (SUB_HALF - 1)) + SUB_HALF;
+    if b < 0 {
+        (sub - SUB_HALF) as u64
+    } else {
+        (sub as u64) << b
+    }
+}
+
+fn lowest_equivalent(v: u64) -> u64 {
+    let b = bucket_of(v);
+    (v >> b) << b
+}
+
+fn highest_equivalent(v: u64) -> u64 {
+    if v == u64::MAX {
+        u64::MAX
+    } else {
+        lowest_equivalent(v).saturating_add(1 << bucket_of(v)) - 1
+    }
+}
+
 impl std::fmt::Debug for LatencyHist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LatencyHist(n = {})", self.h.len())
+        write!(f, "LatencyHist(n = {})", self.total)
     }
 }
 
@@ -27,52 +82,99 @@ impl Default for LatencyHist {
 
 impl LatencyHist {
     pub fn new() -> Self {
-        let h = Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("valid histogram bounds");
-        Self { h, sum_ns: 0, max_ns: 0 }
+        Self {
+            counts: vec![0; LEN].into_boxed_slice(),
+            total: 0,
+            lo: usize::MAX,
+            hi: 0,
+            sum_ns: 0,
+            max_ns: 0,
+        }
     }
 
     #[inline]
     pub fn record(&mut self, ns: u64) {
         let us = (ns / 1000).clamp(1, HIGHEST_US);
-        self.h.saturating_record(us);
+        let i = index_of(us);
+        self.counts[i] += 1;
+        self.total += 1;
+        self.lo = self.lo.min(i);
+        self.hi = self.hi.max(i);
         self.sum_ns += u128::from(ns);
-        if ns > self.max_ns {
-            self.max_ns = ns;
-        }
+        self.max_ns = self.max_ns.max(ns);
     }
 
     pub fn count(&self) -> u64 {
-        self.h.len()
+        self.total
+    }
+
+    /// The buckets in use with their indices.
+    fn used(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let range = if self.total == 0 {
+            0..0
+        } else {
+            self.lo..self.hi + 1
+        };
+        range.clone().zip(self.counts[range].iter().copied())
+    }
+
+    /// HdrHistogram's `value_at_quantile`: the highest value of the bucket where the count
+    /// reaches `ceil(q x n)` (at least 1); the lowest value of that bucket for `q == 0`.
+    fn value_at_quantile(&self, q: f64) -> u64 {
+        let q = q.min(1.0);
+        let target = ((q * self.total as f64).ceil() as u64).max(1);
+        let mut acc = 0u64;
+        for (i, c) in self.used() {
+            acc += c;
+            if acc >= target {
+                let v = value_of(i);
+                return if q == 0.0 {
+                    lowest_equivalent(v)
+                } else {
+                    highest_equivalent(v)
+                };
+            }
+        }
+        0
+    }
+
+    /// Recorded values at or below `us` (to the histogram's precision).
+    fn count_to(&self, us: u64) -> u64 {
+        let last = index_of(us).min(LEN - 1);
+        self.used()
+            .take_while(|&(i, _)| i <= last)
+            .map(|(_, c)| c)
+            .sum()
     }
 
     /// Mean, exact (from a running sum), seconds.
     pub fn mean_s(&self) -> f64 {
-        if self.h.is_empty() {
+        if self.total == 0 {
             0.0
         } else {
-            self.sum_ns as f64 / self.h.len() as f64 / 1e9
+            self.sum_ns as f64 / self.total as f64 / 1e9
         }
     }
 
     /// Quantile `q` in [0, 1], seconds; the histogram's value at that rank (within 0.1%).
     pub fn quantile_s(&self, q: f64) -> f64 {
-        if self.h.is_empty() {
+        if self.total == 0 {
             return 0.0;
         }
         if q >= 1.0 {
             return self.max_s();
         }
         // The histogram reports the top of the bucket; never above the true maximum.
-        (self.h.value_at_quantile(q) as f64 / 1e6).min(self.max_s())
+        (self.value_at_quantile(q) as f64 / 1e6).min(self.max_s())
     }
 
     /// The lowest value of the histogram bucket holding quantile `q`, seconds: the true
     /// quantile is at or above it.
     pub fn quantile_low_s(&self, q: f64) -> f64 {
-        if self.h.is_empty() {
+        if self.total == 0 {
             return 0.0;
         }
-        self.h.lowest_equivalent(self.h.value_at_quantile(q.min(1.0))) as f64 / 1e6
+        lowest_equivalent(self.value_at_quantile(q.min(1.0))) as f64 / 1e6
     }
 
     /// Maximum, exact, seconds.
@@ -82,44 +184,51 @@ impl LatencyHist {
 
     /// Share of recorded values at or below `ns`.
     pub fn share_at_or_below(&self, ns: u64) -> f64 {
-        if self.h.is_empty() {
+        if self.total == 0 {
             return 1.0;
         }
-        let us = (ns / 1000).max(1);
-        self.h.count_between(0, us) as f64 / self.h.len() as f64
+        self.count_at_or_below(ns) as f64 / self.total as f64
     }
 
     /// Count of recorded values at or below `ns` (to the histogram's precision).
     pub fn count_at_or_below(&self, ns: u64) -> u64 {
-        let us = (ns / 1000).max(1);
-        self.h.count_between(0, us)
+        self.count_to((ns / 1000).max(1))
     }
 
     pub fn add(&mut self, other: &LatencyHist) {
-        // Same bounds: cannot fail.
-        let _ = self.h.add(&other.h);
+        if other.total > 0 {
+            for (i, c) in other.used() {
+                self.counts[i] += c;
+            }
+            self.total += other.total;
+            self.lo = self.lo.min(other.lo);
+            self.hi = self.hi.max(other.hi);
+        }
         self.sum_ns += other.sum_ns;
         self.max_ns = self.max_ns.max(other.max_ns);
     }
 
     pub fn reset(&mut self) {
-        self.h.reset();
+        if self.total > 0 {
+            self.counts[self.lo..=self.hi].fill(0);
+        }
+        self.total = 0;
+        self.lo = usize::MAX;
+        self.hi = 0;
         self.sum_ns = 0;
         self.max_ns = 0;
     }
 
-    /// The empirical CDF as (seconds, cumulative share) points, one per distinct recorded bucket.
+    /// The empirical CDF as (seconds, cumulative share) points, one per distinct recorded bucket
+    /// (at the bucket's highest value).
     pub fn cdf(&self) -> Vec<(f64, f64)> {
-        let n = self.h.len() as f64;
-        if n == 0.0 {
-            return Vec::new();
-        }
+        let n = self.total as f64;
         let mut acc = 0u64;
-        self.h
-            .iter_recorded()
-            .map(|v| {
-                acc += v.count_since_last_iteration();
-                (v.value_iterated_to() as f64 / 1e6, acc as f64 / n)
+        self.used()
+            .filter(|&(_, c)| c > 0)
+            .map(|(i, c)| {
+                acc += c;
+                (highest_equivalent(value_of(i)) as f64 / 1e6, acc as f64 / n)
             })
             .collect()
     }
@@ -172,6 +281,67 @@ mod tests {
         assert!((p99 - 0.990).abs() / 0.990 < 0.001, "{p99}");
         assert_eq!(h.max_s(), 1.0);
         assert!((h.share_at_or_below(500_000_000) - 0.5).abs() < 0.002);
+    }
+
+    /// Every query answers as hdrhistogram's does, on values from the unit range to past the
+    /// top, recorded, merged and reset.
+    #[test]
+    fn answers_as_hdrhistogram_does() {
+        use hdrhistogram::Histogram;
+        use proptest::prelude::*;
+        let values = prop::collection::vec(
+            prop_oneof![
+                0u64..5_000,
+                0u64..5_000_000,
+                0u64..50_000_000_000,
+                any::<u64>()
+            ],
+            1..400,
+        );
+        let config = ProptestConfig {
+            cases: 200,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(a in values.clone(), b in values, probe in any::<u64>(), q in 0.0f64..=1.0)| {
+            let reference = |vs: &[u64]| {
+                let mut h = Histogram::<u64>::new_with_bounds(1, HIGHEST_US, 3).unwrap();
+                for &ns in vs {
+                    h.saturating_record((ns / 1000).clamp(1, HIGHEST_US));
+                }
+                h
+            };
+            let ours = |vs: &[u64]| {
+                let mut h = LatencyHist::new();
+                for &ns in vs {
+                    h.record(ns);
+                }
+                h
+            };
+            let mut want = reference(&a);
+            want.add(reference(&b)).unwrap();
+            let mut got = ours(&[1, 2, 3]);
+            got.reset();
+            got.add(&ours(&a));
+            got.add(&ours(&b));
+            prop_assert_eq!(got.count(), want.len());
+            prop_assert_eq!(got.counts.len(), want.distinct_values());
+            for q in [q, 0.0, 0.5, 0.99, 0.999, 1.0] {
+                prop_assert_eq!(got.value_at_quantile(q), want.value_at_quantile(q), "q = {}", q);
+            }
+            for ns in [probe, probe % 10_000_000, 0, 999, 1000, u64::MAX] {
+                let us = (ns / 1000).max(1);
+                prop_assert_eq!(got.count_at_or_below(ns), want.count_between(0, us));
+                prop_assert_eq!(lowest_equivalent(us), want.lowest_equivalent(us));
+                prop_assert_eq!(highest_equivalent(us), want.highest_equivalent(us));
+            }
+            let cdf: Vec<_> = want
+                .iter_recorded()
+                .map(|v| v.value_iterated_to() as f64 / 1e6)
+                .collect();
+            prop_assert_eq!(got.cdf().into_iter().map(|p| p.0).collect::<Vec<_>>(), cdf);
+            let exact_max = a.iter().chain(&b).copied().max().unwrap();
+            prop_assert_eq!(got.max_s(), exact_max as f64 / 1e9);
+        });
     }
 
     #[test]

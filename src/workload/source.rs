@@ -63,11 +63,24 @@ pub struct Binned {
     scratch: Vec<SimTime>,
     /// Rounding error carried between bins (`Even` and `Uniform`).
     carry: f64,
+    /// The rate of bin `rate_bin`, evaluated once per bin rather than once per arrival.
+    rate_bin: u64,
+    bin_rate: f64,
 }
 
 impl Binned {
     pub fn new(rate: RateFn, bin_ns: u64, within: WithinBin, start: SimTime) -> Self {
-        Self { rate, bin_ns: bin_ns.max(1), within, start, bin: 0, t: start, pending: VecDeque::new(), scratch: Vec::new(), carry: 0.0 }
+        Self { rate, bin_ns: bin_ns.max(1), within, start, bin: 0, t: start, pending: VecDeque::new(), scratch: Vec::new(), carry: 0.0, rate_bin: u64::MAX, bin_rate: 0.0 }
+    }
+
+    /// The rate of the current bin.
+    #[inline]
+    fn current_rate(&mut self) -> f64 {
+        if self.rate_bin != self.bin {
+            self.bin_rate = self.rate.rate(self.bin, self.bin_ns);
+            self.rate_bin = self.bin;
+        }
+        self.bin_rate
     }
 
     fn bin_end(&self) -> SimTime {
@@ -83,7 +96,7 @@ impl Binned {
             if self.t >= end || self.rate.exhausted(self.bin) {
                 return None;
             }
-            let r = self.rate.rate(self.bin, self.bin_ns);
+            let r = self.current_rate();
             match self.within {
                 WithinBin::Poisson => {
                     if r > 0.0 {
