@@ -17,7 +17,7 @@ use crate::engine::time::secs;
 use crate::engine::SimTime;
 use crate::scenario::{ReportConfig, Slo};
 pub use elasticity::{Elasticity, ResponseEvent, Responsiveness};
-pub use stats::{Integral, LatencyHist};
+pub use stats::{BucketThreshold, Integral, LatencyHist};
 
 /// Default window within which a change of scaling direction counts as a reversal
 /// (`report.reversal_window`).
@@ -42,8 +42,14 @@ pub struct ServiceAcc {
     /// k6 arrival-rate iterations that found no free VU (k6's `dropped_iterations`), and
     /// iterations of the iteration executors left undone at `max_duration`. Never arrived.
     pub dropped_iterations: u64,
+    /// Latencies of the counted completions, up to the last closed step (the current step's
+    /// join at its close: [`ServiceAcc::close_step`]).
     pub latency: LatencyHist,
     pub queue_wait: LatencyHist,
+    /// Latencies of the current step's completions: counted ones, and ones that arrived before
+    /// the warm-up. One histogram per completion feeds both the step's row and the summary.
+    step_latency: LatencyHist,
+    step_uncounted: LatencyHist,
     /// Requests in the system (waiting or executing, abandoned ones included).
     pub in_system: Integral,
     in_system_area_at_warmup: Option<f64>,
@@ -53,6 +59,8 @@ pub struct ServiceAcc {
     pub cpu_gone_s: f64,
     pub step: StepAcc,
     minute: MinuteAcc,
+    /// Latencies in histogram buckets at or below the SLO's.
+    fast: BucketThreshold,
     pub violation_minutes: u64,
     pub scale_events: u64,
     pub scale_ups: u64,
@@ -135,14 +143,19 @@ pub struct StepAcc {
     pub rejected: u64,
     pub timed_out: u64,
     pub lost: u64,
+    /// Latencies of every completion in the step (filled by [`ServiceAcc::close_step`]).
     pub latency: LatencyHist,
     /// Work (service time, slot-nanoseconds) of the requests that arrived in the step.
     pub work_ns: u128,
 }
 
+/// One minute of the SLO: whether its percentile latency is above the target needs no
+/// histogram, only the count of completions in buckets at or below the target's
+/// ([`BucketThreshold`]); the answer is the histogram's, exactly.
 #[derive(Debug, Clone, Default)]
 struct MinuteAcc {
-    latency: LatencyHist,
+    completed: u64,
+    fast: u64,
     bad: u64,
 }
 
@@ -161,6 +174,9 @@ impl ServiceAcc {
             good: 0,
             latency: LatencyHist::new(),
             queue_wait: LatencyHist::new(),
+            step_latency: LatencyHist::new(),
+            step_uncounted: LatencyHist::new(),
+            fast: BucketThreshold::new(secs(slo.latency_ns)),
             in_system: Integral::default(),
             in_system_area_at_warmup: if warmup_ns == 0 { Some(0.0) } else { None },
             bound_pods: Integral::default(),
@@ -228,17 +244,39 @@ impl ServiceAcc {
     pub fn on_complete(&mut self, arrival: SimTime, started: SimTime, now: SimTime) {
         let latency = now - arrival;
         self.step.completed += 1;
-        self.step.latency.record(latency);
-        self.minute.latency.record(latency);
+        self.minute.completed += 1;
+        self.minute.fast += u64::from(self.fast.admits(latency));
         if self.counted(arrival) {
             self.completed += 1;
-            self.latency.record(latency);
+            self.step_latency.record(latency);
             self.queue_wait.record(started - arrival);
             if latency <= self.slo.latency_ns {
                 self.good += 1;
             }
+        } else {
+            self.step_uncounted.record(latency);
         }
         self.in_system.add(now, -1);
+    }
+
+    /// Close the current step: the run's latencies gain its counted completions, and the
+    /// step's figures are returned (its latencies are every completion in it); the next step
+    /// starts empty, keeping the histograms' memory.
+    pub fn close_step(&mut self) -> StepAcc {
+        self.latency.add(&self.step_latency);
+        if self.step_uncounted.count() > 0 {
+            self.step_latency.add(&self.step_uncounted);
+            self.step_uncounted.reset();
+        }
+        let mut step = std::mem::take(&mut self.step);
+        std::mem::swap(&mut step.latency, &mut self.step_latency);
+        step
+    }
+
+    /// Give back a closed step's latency histogram, emptied, for the next step.
+    pub fn recycle_step(&mut self, mut step: StepAcc) {
+        step.latency.reset();
+        self.step_latency = step.latency;
     }
 
     /// A request served after its client gave up leaves the system.
@@ -291,17 +329,16 @@ impl ServiceAcc {
     pub fn close_minute(&mut self, now: SimTime) {
         let start = now.saturating_sub(MINUTE_NS);
         let m = &mut self.minute;
-        let total = m.latency.count() + m.bad;
+        let total = m.completed + m.bad;
         if start >= self.warmup_ns && total > 0 {
             // Slow when the percentile's histogram bucket lies wholly above the target.
-            let slow = m.latency.count() > 0 && m.latency.quantile_low_s(self.slo.percentile / 100.0) > secs(self.slo.latency_ns);
+            let slow = m.completed > 0 && BucketThreshold::slow(m.completed, m.fast, self.slo.percentile / 100.0);
             let failing = m.bad as f64 / total as f64 > 1.0 - self.slo.availability;
             if slow || failing {
                 self.violation_minutes += 1;
             }
         }
-        m.latency.reset();
-        m.bad = 0;
+        *m = MinuteAcc::default();
     }
 
     /// A change of spec replicas.

@@ -7,10 +7,12 @@
 /// query answers as `hdrhistogram::Histogram` does (the tests check it against that crate). It
 /// is our own because recording is the engine's hottest statistic (several histograms per
 /// request): here a record is an index computation and three adds, and the range of buckets
-/// in use is tracked, so that reset, merge and quantiles touch only those buckets.
+/// in use is tracked, so that reset, merge and quantiles touch only those buckets. The counts
+/// are allocated at the first record: an empty histogram costs nothing.
 #[derive(Clone)]
 pub struct LatencyHist {
-    counts: Box<[u64]>,
+    /// Empty until the first record, then `LEN` counts.
+    counts: Vec<u64>,
     total: u64,
     /// The lowest and highest bucket with a count (`lo > hi` when empty).
     lo: usize,
@@ -82,21 +84,25 @@ impl Default for LatencyHist {
 
 impl LatencyHist {
     pub fn new() -> Self {
-        Self {
-            counts: vec![0; LEN].into_boxed_slice(),
-            total: 0,
-            lo: usize::MAX,
-            hi: 0,
-            sum_ns: 0,
-            max_ns: 0,
-        }
+        Self { counts: Vec::new(), total: 0, lo: usize::MAX, hi: 0, sum_ns: 0, max_ns: 0 }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn allocate(&mut self) -> &mut [u64] {
+        self.counts = vec![0; LEN];
+        &mut self.counts
     }
 
     #[inline]
     pub fn record(&mut self, ns: u64) {
         let us = (ns / 1000).clamp(1, HIGHEST_US);
         let i = index_of(us);
-        self.counts[i] += 1;
+        // `i < LEN` (`us` is clamped): out of range only before the first record.
+        match self.counts.get_mut(i) {
+            Some(c) => *c += 1,
+            None => self.allocate()[i] += 1,
+        }
         self.total += 1;
         self.lo = self.lo.min(i);
         self.hi = self.hi.max(i);
@@ -197,6 +203,9 @@ impl LatencyHist {
 
     pub fn add(&mut self, other: &LatencyHist) {
         if other.total > 0 {
+            if self.counts.is_empty() {
+                self.allocate();
+            }
             for (i, c) in other.used() {
                 self.counts[i] += c;
             }
@@ -231,6 +240,52 @@ impl LatencyHist {
                 (highest_equivalent(value_of(i)) as f64 / 1e6, acc as f64 / n)
             })
             .collect()
+    }
+}
+
+/// The histogram's verdict on "is the `q` quantile above `limit_s`?" without a histogram: a
+/// value is *admitted* when its bucket's lowest value is at or below the limit, and the
+/// quantile's bucket lies wholly above the limit exactly when fewer values were admitted than
+/// the quantile's rank. Equal to `h.quantile_low_s(q) > limit_s` of the same values (tested).
+#[derive(Debug, Clone, Copy)]
+pub struct BucketThreshold {
+    /// The highest microsecond value admitted (0: none).
+    max_us: u64,
+}
+
+impl BucketThreshold {
+    pub fn new(limit_s: f64) -> Self {
+        let admitted = |us: u64| lowest_equivalent(us) as f64 / 1e6 <= limit_s;
+        if !admitted(1) {
+            return Self { max_us: 0 };
+        }
+        if admitted(HIGHEST_US) {
+            return Self { max_us: HIGHEST_US };
+        }
+        // Admission is monotone in the value: the last admitted one by bisection.
+        let (mut lo, mut hi) = (1, HIGHEST_US);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if admitted(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Self { max_us: lo }
+    }
+
+    /// Whether a latency of `ns` lands in a bucket at or below the limit.
+    #[inline]
+    pub fn admits(&self, ns: u64) -> bool {
+        (ns / 1000).clamp(1, HIGHEST_US) <= self.max_us
+    }
+
+    /// Whether, of `n > 0` values of which `admitted` were admitted, the `q` quantile's bucket
+    /// lies wholly above the limit (the rank as in HdrHistogram's `value_at_quantile`).
+    pub fn slow(n: u64, admitted: u64, q: f64) -> bool {
+        let rank = ((q.min(1.0) * n as f64).ceil() as u64).max(1);
+        admitted < rank
     }
 }
 
@@ -325,6 +380,7 @@ mod tests {
             got.add(&ours(&b));
             prop_assert_eq!(got.count(), want.len());
             prop_assert_eq!(got.counts.len(), want.distinct_values());
+            prop_assert_eq!(LatencyHist::new().value_at_quantile(q), 0);
             for q in [q, 0.0, 0.5, 0.99, 0.999, 1.0] {
                 prop_assert_eq!(got.value_at_quantile(q), want.value_at_quantile(q), "q = {}", q);
             }
@@ -341,6 +397,33 @@ mod tests {
             prop_assert_eq!(got.cdf().into_iter().map(|p| p.0).collect::<Vec<_>>(), cdf);
             let exact_max = a.iter().chain(&b).copied().max().unwrap();
             prop_assert_eq!(got.max_s(), exact_max as f64 / 1e9);
+        });
+    }
+
+    /// The threshold's verdict is the histogram's, on limits at and around bucket edges.
+    #[test]
+    fn threshold_decides_as_the_histogram_does() {
+        use proptest::prelude::*;
+        let config = ProptestConfig { cases: 300, ..ProptestConfig::default() };
+        let values = prop::collection::vec(prop_oneof![0u64..3_000_000, 0u64..3_000_000_000], 1..300);
+        let limit = prop_oneof![0u64..3_000_000, 0u64..3_000_000_000, Just(0), Just(999), Just(1000), Just(2_048_000)];
+        let pct = prop_oneof![Just(50.0), Just(95.0), Just(99.0), Just(99.9), Just(100.0), 0.0f64..100.0];
+        proptest!(config, |(vs in values, limit_ns in limit, pct in pct)| {
+            let mut h = LatencyHist::new();
+            for &ns in &vs {
+                h.record(ns);
+            }
+            for limit_ns in [limit_ns, limit_ns / 1000 * 1000, vs[0], vs[0] / 1000 * 1000] {
+                let limit_s = limit_ns as f64 / 1e9;
+                let t = BucketThreshold::new(limit_s);
+                let admitted = vs.iter().filter(|&&ns| t.admits(ns)).count() as u64;
+                let q = pct / 100.0;
+                prop_assert_eq!(
+                    BucketThreshold::slow(vs.len() as u64, admitted, q),
+                    h.quantile_low_s(q) > limit_s,
+                    "limit {} s, q {}", limit_s, q
+                );
+            }
         });
     }
 

@@ -162,7 +162,7 @@ impl Simulation<'_> {
             let ready_area = acc.ready_pods.area_s(now);
             let supply_pods = if step_s > 0.0 { (ready_area - acc.step_ready_start_s) / step_s } else { f64::from(ready) };
             acc.step_ready_start_s = ready_area;
-            let st = std::mem::take(&mut acc.step);
+            let st = acc.close_step();
             let demand_pods = elasticity::demand_pods(
                 st.work_ns as f64 / 1e9,
                 step_s,
@@ -194,10 +194,7 @@ impl Simulation<'_> {
                 demand_pods,
                 supply_pods,
             });
-            // Keep the step histogram's allocation for the next step.
-            let mut h = st.latency;
-            h.reset();
-            acc.step.latency = h;
+            self.world.services[s].acc.recycle_step(st);
         }
         // Rows of one step carry the same time; the next step starts from it.
         let _ = step_start;
@@ -257,6 +254,9 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         let svc = &sc.services[s];
         let acc = &mut sim.world.services[s].acc;
         acc.close_minute(now.max(1));
+        // Completions after the last step's close (none when the run ends on a step).
+        let rest = acc.close_step();
+        acc.recycle_step(rest);
         let r = Requests {
             arrived: acc.arrived,
             completed: acc.completed,
