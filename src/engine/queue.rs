@@ -111,8 +111,11 @@ impl<E: Copy> EventQueue<E> {
         let Some(&top) = self.heap.first() else {
             return Some((key_time(last.key), last.event));
         };
-        // Sift the last entry down from the root with a hole. Among equal keys the child of
-        // lowest index wins, as a left-to-right scan would choose.
+        // Bottom-up deletion: move the hole from the root to a leaf along the smaller
+        // children (no comparison with `last` on the way: it came from a leaf and usually
+        // belongs near one), then sift `last` up from there. It ends where a top-down sift
+        // would put it, equal keys included: among equal children the one of lowest index
+        // wins, and `last` rises above keys equal to its own.
         let heap = &mut self.heap[..];
         let n = heap.len();
         let mut i = 0;
@@ -120,8 +123,8 @@ impl<E: Copy> EventQueue<E> {
             let first = i * D + 1;
             let best = if let Some(c) = heap.get(first..first + D) {
                 // All four children: a tournament (one bounds check for the four).
-                let a = if c[1].before(&c[0]) { 1 } else { 0 };
-                let b = if c[3].before(&c[2]) { 3 } else { 2 };
+                let a = usize::from(c[1].before(&c[0]));
+                let b = 2 + usize::from(c[3].before(&c[2]));
                 first + if c[b].before(&c[a]) { b } else { a }
             } else if first < n {
                 let mut best = first;
@@ -134,12 +137,16 @@ impl<E: Copy> EventQueue<E> {
             } else {
                 break;
             };
-            if heap[best].before(&last) {
-                heap[i] = heap[best];
-                i = best;
-            } else {
+            heap[i] = heap[best];
+            i = best;
+        }
+        while i > 0 {
+            let parent = (i - 1) / D;
+            if heap[parent].before(&last) {
                 break;
             }
+            heap[i] = heap[parent];
+            i = parent;
         }
         heap[i] = last;
         Some((key_time(top.key), top.event))
@@ -190,6 +197,64 @@ mod tests {
                 let got = q.pop().unwrap();
                 assert_eq!(got, want);
                 now = got.0;
+            }
+        }
+    }
+
+    /// Bottom-up deletion leaves the heap as a top-down sift would, equal keys (events pushed
+    /// last at one time) included: same pops in the same order as a textbook 4-ary heap.
+    #[test]
+    fn pops_equal_keys_as_a_top_down_heap_does() {
+        struct TopDown(Vec<(Key, u64)>);
+        impl TopDown {
+            fn push(&mut self, k: Key, e: u64) {
+                let mut i = self.0.len();
+                self.0.push((k, e));
+                while i > 0 && self.0[i].0 < self.0[(i - 1) / D].0 {
+                    self.0.swap(i, (i - 1) / D);
+                    i = (i - 1) / D;
+                }
+            }
+            fn pop(&mut self) -> Option<(SimTime, u64)> {
+                let last = self.0.pop()?;
+                if self.0.is_empty() {
+                    return Some((key_time(last.0), last.1));
+                }
+                let top = std::mem::replace(&mut self.0[0], last);
+                let mut i = 0;
+                loop {
+                    let children = (i * D + 1)..(i * D + 1 + D).min(self.0.len());
+                    let Some(best) = children.reduce(|b, c| if self.0[c].0 < self.0[b].0 { c } else { b }) else {
+                        break;
+                    };
+                    if self.0[best].0 < self.0[i].0 {
+                        self.0.swap(i, best);
+                        i = best;
+                    } else {
+                        break;
+                    }
+                }
+                Some((key_time(top.0), top.1))
+            }
+        }
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(11);
+        let (mut q, mut reference) = (EventQueue::new(), TopDown(Vec::new()));
+        let (mut seq, mut now) = (0u64, 0u64);
+        for id in 0..50_000u64 {
+            if rng.gen_bool(0.52) || q.is_empty() {
+                let t = now + rng.gen_range(0..20);
+                if rng.gen_bool(0.3) {
+                    q.push_last(t, id);
+                    reference.push(key(t, u64::MAX), id);
+                } else {
+                    q.push(t, id);
+                    reference.push(key(t, seq), id);
+                    seq += 1;
+                }
+            } else {
+                let got = q.pop();
+                assert_eq!(got, reference.pop());
+                now = got.unwrap().0;
             }
         }
     }
