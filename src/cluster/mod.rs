@@ -2,9 +2,7 @@
 //! them. Slots are reused (a free list) with a generation number, so memory stays flat over a
 //! long run with churn and stale events are recognised and ignored.
 
-use std::collections::VecDeque;
-
-use crate::engine::SimTime;
+use crate::engine::{Fifo, SimTime};
 
 /// Lifecycle of a pod as the engine models it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,7 +47,7 @@ pub struct Pod {
     pub slots: Vec<Slot>,
     pub free: Vec<u16>,
     /// Requests waiting in this pod (kind `http`).
-    pub queue: VecDeque<u32>,
+    pub queue: Fifo<u32>,
     // Counters exported to the metrics pipeline.
     /// Responses sent, any status (HTTP `http_requests_total`).
     pub responses: u64,

@@ -1,9 +1,7 @@
 //! Requests and the per-service machinery that routes them: the request slab, the balancers,
 //! the shared queue, and the clients' timeouts.
 
-use std::collections::VecDeque;
-
-use crate::engine::SimTime;
+use crate::engine::{Fifo, SimTime};
 use crate::report::ServiceAcc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,12 +94,12 @@ pub struct ServiceRt {
     pub ready: Vec<u32>,
     pub rr_next: usize,
     /// The shared queue (`queue` kind), or requests held while no pod is ready (`http`).
-    pub waiting: VecDeque<u32>,
+    pub waiting: Fifo<u32>,
     /// `queue` kind: one entry per free slot of a ready pod, longest idle first (pod, pod gen).
     /// Entries of pods that left are skipped when met.
-    pub idle: VecDeque<(u32, u32)>,
+    pub idle: Fifo<(u32, u32)>,
     /// Client deadlines in arrival order: (request, request gen, deadline).
-    pub deadlines: VecDeque<(u32, u32, SimTime)>,
+    pub deadlines: Fifo<(u32, u32, SimTime)>,
     pub deadline_armed: bool,
     pub next_ordinal: u64,
     /// The service's own scrape target (ingress counter, queue length).
@@ -118,9 +116,9 @@ impl ServiceRt {
             pods: Vec::new(),
             ready: Vec::new(),
             rr_next: 0,
-            waiting: VecDeque::new(),
-            idle: VecDeque::new(),
-            deadlines: VecDeque::new(),
+            waiting: Fifo::new(),
+            idle: Fifo::new(),
+            deadlines: Fifo::new(),
             deadline_armed: false,
             next_ordinal: 0,
             target,

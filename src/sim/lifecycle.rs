@@ -236,7 +236,7 @@ impl Simulation<'_> {
         p.cpu_done_ns = (used - idle) * 1e9;
         let s = p.service as usize;
         let mut held: Vec<u32> = p.slots.iter().map(|sl| sl.req).filter(|&r| r != FREE).collect();
-        held.extend(p.queue.drain(..));
+        held.extend(p.queue.drain_all());
         for sl in &mut p.slots {
             sl.req = FREE;
         }
