@@ -26,14 +26,33 @@ pub struct Slot {
 
 pub const FREE: u32 = u32::MAX;
 
+/// Fields in the order the request path touches them, each pod on its own cache lines: the
+/// first line holds what an arrival and a completion read (liveness, phase, free slots,
+/// slots and the response counter), the second the other per-request counters.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub struct Pod {
     pub gen: u32,
     pub alive: bool,
+    pub phase: PodPhase,
     pub service: u16,
+    /// Concurrency slots; `free` lists the indices of free ones.
+    pub free: Vec<u16>,
+    pub slots: Vec<Slot>,
+    // Counters exported to the metrics pipeline.
+    /// Responses sent, any status (HTTP `http_requests_total`).
+    pub responses: u64,
+    /// Requests served, and the sum of their durations in seconds.
+    pub served: u64,
+    pub duration_sum_s: f64,
+    /// CPU nanoseconds of requests finished here (the in-progress part is added when read).
+    pub cpu_done_ns: f64,
+    /// Requests waiting in this pod (kind `http`).
+    pub queue: Fifo<u32>,
+    /// Responses that were errors (queue full: 503).
+    pub errors: u64,
     /// The pod's ordinal in its service, for its name (`<service>-<ordinal>`).
     pub ordinal: u64,
-    pub phase: PodPhase,
     pub node: Option<u32>,
     pub created_at: SimTime,
     pub bound_at: SimTime,
@@ -43,22 +62,11 @@ pub struct Pod {
     pub ready_index: usize,
     /// Its scrape target in the metrics store while Ready or Terminating.
     pub target: u32,
-    /// Concurrency slots; `free` lists the indices of free ones.
-    pub slots: Vec<Slot>,
-    pub free: Vec<u16>,
-    /// Requests waiting in this pod (kind `http`).
-    pub queue: Fifo<u32>,
-    // Counters exported to the metrics pipeline.
-    /// Responses sent, any status (HTTP `http_requests_total`).
-    pub responses: u64,
-    /// Responses that were errors (queue full: 503).
-    pub errors: u64,
-    /// Requests served, and the sum of their durations in seconds.
-    pub served: u64,
-    pub duration_sum_s: f64,
-    /// CPU nanoseconds of requests finished here (the in-progress part is added when read).
-    pub cpu_done_ns: f64,
 }
+
+// The first cache line holds what every request reads and writes.
+const _: () = assert!(std::mem::offset_of!(Pod, responses) + 8 <= 64);
+const _: () = assert!(std::mem::offset_of!(Pod, queue) + std::mem::size_of::<Fifo<u32>>() <= 128);
 
 impl Pod {
     pub fn busy(&self) -> usize {
