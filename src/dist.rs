@@ -252,7 +252,7 @@ impl Dist {
     pub fn sample_ns<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
         let s = match *self {
             // The commonest service time, drawn in line (the same arithmetic as `sample`).
-            Dist::Exponential { mean } => mean * rng.sample::<f64, _>(Exp1),
+            Dist::Exponential { mean } => mean * <Exp1 as rand_distr::Distribution<f64>>::sample(&Exp1, rng),
             _ => self.sample(rng),
         };
         round_ns(s * 1e9)
