@@ -70,7 +70,19 @@ pub struct Binned {
 
 impl Binned {
     pub fn new(rate: RateFn, bin_ns: u64, within: WithinBin, start: SimTime) -> Self {
-        Self { rate, bin_ns: bin_ns.max(1), within, start, bin: 0, t: start, pending: VecDeque::new(), scratch: Vec::new(), carry: 0.0, rate_bin: u64::MAX, bin_rate: 0.0 }
+        Self {
+            rate,
+            bin_ns: bin_ns.max(1),
+            within,
+            start,
+            bin: 0,
+            t: start,
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
+            carry: 0.0,
+            rate_bin: u64::MAX,
+            bin_rate: 0.0,
+        }
     }
 
     /// The rate of the current bin.
