@@ -80,7 +80,7 @@ impl Manifest {
             if text.trim().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
                 continue;
             }
-            let head: Head = serde_saphyr::from_str(text).map_err(|e| self.error(&e, first_line))?;
+            let head: Head = from_str(text).map_err(|e| self.error(&e, first_line))?;
             let Some(kind) = head.kind else { continue };
             out.push(Document {
                 kind,
@@ -95,7 +95,7 @@ impl Manifest {
 
     /// Deserialize a document as `T` (unknown fields refused by `T`).
     pub fn parse<T: DeserializeOwned>(&self, doc: &Document<'_>) -> Result<T, String> {
-        serde_saphyr::from_str(doc.text).map_err(|e| self.error(&e, doc.first_line))
+        from_str(doc.text).map_err(|e| self.error(&e, doc.first_line))
     }
 
     fn error(&self, e: &serde_saphyr::Error, first_line: usize) -> String {
@@ -112,6 +112,12 @@ impl Manifest {
     pub fn place(&self, doc: &Document<'_>) -> String {
         format!("{}:{}", self.path, doc.first_line)
     }
+}
+
+/// Deserialize one document without a source snippet in errors: the message names the file's
+/// own line and column (a snippet would number the document's lines, and repeat the place).
+fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, serde_saphyr::options! { with_snippet: false })
 }
 
 /// The documents of a YAML stream with their first line (1-based): split at lines that are
@@ -174,8 +180,11 @@ mod tests {
         let e = m.parse::<Thing>(&docs[2]).unwrap_err();
         assert!(e.starts_with("m.yaml:24:"), "{e}");
         assert!(e.contains("sise"), "{e}");
+        // The place once, in front: no snippet numbering the document's own lines.
+        assert!(!e.contains("-->") && !e.contains("line ") && !e.contains('\n'), "{e}");
         let bad = Manifest::from_text("b.yaml", "kind: X\nmetadata: [\n");
         let e = bad.documents().map(|_| ()).unwrap_err();
         assert!(e.starts_with("b.yaml:"), "{e}");
+        assert!(!e.contains("-->") && !e.contains('\n'), "{e}");
     }
 }
