@@ -57,8 +57,18 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    autosim_in(Path::new("."), args)
+}
+
+/// As [`autosim`], run in folder `dir`.
+pub fn autosim_in<I, S>(dir: &Path, args: I) -> (i32, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_autosim"))
         .args(args)
+        .current_dir(dir)
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
         .output()

@@ -3,22 +3,10 @@
 //! bad input. Every run happens in a temp folder, so nothing is written into the repository.
 
 use std::path::Path;
-use std::process::Command;
 
 /// Run `autosim args...` in `dir`; returns (exit code, stdout, stderr).
 fn autosim(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_autosim"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .output()
-        .expect("cannot start the autosim binary");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::common::autosim_in(dir, args)
 }
 
 /// A temp folder holding `name` with `content`.
