@@ -1,6 +1,7 @@
 //! The edge's side of [`crate::policy::external`]: running a policy's external program (one
 //! process per exchange: the request on its standard input, the reply on its standard output,
-//! within a wall-clock timeout) and recording the exchanges.
+//! within a wall-clock timeout) and recording the exchanges; whether a scenario's programs may
+//! run at all ([`Commands`]), and the clean environment they run in.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -9,16 +10,118 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::policy::external::{Exchange, External, ExternalFailure, ExternalSpec};
+use crate::scenario::{ConfigError, Scenario};
 
-/// Runs `spec.command` once per exchange.
+/// The environment variable that allows a scenario's programs, as `--allow-commands` does
+/// (for CI, where a workflow sets it on purpose): `1` or `true`.
+pub const ALLOW_ENV: &str = "AUTOSIM_ALLOW_COMMANDS";
+
+/// Whether the programs a scenario names may run. A scenario is data: it runs nothing unless
+/// the person running autosim says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commands {
+    Refuse,
+    Allow,
+}
+
+impl Commands {
+    /// Allowed by the flag, or by [`ALLOW_ENV`] set to `1` or `true`.
+    pub fn from_flag_or_env(flag: bool) -> Commands {
+        let env = std::env::var(ALLOW_ENV).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true"));
+        if flag || env {
+            Commands::Allow
+        } else {
+            Commands::Refuse
+        }
+    }
+}
+
+/// The variables a program always gets (when autosim has them).
+pub const BASE_ENV: &[&str] = &["PATH", "HOME", "LANG"];
+
+/// The programs the policies `selected` (indices into `sc.policies`) would run: policy name
+/// and spec, in order.
+pub fn commands_of<'a>(sc: &'a Scenario, selected: &[usize]) -> Vec<(&'a str, &'a ExternalSpec)> {
+    selected
+        .iter()
+        .flat_map(|&i| {
+            let p = &sc.policies[i];
+            p.pods.iter().chain(p.nodes.iter()).filter_map(move |f| f.external().map(|x| (p.name.as_str(), x)))
+        })
+        .collect()
+}
+
+/// The refusal of a scenario whose policies `selected` name programs, placed at the first
+/// `command`; `None` when they name none or `commands` allows them.
+pub fn refusal(sc: &Scenario, selected: &[usize], commands: Commands) -> Option<ConfigError> {
+    if commands == Commands::Allow {
+        return None;
+    }
+    let found = commands_of(sc, selected);
+    let (policy, x) = found.first()?;
+    let more = match found.len() - 1 {
+        0 => String::new(),
+        n => format!(" (and {n} more: `autosim validate` lists them)"),
+    };
+    Some(ConfigError::at(
+        x.span.clone(),
+        format!(
+            "policy {policy:?} (service {:?}) would run the program {}{more}: a scenario runs programs only when you allow it. \
+             If you trust this scenario, pass --allow-commands (or set {ALLOW_ENV}=1, in CI)",
+            x.service,
+            argv_text(&x.command)
+        ),
+    ))
+}
+
+/// A scenario's programs were not allowed (exit code 2, as bad input).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct CommandsRefused(pub String);
+
+/// The refusal without a place (for callers without the scenario's text).
+pub fn check_allowed(sc: &Scenario, selected: &[usize], commands: Commands) -> Result<(), CommandsRefused> {
+    match refusal(sc, selected, commands) {
+        Some(e) => Err(CommandsRefused(e.message)),
+        None => Ok(()),
+    }
+}
+
+/// The engine for one run of policy `policy`, with its programs attached when the scenario
+/// names some (and `commands` allows them: refused otherwise); no recording.
+pub fn simulation<'a>(sc: &'a Scenario, policy: usize, seed: u64, commands: Commands) -> Result<crate::Simulation<'a>, CommandsRefused> {
+    check_allowed(sc, &[policy], commands)?;
+    let externals: Vec<Option<Box<dyn External>>> = sc.policies[policy]
+        .pods
+        .iter()
+        .map(|f| f.external().map(|x| Box::new(CommandExternal::new(x.clone())) as Box<dyn External>))
+        .collect();
+    Ok(crate::Simulation::with_externals(sc, policy, seed, externals))
+}
+
+/// A command line as a scenario writes it: `["sh", "-c", "..."]`.
+pub fn argv_text(argv: &[String]) -> String {
+    format!("[{}]", argv.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", "))
+}
+
+/// Runs `spec.command` once per exchange, in a clean environment.
 #[derive(Debug, Clone)]
 pub struct CommandExternal {
     spec: ExternalSpec,
+    /// The program's whole environment: [`BASE_ENV`] and the scenario's `env`, with autosim's
+    /// values.
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl CommandExternal {
     pub fn new(spec: ExternalSpec) -> Self {
-        Self { spec }
+        let env = BASE_ENV
+            .iter()
+            .map(|s| s.to_string())
+            .chain(spec.env.iter().cloned())
+            .filter_map(|k| std::env::var_os(&k).map(|v| (k, v)))
+            .collect();
+        Self { spec, env }
     }
 }
 
@@ -48,6 +151,7 @@ impl External for CommandExternal {
         let prog = program(&self.spec);
         let mut cmd = Command::new(&prog);
         cmd.args(&self.spec.command[1..]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.env_clear().envs(self.env.iter().map(|(k, v)| (k, v)));
         if !self.spec.dir.as_os_str().is_empty() {
             cmd.current_dir(&self.spec.dir);
         }

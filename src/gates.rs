@@ -11,12 +11,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use autosim::check::{self, metric, Baseline, BaselinePolicy, Expectation};
+use autosim::command::{self, Commands};
 use autosim::output;
 use autosim::scenario::{self, ConfigError, Scenario, ScenarioError};
 use autosim::sweep::{self, answer, Progress, Sweep};
-use autosim::Simulation;
 
-use crate::{BadInput, SweepArgs, SweepCommand};
+use crate::{refuse_commands, BadInput, SweepArgs, SweepCommand};
 
 fn pool(jobs: Option<usize>) -> Result<Option<rayon::ThreadPool>> {
     match jobs {
@@ -61,7 +61,10 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
         (None, Some((i, n))) => default_out(&sw).join(format!("shard-{i}-of-{n}")),
         (None, None) => default_out(&sw),
     };
-    let opts = sweep::Options { out: out.clone(), shard, max_points: args.max_points };
+    let commands = Commands::from_flag_or_env(args.allow_commands);
+    let policies: Vec<usize> = sw.policies.iter().map(|(i, _)| *i).collect();
+    refuse_commands(&sw.base_file, &sw.base, &policies, commands)?;
+    let opts = sweep::Options { out: out.clone(), shard, max_points: args.max_points, commands };
     let bar = sweep_bar(args.quiet);
     let started = Instant::now();
     let points_total = sw.points.len();
@@ -175,15 +178,20 @@ fn default_baseline(file: &Path) -> PathBuf {
     scenario::base_dir(file).join(format!("{stem}.baseline.json"))
 }
 
-/// Run each policy with its seeds; summary JSON per (policy index, seed index).
-fn run_seeds(sc: &Scenario, seeds: &[(usize, u32)]) -> BTreeMap<(usize, u32), serde_json::Value> {
+/// Run each policy with its seeds; summary JSON per (policy index, seed index). Programs the
+/// policies name are attached (no recording: `record` is `autosim run`'s), and must be allowed.
+fn run_seeds(sc: &Scenario, seeds: &[(usize, u32)], commands: Commands) -> Result<BTreeMap<(usize, u32), serde_json::Value>> {
     let jobs: Vec<(usize, u32)> = seeds.iter().flat_map(|&(p, n)| (0..n).map(move |k| (p, k))).collect();
     jobs.par_iter()
         .map(|&(p, k)| {
-            let r = Simulation::new(sc, p, sc.seed.wrapping_add(k as u64)).run();
-            ((p, k), metric::summary_json(&r.summary))
+            let r = command::simulation(sc, p, sc.seed.wrapping_add(k as u64), commands)?.run();
+            Ok(((p, k), metric::summary_json(&r.summary)))
         })
         .collect()
+}
+
+fn plan_policies(plan: &[(usize, u32)]) -> Vec<usize> {
+    plan.iter().map(|&(p, _)| p).collect()
 }
 
 fn seeds_per_policy(sc: &Scenario, ex: &[Expectation], at_least_one: bool) -> Vec<(usize, u32)> {
@@ -201,11 +209,12 @@ fn seeds_per_policy(sc: &Scenario, ex: &[Expectation], at_least_one: bool) -> Ve
         .collect()
 }
 
-pub fn baseline_update(file: &Path, out: Option<PathBuf>, expect: Option<PathBuf>) -> Result<()> {
+pub fn baseline_update(file: &Path, out: Option<PathBuf>, expect: Option<PathBuf>, commands: Commands) -> Result<()> {
     let sc = scenario::load(file)?;
     let ex = expectations(file, &sc, expect.as_deref())?;
     let plan = seeds_per_policy(&sc, &ex.list, true);
-    let results = run_seeds(&sc, &plan);
+    refuse_commands(file, &sc, &plan_policies(&plan), commands)?;
+    let results = run_seeds(&sc, &plan, commands)?;
     let mut policies = BTreeMap::new();
     for &(p, n) in &plan {
         let mut metrics: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -226,7 +235,15 @@ pub fn baseline_update(file: &Path, out: Option<PathBuf>, expect: Option<PathBuf
     Ok(())
 }
 
-pub fn check(file: &Path, baseline: Option<PathBuf>, expect: Option<PathBuf>, junit: Option<PathBuf>, markdown: Option<PathBuf>, quiet: bool) -> Result<()> {
+pub fn check(
+    file: &Path,
+    baseline: Option<PathBuf>,
+    expect: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    markdown: Option<PathBuf>,
+    quiet: bool,
+    commands: Commands,
+) -> Result<()> {
     let sc = scenario::load(file)?;
     let ex = expectations(file, &sc, expect.as_deref())?;
     if ex.list.is_empty() {
@@ -236,6 +253,8 @@ pub fn check(file: &Path, baseline: Option<PathBuf>, expect: Option<PathBuf>, ju
         ))
         .into());
     }
+    let plan = seeds_per_policy(&sc, &ex.list, false);
+    refuse_commands(file, &sc, &plan_policies(&plan), commands)?;
     let locate = |span: &std::ops::Range<usize>, m: String| -> anyhow::Error { ScenarioError::locate(&ex.file, &ex.source, ConfigError::at(span.clone(), m)).into() };
     let needs_baseline = ex.list.iter().any(|e| e.bounds.iter().any(|(b, _)| b.needs_baseline()));
     let base: Option<Baseline> = if needs_baseline {
@@ -247,8 +266,7 @@ pub fn check(file: &Path, baseline: Option<PathBuf>, expect: Option<PathBuf>, ju
     } else {
         None
     };
-    let plan = seeds_per_policy(&sc, &ex.list, false);
-    let results = run_seeds(&sc, &plan);
+    let results = run_seeds(&sc, &plan, commands)?;
     let mut outcomes = Vec::new();
     for e in &ex.list {
         for (p, pol) in sc.policies.iter().enumerate() {

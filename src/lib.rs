@@ -2,6 +2,7 @@
 pub mod check;
 pub mod cluster;
 pub mod command;
+pub mod confine;
 pub mod dist;
 pub mod engine;
 pub mod metrics;

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use autosim::command::{Commands, CommandsRefused};
 use autosim::output;
 use autosim::report::view::{Brief, DecisionRec, PolicyRun, RunView};
 use autosim::report::{Row, Summary};
@@ -47,7 +48,10 @@ enum Command {
         quiet: bool,
         /// Write no PNG or SVG figures (report.md and report.html are still written).
         #[arg(long)]
-        no_plots: bool,
+        no_plots: bool,        /// Let the scenario run the programs its policies name (`command`); also
+        /// AUTOSIM_ALLOW_COMMANDS=1. Without it, such a scenario is refused.
+        #[arg(long)]
+        allow_commands: bool,
     },
     /// Compare runs made separately (each DIR a run's output folder, or one policy's folder)
     /// into one table, plots and report.
@@ -117,6 +121,10 @@ enum Command {
         /// No table.
         #[arg(long, short)]
         quiet: bool,
+        /// Let the scenario run the programs its policies name (`command`); also
+        /// AUTOSIM_ALLOW_COMMANDS=1. Without it, such a scenario is refused.
+        #[arg(long)]
+        allow_commands: bool,
     },
     /// Baselines for `autosim check`.
     Baseline {
@@ -152,6 +160,10 @@ struct SweepArgs {
     /// Run at most this many points now (resume later).
     #[arg(long, value_name = "N")]
     max_points: Option<usize>,
+    /// Let the scenario run the programs its policies name (`command`); also
+    /// AUTOSIM_ALLOW_COMMANDS=1. Without it, such a scenario is refused.
+    #[arg(long)]
+    allow_commands: bool,
     /// No progress bar and no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -187,6 +199,10 @@ enum BaselineCommand {
         /// Expectations from this file (they say how many seeds to run).
         #[arg(long, value_name = "FILE")]
         expect: Option<PathBuf>,
+        /// Let the scenario run the programs its policies name (`command`); also
+        /// AUTOSIM_ALLOW_COMMANDS=1. Without it, such a scenario is refused.
+        #[arg(long)]
+        allow_commands: bool,
     },
 }
 
@@ -301,7 +317,9 @@ impl std::error::Error for BadInput {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, out, seed, policies, quiet, no_plots } => run(&file, out, seed, &policies, quiet, !no_plots),
+        Command::Run { file, out, seed, policies, quiet, no_plots, allow_commands } => {
+            run(&file, out, seed, &policies, quiet, !no_plots, Commands::from_flag_or_env(allow_commands))
+        }
         Command::Compare { dirs, out, allow_different_load, no_plots, quiet } => {
             compare(&dirs, out, allow_different_load, !no_plots, quiet)
         }
@@ -314,10 +332,12 @@ fn main() -> ExitCode {
             TraceCommand::Plot { file, out, svg, opts } => trace_plot(&file, out, svg, &opts),
         },
         Command::Sweep(args) => gates::sweep(*args),
-        Command::Check { file, baseline, expect, junit, markdown, quiet } => {
-            gates::check(&file, baseline, expect, junit, markdown, quiet)
+        Command::Check { file, baseline, expect, junit, markdown, quiet, allow_commands } => {
+            gates::check(&file, baseline, expect, junit, markdown, quiet, Commands::from_flag_or_env(allow_commands))
         }
-        Command::Baseline { command: BaselineCommand::Update { file, out, expect } } => gates::baseline_update(&file, out, expect),
+        Command::Baseline { command: BaselineCommand::Update { file, out, expect, allow_commands } } => {
+            gates::baseline_update(&file, out, expect, Commands::from_flag_or_env(allow_commands))
+        }
         Command::Explain { command: ExplainCommand::Hpa { spec, snapshot, target, json } } => {
             explain_hpa(&spec, &snapshot, target.as_deref(), json)
         }
@@ -328,7 +348,8 @@ fn main() -> ExitCode {
             let bad_input = e.downcast_ref::<ScenarioError>().is_some()
                 || e.downcast_ref::<BadInput>().is_some()
                 || e.downcast_ref::<autosim::sweep::BadResults>().is_some()
-                || e.downcast_ref::<ExplainError>().is_some();
+                || e.downcast_ref::<ExplainError>().is_some()
+                || e.downcast_ref::<CommandsRefused>().is_some();
             eprintln!("error: {e:#}");
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
@@ -362,7 +383,36 @@ fn validate(file: &Path) -> Result<()> {
         sc.policies.len(),
         sc.policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
     );
+    let all: Vec<usize> = (0..sc.policies.len()).collect();
+    let commands = autosim::command::commands_of(&sc, &all);
+    if !commands.is_empty() {
+        println!("it runs programs (only with --allow-commands or {}=1):", autosim::command::ALLOW_ENV);
+        for (policy, x) in commands {
+            let env: Vec<&str> = autosim::command::BASE_ENV.iter().copied().chain(x.env.iter().map(String::as_str)).collect();
+            let dir = if x.dir.as_os_str().is_empty() { Path::new(".") } else { x.dir.as_path() };
+            println!(
+                "  policy {policy:?} (service {:?}): {} in {}, with the variables {}{}",
+                x.service,
+                autosim::command::argv_text(&x.command),
+                dir.display(),
+                env.join(", "),
+                x.record.as_ref().map_or(String::new(), |r| format!("; writes its exchanges to {}", r.display()))
+            );
+        }
+    }
     Ok(())
+}
+
+/// Refuse, with the place of its first `command`, a scenario whose policies `selected` name
+/// programs that `commands` does not allow.
+fn refuse_commands(file: &Path, sc: &Scenario, selected: &[usize], commands: Commands) -> Result<(), ScenarioError> {
+    match autosim::command::refusal(sc, selected, commands) {
+        None => Ok(()),
+        Some(e) => {
+            let source = std::fs::read_to_string(file).unwrap_or_default();
+            Err(ScenarioError::locate(file, &source, e))
+        }
+    }
 }
 
 fn progress_bar(total_s: u64, quiet: bool) -> ProgressBar {
@@ -379,7 +429,7 @@ fn progress_bar(total_s: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], quiet: bool, plots: bool) -> Result<()> {
+fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], quiet: bool, plots: bool, commands: Commands) -> Result<()> {
     let sc = load(file)?;
     let mut selected = Vec::new();
     for name in only {
@@ -395,6 +445,7 @@ fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], qu
     if selected.is_empty() {
         selected = (0..sc.policies.len()).collect();
     }
+    refuse_commands(file, &sc, &selected, commands)?;
     let seed = seed.unwrap_or(sc.seed);
     let total = sc.duration_ns / 1_000_000_000 * selected.len() as u64;
     let bar = progress_bar(total, quiet);
@@ -408,7 +459,7 @@ fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], qu
             }
         })
     };
-    let reports = autosim::run::run_policies(&sc, &selected, seed, &|s| bar.inc(s))?;
+    let reports = autosim::run::run_policies(&sc, &selected, seed, commands, &|s| bar.inc(s))?;
     bar.finish_and_clear();
     let _ = reveal.join();
     let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
-use crate::command::{CommandExternal, Recorder};
+use crate::command::{CommandExternal, Commands, Recorder};
 use crate::policy::external::{Exchange, External, ExternalSpec, Recording, FORMAT};
 use crate::report::Report;
 use crate::scenario::Scenario;
@@ -26,6 +26,8 @@ type Attachment = Option<(ExternalSpec, Option<Log>)>;
 /// What one recording file collects: the command, and each service's exchanges.
 struct RecordFile {
     policy: String,
+    /// The scenario's folder, which the file must stay inside.
+    dir: PathBuf,
     command: Vec<String>,
     services: BTreeMap<String, Log>,
 }
@@ -33,7 +35,10 @@ struct RecordFile {
 /// Run the policy alternatives `selected` (indices into `sc.policies`) with `seed`, in
 /// parallel, in order. `progress` is told of simulated seconds as they pass. External programs
 /// are started for the policies that name one, and recordings are written at the end.
-pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<Report>> {
+/// Programs run only when `commands` allows them: a scenario that names one is refused
+/// otherwise ([`crate::command::CommandsRefused`]), before anything runs.
+pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, commands: Commands, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<Report>> {
+    crate::command::check_allowed(sc, selected, commands)?;
     // Per selected alternative, per service: the program and where its exchanges go.
     let mut files: BTreeMap<PathBuf, RecordFile> = BTreeMap::new();
     let mut attach: Vec<Vec<Attachment>> = Vec::new();
@@ -49,6 +54,7 @@ pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dy
                 Some(path) => {
                     let file = files.entry(path.clone()).or_insert_with(|| RecordFile {
                         policy: spec.name.clone(),
+                        dir: x.dir.clone(),
                         command: x.command.clone(),
                         services: BTreeMap::new(),
                     });
@@ -108,6 +114,9 @@ pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dy
         let rec = Recording { format: FORMAT.into(), command: file.command.clone(), services };
         let mut text = serde_json::to_string_pretty(&rec).context("serializing a recording")?;
         text.push('\n');
+        // Checked when the scenario was read; again now, in case a link appeared since.
+        crate::confine::recheck(&file.dir, path, "the scenario's folder")
+            .map_err(|m| anyhow::anyhow!("policy {:?}: `record`: {m}", file.policy))?;
         crate::output::write_atomic(path, text.as_bytes())
             .with_context(|| format!("writing the exchanges of policy {:?} to {}", file.policy, path.display()))?;
     }

@@ -47,8 +47,14 @@ pub struct ExternalSpec {
     pub timeout_ns: u64,
     /// The scenario's folder: the program's working directory.
     pub dir: PathBuf,
-    /// Where to write the recording (absolute, or relative to the current directory).
+    /// Where to write the recording: inside `dir` (checked when the scenario is read, and
+    /// again before writing).
     pub record: Option<PathBuf>,
+    /// Variables of autosim's environment the program gets besides PATH, HOME and LANG
+    /// (`env = [...]`): names only, their values are autosim's.
+    pub env: Vec<String>,
+    /// Where `command` is written in the scenario's text, for messages.
+    pub span: std::ops::Range<usize>,
     /// The service this instance is for (the recording's key).
     pub service: String,
 }

@@ -621,6 +621,12 @@ fn probability(p: &mut Params, key: &'static str) -> Result<f64, ConfigError> {
     Ok(v)
 }
 
+/// A name `env = [...]` may list: a portable shell variable name.
+fn env_name(v: &str) -> bool {
+    let mut b = v.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
 /// Read a recording for `replay`; errors name the file and the place in it.
 fn read_recording(base_dir: &Path, file: &str) -> Result<Recording, String> {
     let path = base_dir.join(file);
@@ -690,6 +696,13 @@ pub fn parse(p: &mut Params, ctx: &ParseContext<'_>) -> Result<Arc<dyn PolicyFac
     if !p.has("command") && !p.has("replay") && p.has("timeout") {
         return Err(err(p, "timeout", "applies to an external program: set `command` (or `replay`)".into()));
     }
+    let env: Vec<String> = p.get("env")?.unwrap_or_default();
+    if !p.has("command") && !p.has("replay") && p.has("env") {
+        return Err(err(p, "env", "names variables for an external program: set `command` (or `replay`)".into()));
+    }
+    if let Some(bad) = env.iter().find(|v| !env_name(v)) {
+        return Err(err(p, "env", format!("{bad:?} is not a variable name: expected names like \"OPENAI_API_KEY\" (letters, digits and '_', not starting with a digit); the values are autosim's own")));
+    }
     let external = match command {
         Some(argv) => {
             if argv.is_empty() || argv[0].is_empty() {
@@ -698,11 +711,17 @@ pub fn parse(p: &mut Params, ctx: &ParseContext<'_>) -> Result<Arc<dyn PolicyFac
             if replay.is_some() {
                 return Err(err(p, "replay", "replays a recorded run without the program: drop `command` (or `replay`)".into()));
             }
+            let record = match &record {
+                Some(r) => Some(crate::confine::inside(ctx.base_dir, r, "the scenario's folder").map_err(|m| err(p, "record", m))?),
+                None => None,
+            };
             Some(ExternalSpec {
                 command: argv,
                 timeout_ns,
                 dir: ctx.base_dir.to_path_buf(),
-                record: record.as_ref().map(|r| ctx.base_dir.join(r)),
+                record,
+                env,
+                span: p.span_of("command"),
                 service: svc.name.clone(),
             })
         }

@@ -30,6 +30,7 @@ use rayon::prelude::*;
 pub use spec::{Axis, AxisValue, Point, Sweep};
 
 use crate::check::metric;
+use crate::command::{self, Commands};
 use crate::output;
 use crate::scenario::{ConfigError, ScenarioError};
 use crate::Simulation;
@@ -40,13 +41,21 @@ pub const CSV: &str = "sweep.csv";
 pub const MANIFEST: &str = "sweep.json";
 
 /// How to run a sweep.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub out: PathBuf,
     /// `(index, count)`: run the points whose id is `index` modulo `count`.
     pub shard: Option<(usize, usize)>,
     /// Stop after this many points have been run (the rest is left for a later run).
     pub max_points: Option<usize>,
+    /// Whether the programs the scenario's policies name may run.
+    pub commands: Commands,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { out: PathBuf::new(), shard: None, max_points: None, commands: Commands::Refuse }
+    }
 }
 
 /// Told as the sweep runs.
@@ -248,10 +257,14 @@ pub fn read_manifest(dir: &Path) -> Option<serde_json::Value> {
 }
 
 /// One run's row.
-fn run_row(sweep: &Sweep, sc: &crate::Scenario, point: &Point, seed: u64, policy: (usize, &str)) -> Row {
+fn run_row(sweep: &Sweep, sc: &crate::Scenario, point: &Point, seed: u64, policy: (usize, &str), commands: Commands) -> Row {
+    let sim = match command::simulation(sc, policy.0, seed, commands) {
+        Ok(sim) => sim,
+        Err(refused) => return invalid_row(sweep, point, seed, policy.1, &refused.to_string()),
+    };
     let mut fields = vec![point.id.to_string(), seed.to_string(), policy.1.to_string()];
     fields.extend(point.values.iter().map(|v| v.label.clone()));
-    let result = catch_unwind(AssertUnwindSafe(|| Simulation::new(sc, policy.0, seed).run()));
+    let result = catch_unwind(AssertUnwindSafe(|| sim.run()));
     let (status, metrics, error) = match result {
         Ok(report) => {
             let json = metric::summary_json(&report.summary);
@@ -364,7 +377,7 @@ pub fn run(sweep: &Sweep, opts: &Options, progress: &(dyn Fn(Progress) + Sync)) 
                     emit(invalid_row(sweep, point, *seed, pol, &line));
                 }
             }
-            Ok(sc) => runs.par_iter().for_each(|(seed, (i, pol))| emit(run_row(sweep, &sc, point, *seed, (*i, pol)))),
+            Ok(sc) => runs.par_iter().for_each(|(seed, (i, pol))| emit(run_row(sweep, &sc, point, *seed, (*i, pol), opts.commands))),
         }
     });
 

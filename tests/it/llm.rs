@@ -201,8 +201,14 @@ fn command_toml(args: &str, extra: &str) -> String {
     service(2, 90.0, "", &cmd)
 }
 
-fn autosim_run(file: &Path, out: &Path) -> (i32, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_autosim")).arg("run").arg(file).arg("--quiet").arg("--out").arg(out).output().unwrap();
+/// `autosim run FILE --quiet --out OUT`, with `--allow-commands` when `allow`.
+fn autosim_run(file: &Path, out: &Path, allow: bool) -> (i32, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_autosim"));
+    c.arg("run").arg(file).arg("--quiet").arg("--out").arg(out).env_remove("AUTOSIM_ALLOW_COMMANDS");
+    if allow {
+        c.arg("--allow-commands");
+    }
+    let o = c.output().unwrap();
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
@@ -229,7 +235,7 @@ fn a_command_is_asked_and_a_recorded_run_replays_byte_for_byte() {
     // The wrapper fences its replies and garbles the ones at multiples of 300 s.
     let recorded = tmp.path().join("recorded.toml");
     std::fs::write(&recorded, command_toml(", \"--fence\", \"--garble\", \"300\"", "record = \"exchanges.json\"")).unwrap();
-    let (code, stderr) = autosim_run(&recorded, &tmp.path().join("a"));
+    let (code, stderr) = autosim_run(&recorded, &tmp.path().join("a"), true);
     assert_eq!(code, 0, "{stderr}");
     let sc = autosim::scenario::load(&recorded).unwrap();
     let text = std::fs::read_to_string(tmp.path().join("exchanges.json")).unwrap();
@@ -244,7 +250,8 @@ fn a_command_is_asked_and_a_recorded_run_replays_byte_for_byte() {
     // The same scenario, replayed without the program.
     let replayed = tmp.path().join("replayed.toml");
     std::fs::write(&replayed, service(2, 90.0, "", "replay = \"exchanges.json\"")).unwrap();
-    let (code, stderr) = autosim_run(&replayed, &tmp.path().join("b"));
+    // A replay runs no program: it needs no permission.
+    let (code, stderr) = autosim_run(&replayed, &tmp.path().join("b"), false);
     assert_eq!(code, 0, "{stderr}");
     let (fa, fb) = (files_under(&tmp.path().join("a")), files_under(&tmp.path().join("b")));
     assert_eq!(fa.len(), fb.len());
@@ -272,7 +279,7 @@ fn a_slow_or_failing_command_falls_back() {
     let short = |t: String| t.replace("duration = \"10m\"", "duration = \"3m\"");
     // Too slow: killed at the timeout; the fallback's answer lands the timeout later.
     let sc = scenario(&short(command_toml(", \"--sleep\", \"5\"", "timeout = \"300ms\"")));
-    let r = autosim::run::run_policies(&sc, &[0], sc.seed, &|_| {}).unwrap().remove(0);
+    let r = autosim::run::run_policies(&sc, &[0], sc.seed, autosim::command::Commands::Allow, &|_| {}).unwrap().remove(0);
     let l = landed(&r);
     assert_eq!(l.len(), 2);
     assert!(l[0].reason.starts_with("fallback (model call failed: timed out after 300ms)"), "{}", l[0].reason);
@@ -280,7 +287,7 @@ fn a_slow_or_failing_command_falls_back() {
     assert_eq!(r.summary.policy_stats["pods.api.llm_timed_out_calls"], 2.0);
     // Failing: its exit status and the first line of its standard error.
     let sc = scenario(&short(command_toml(", \"--fail\"", "")));
-    let r = autosim::run::run_policies(&sc, &[0], sc.seed, &|_| {}).unwrap().remove(0);
+    let r = autosim::run::run_policies(&sc, &[0], sc.seed, autosim::command::Commands::Allow, &|_| {}).unwrap().remove(0);
     let l = landed(&r);
     assert!(l[0].reason.contains("exited with exit status: 3: wrapper: the model API is unavailable"), "{}", l[0].reason);
     // Without the edge (a pure run), no program is attached: the fallback decides.

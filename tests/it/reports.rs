@@ -180,7 +180,7 @@ fn short_view(file: &Path) -> RunView {
         sc.warmup_ns = 0;
     }
     let all: Vec<usize> = (0..sc.policies.len()).collect();
-    let reports = autosim::run::run_policies(&sc, &all, sc.seed, &|_| {}).unwrap();
+    let reports = autosim::run::run_policies(&sc, &all, sc.seed, autosim::command::Commands::Refuse, &|_| {}).unwrap();
     RunView::of(&sc, sc.seed, &reports)
 }
 
