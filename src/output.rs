@@ -18,7 +18,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> Result<()> {
-        let mut f = fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        // A new file, never one already there (a link planted at the temporary name is
+        // removed, not followed).
+        let create = || fs::OpenOptions::new().write(true).create_new(true).open(&tmp);
+        let mut f = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = fs::remove_file(&tmp);
+                create()
+            }
+            r => r,
+        }
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all().ok();
         fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
@@ -218,6 +228,13 @@ pub fn write_human(dir: &Path, view: &RunView, plots: bool) -> Result<Vec<PathBu
 /// Write the reports of a run under `dir`: one folder per policy and `comparison.csv`.
 /// Returns the files written.
 pub fn write_reports(dir: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
+    // A policy's exports (CronJobs) are named after names in the scenario: they must be plain
+    // files in the policy's folder, checked before anything is written.
+    for r in reports {
+        if let Some((name, _)) = r.files.iter().find(|(n, _)| !crate::confine::plain_file_name(n)) {
+            anyhow::bail!("policy {:?}: will not write the export {name:?}: expected a plain file name in the policy's folder", r.summary.policy);
+        }
+    }
     let mut written = Vec::new();
     for r in reports {
         let pdir = dir.join(&r.summary.policy);

@@ -588,6 +588,9 @@ pub(crate) fn build_factory(
     schedule: Option<Schedule>,
 ) -> Result<KedaFactory, String> {
     so.validate().map_err(|e| e.to_string())?;
+    if schedule.is_some() && !crate::confine::plain_file_name(&format!("cronjobs-{name}.yaml")) {
+        return Err(format!("name {name:?}: the schedule's CronJobs are written to cronjobs-<name>.yaml in the policy's folder, so the name must be a Kubernetes name (no '/')"));
+    }
     if so.hpa_max_replicas() as i64 > crate::scenario::MAX_REPLICAS as i64 {
         return Err(format!("maxReplicaCount {} is more than autosim simulates ({})", so.hpa_max_replicas(), crate::scenario::MAX_REPLICAS));
     }
