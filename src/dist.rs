@@ -908,7 +908,7 @@ fn load_empirical(path: &Path) -> Result<Dist, String> {
             Err(_) if samples.is_empty() && !header_seen && !looks_numeric(field) => {
                 header_seen = true;
             }
-            Err(e) => return Err(format!("{}: line {}: {e}", path.display(), i + 1)),
+            Err(e) => return Err(format!("{}: line {}: {}", path.display(), i + 1, crate::quote::shorten(&e))),
         }
     }
     if samples.is_empty() {

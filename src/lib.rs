@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod output;
 pub mod plot;
 pub mod policy;
+pub mod quote;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -87,14 +87,14 @@ pub struct Recording {
 impl Recording {
     /// Parse a recording; errors give the line and column in it.
     pub fn parse(text: &str) -> Result<Recording, String> {
-        let r: Recording = serde_json::from_str(text).map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?;
+        let r: Recording = serde_json::from_str(text).map_err(|e| format!("line {}, column {}: {}", e.line(), e.column(), crate::quote::shorten(&e.to_string())))?;
         if r.format != FORMAT {
-            return Err(format!("format {:?}: expected {FORMAT:?} (a file written by `record`)", r.format));
+            return Err(format!("format {}: expected {FORMAT:?} (a file written by `record`)", crate::quote::cell(&r.format)));
         }
         for (svc, list) in &r.services {
             for (i, x) in list.iter().enumerate() {
                 if x.reply.is_some() == x.error.is_some() {
-                    return Err(format!("services.{svc}[{i}]: expected exactly one of `reply` and `error`"));
+                    return Err(format!("services.{}[{i}]: expected exactly one of `reply` and `error`", crate::quote::cut(svc)));
                 }
             }
         }

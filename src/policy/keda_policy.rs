@@ -708,7 +708,7 @@ pub fn parse(p: &mut Params, ctx: &crate::policy::ParseContext<'_>) -> Result<Ar
                     continue;
                 }
                 if !doc.api_version.starts_with("keda.sh/") {
-                    return Err(ConfigError::at(at, format!("{what}: {}: ScaledObject {:?} has apiVersion {:?}: expected keda.sh/v1alpha1", m.place(&doc), doc.name, doc.api_version)));
+                    return Err(ConfigError::at(at, format!("{what}: {}: ScaledObject {} has apiVersion {}: expected keda.sh/v1alpha1", m.place(&doc), crate::quote::cell(&doc.name), crate::quote::cell(&doc.api_version))));
                 }
                 let d: ScaledObjectDoc = m.parse(&doc).map_err(|e| ConfigError::at(at.clone(), format!("{what}: {e}")))?;
                 if d.spec.scale_target_ref.as_ref().is_some_and(|r| r.name == svc_name) {

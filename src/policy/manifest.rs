@@ -102,6 +102,8 @@ impl Manifest {
         let msg = e.to_string();
         // The message may carry its own "at line L, column C"; the place is given in front.
         let msg = msg.split(" at line ").next().unwrap_or(&msg).trim().to_string();
+        // The file may be any file: its values are quoted short.
+        let msg = crate::quote::shorten(&msg);
         match e.location() {
             Some(l) => format!("{}:{}:{}: {msg}", self.path, l.line() as usize + first_line - 1, l.column()),
             None => format!("{}: {msg}", self.path),

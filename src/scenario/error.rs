@@ -31,7 +31,8 @@ impl ConfigError {
 
 impl From<toml::de::Error> for ConfigError {
     fn from(e: toml::de::Error) -> Self {
-        Self { span: e.span(), message: plain_words(e.message().trim()) }
+        // Values are quoted short: the text may be a file a scenario names.
+        Self { span: e.span(), message: crate::quote::shorten(&plain_words(e.message().trim())) }
     }
 }
 

@@ -273,7 +273,14 @@ impl Sweep {
         let base_source = std::fs::read_to_string(&base_file).map_err(|e| {
             locate(at(base.span(), format!("`base`: cannot read the scenario {}: {e}", base_file.display())))
         })?;
-        let base_sc = scenario::load(&base_file)?;
+        let base_sc = scenario::load(&base_file).map_err(|mut e| {
+            // A `base` that is not TOML at all may be any file: its line is not shown.
+            if toml::from_str::<toml::Table>(&base_source).is_err() {
+                e.snippet = None;
+                e.message = crate::quote::shorten(&e.message);
+            }
+            e
+        })?;
 
         let name = match &name {
             Some(n) => {

@@ -1391,7 +1391,7 @@ fn scenario_list(list: ScenarioList) -> Result<Vec<(String, K6Spec)>, String> {
 /// are milliseconds, as in k6. Syntax and type errors give serde_json's line and column.
 pub fn parse_options_json(text: &str) -> Result<Vec<(String, K6Spec)>, String> {
     let opts: OptionsObject =
-        serde_json::from_str(text).map_err(|e| format!("invalid k6 options JSON: {e}"))?;
+        serde_json::from_str(text).map_err(|e| format!("invalid k6 options JSON: {}", crate::quote::shorten(&e.to_string())))?;
     derive_scenarios(opts.0).map_err(|e| format!("k6 options: {e}"))
 }
 

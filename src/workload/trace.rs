@@ -1366,12 +1366,13 @@ impl TraceSpec {
             Some("success") => {}
             Some(other) => {
                 let detail = match (&resp.error_type, &resp.error) {
-                    (Some(t), Some(e)) => format!(": {t}: {e}"),
-                    (None, Some(e)) => format!(": {e}"),
+                    (Some(t), Some(e)) => format!(": {}", crate::quote::cut(&format!("{t}: {e}"))),
+                    (None, Some(e)) => format!(": {}", crate::quote::cut(e)),
                     _ => String::new(),
                 };
                 return Err(format!(
-                    "{name}: the Prometheus response has status {other:?}, not \"success\"{detail}"
+                    "{name}: the Prometheus response has status {}, not \"success\"{detail}",
+                    shown(other)
                 ));
             }
             None => return Err(format!("{name}: no \"status\" key: {PROM_EXPECTED}")),
@@ -1381,8 +1382,9 @@ impl TraceSpec {
             Some("matrix") => {}
             Some(other) => {
                 return Err(format!(
-                    "{name}: the resultType is {other:?}, expected \"matrix\" (the response of a \
-                     range query, /api/v1/query_range): {PROM_EXPECTED}"
+                    "{name}: the resultType is {}, expected \"matrix\" (the response of a \
+                     range query, /api/v1/query_range): {PROM_EXPECTED}",
+                    shown(other)
                 ))
             }
             None => return Err(format!("{name}: no \"resultType\" in \"data\": {PROM_EXPECTED}")),
@@ -1547,12 +1549,7 @@ fn file_error(name: &str, e: &std::io::Error) -> String {
 
 /// A cell's text for messages: quoted, at most 40 characters.
 fn shown(s: &str) -> String {
-    if s.chars().count() > 40 {
-        let cut: String = s.chars().take(37).collect();
-        format!("\"{}...\"", cut.escape_debug())
-    } else {
-        format!("{s:?}")
-    }
+    crate::quote::cell(s)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1740,22 +1737,21 @@ impl CsvTrace {
         match (c, &self.header) {
             (Column::Name(n), Some(h)) => match h.iter().position(|x| x == n) {
                 Some(index) => Ok(Col { index, label: format!("column {n:?}") }),
-                None => {
-                    let cols: Vec<String> = h.iter().map(|x| format!("{x:?}")).collect();
-                    Err(format!(
-                        "{name}:{}: no column {n:?} (for `{key}`) in the header: the columns \
-                         are {}",
-                        self.header_line,
-                        cols.join(", ")
-                    ))
-                }
+                // The header is the file's: not quoted (it may be any file's first line).
+                None => Err(format!(
+                    "{name}:{}: no column {n:?} (for `{key}`) in the header (line {} has {} \
+                     column(s)): give a name from it, or a 0-based column index",
+                    self.header_line,
+                    self.header_line,
+                    h.len()
+                )),
             },
             (Column::Name(n), None) => Err(format!(
                 "{name}: column {n:?} (for `{key}`) needs a header row, but the file has none: \
                  give a 0-based column index instead"
             )),
             (Column::Index(i), Some(h)) => match h.get(*i) {
-                Some(n) => Ok(Col { index: *i, label: format!("column {n:?}") }),
+                Some(n) => Ok(Col { index: *i, label: format!("column {}", shown(n)) }),
                 None => Err(format!(
                     "{name}:{}: column {i} (for `{key}`) does not exist: the header has {} \
                      column(s), numbered from 0",
@@ -1997,11 +1993,11 @@ fn json_error(name: &str, e: &serde_json::Error) -> String {
     let line = e.line();
     match e.classify() {
         Category::Io => format!("{name}: cannot read: {msg}"),
-        Category::Syntax => format!("{name}:{line}: invalid JSON: {msg}"),
+        Category::Syntax => format!("{name}:{line}: invalid JSON: {}", crate::quote::shorten(msg)),
         Category::Eof => format!("{name}:{line}: the JSON ends early: {PROM_EXPECTED}"),
         Category::Data => match msg.strip_prefix(OWN) {
             Some(own) => format!("{name}:{line}: {own}"),
-            None => format!("{name}:{line}: {msg}; {PROM_EXPECTED}"),
+            None => format!("{name}:{line}: {}; {PROM_EXPECTED}", crate::quote::shorten(msg)),
         },
     }
 }
@@ -2823,7 +2819,7 @@ mod tests {
             ("series", b"time,count\n60,1\n0,1\n", "", 3, "time goes backwards: \"0\" is before \"60\" on line 2"),
             ("series", b"time,count\n0,1\n60\n", "", 3, "missing column \"count\": the row has 1 column(s)"),
             ("series", b"time,count\n0,1\n60,\xff\xfe\n", "", 3, "column \"count\" holds \"\u{fffd}\u{fffd}\" which is not valid UTF-8"),
-            ("series", b"time,count\n0,1\n", "value = \"n\"", 1, "no column \"n\" (for `value`) in the header: the columns are \"time\", \"count\""),
+            ("series", b"time,count\n0,1\n", "value = \"n\"", 1, "no column \"n\" (for `value`) in the header (line 1 has 2 column(s))"),
             ("series", b"time,count\n0,1\n", "value = 5", 1, "column 5 (for `value`) does not exist"),
             ("requests", b"TIMESTAMP,x\n2023-11-16 18:17:03.9,1\n2023-11-16 18:17:03.8,1\n", "time_format = \"%Y-%m-%d %H:%M:%S%.f\"", 3, "\"2023-11-16 18:17:03.8\" is before \"2023-11-16 18:17:03.9\" on line 2"),
             ("requests", b"TIMESTAMP,x\n2023-11-16 18:17:03.9,1\n2023-13-16 18:17:03.8,1\n", "time_format = \"%Y-%m-%d %H:%M:%S%.f\"", 3, "month 13 is out of range"),
