@@ -1751,7 +1751,8 @@ impl CsvTrace {
                  give a 0-based column index instead"
             )),
             (Column::Index(i), Some(h)) => match h.get(*i) {
-                Some(n) => Ok(Col { index: *i, label: format!("column {}", shown(n)) }),
+                // Named by its number: the header's text is the file's (any file's first line).
+                Some(_) => Ok(Col { index: *i, label: format!("column {i}") }),
                 None => Err(format!(
                     "{name}:{}: column {i} (for `{key}`) does not exist: the header has {} \
                      column(s), numbered from 0",
@@ -2810,15 +2811,15 @@ mod tests {
     fn csv_errors_name_file_and_line() {
         let d = Dir::new();
         let cases: &[(&str, &[u8], &str, u64, &str)] = &[
-            ("series", b"time,count\n0,1\n60,abc\n", "", 3, "value \"abc\" in column \"count\" is not a number"),
-            ("series", b"time,count\n0,1\n60,-2\n", "", 3, "value \"-2\" in column \"count\" is negative"),
+            ("series", b"time,count\n0,1\n60,abc\n", "", 3, "value \"abc\" in column 1 is not a number"),
+            ("series", b"time,count\n0,1\n60,-2\n", "", 3, "value \"-2\" in column 1 is negative"),
             ("series", b"time,count\n0,1\n60,NaN\n", "", 3, "is NaN"),
             ("series", b"time,count\n0,1\n60,1e400\n", "", 3, "is too large"),
-            ("series", b"time,count\n0,1\nx60,1\n", "", 3, "time \"x60\" in column \"time\" is not a number of seconds"),
+            ("series", b"time,count\n0,1\nx60,1\n", "", 3, "time \"x60\" in column 0 is not a number of seconds"),
             ("series", b"time,count\n0,1\n1e30,1\n", "", 3, "is out of range"),
             ("series", b"time,count\n60,1\n0,1\n", "", 3, "time goes backwards: \"0\" is before \"60\" on line 2"),
-            ("series", b"time,count\n0,1\n60\n", "", 3, "missing column \"count\": the row has 1 column(s)"),
-            ("series", b"time,count\n0,1\n60,\xff\xfe\n", "", 3, "column \"count\" holds \"\u{fffd}\u{fffd}\" which is not valid UTF-8"),
+            ("series", b"time,count\n0,1\n60\n", "", 3, "missing column 1: the row has 1 column(s)"),
+            ("series", b"time,count\n0,1\n60,\xff\xfe\n", "", 3, "column 1 holds \"\u{fffd}\u{fffd}\" which is not valid UTF-8"),
             ("series", b"time,count\n0,1\n", "value = \"n\"", 1, "no column \"n\" (for `value`) in the header (line 1 has 2 column(s))"),
             ("series", b"time,count\n0,1\n", "value = 5", 1, "column 5 (for `value`) does not exist"),
             ("requests", b"TIMESTAMP,x\n2023-11-16 18:17:03.9,1\n2023-11-16 18:17:03.8,1\n", "time_format = \"%Y-%m-%d %H:%M:%S%.f\"", 3, "\"2023-11-16 18:17:03.8\" is before \"2023-11-16 18:17:03.9\" on line 2"),
