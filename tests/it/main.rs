@@ -17,6 +17,7 @@ mod predictive;
 mod reactive;
 mod reports;
 mod schedule;
+mod security;
 mod sweep;
 mod theory;
 mod trace_cli;
