@@ -803,6 +803,32 @@ fn compare(dirs: &[PathBuf], out: Option<PathBuf>, allow_different_load: bool, p
         );
         return Err(BadInput(msg).into());
     }
+    // Metrics computed under the same settings (step, reversal window, demand utilization,
+    // definitions), or a clear refusal: elasticity and flapping figures are not comparable
+    // across them. A different load can be allowed; different settings cannot.
+    let settings = |s: &Summary| {
+        let m = &s.metric_settings;
+        format!(
+            "metrics version {}, step {}s, reversal window {}s, demand utilization {}, demand window {}s",
+            m.version, m.step_s, m.reversal_window_s, m.demand_utilization, m.demand_window_s
+        )
+    };
+    let mismatched: Vec<String> = policies
+        .iter()
+        .zip(&sources)
+        .filter(|(p, _)| p.summary.metric_settings != first.metric_settings)
+        .map(|(p, src)| format!("{} from {src} ({})", p.summary.policy, settings(&p.summary)))
+        .collect();
+    if !mismatched.is_empty() {
+        let msg = format!(
+            "the runs' metrics were computed under different settings: {} from {} has {}, but {}; their elasticity and flapping figures are not comparable. Run them again with the same `step` and `[report]` settings (and the same autosim version)",
+            first.policy,
+            sources[0],
+            settings(first),
+            mismatched.join("; ")
+        );
+        return Err(BadInput(msg).into());
+    }
     // Unique labels: a name seen twice gets its folder's name.
     let labels: Vec<String> = policies.iter().map(|p| p.label.clone()).collect();
     for (i, p) in policies.iter_mut().enumerate() {

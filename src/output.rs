@@ -91,7 +91,7 @@ pub struct ComparisonRow {
     pub under_provisioning_timeshare: f64,
     pub over_provisioning_timeshare: f64,
     pub instability: f64,
-    pub jitter_per_hour: f64,
+    pub jitter_per_minute: f64,
     pub capacity_events: u64,
     pub time_to_capacity_p95_s: f64,
     pub time_to_capacity_max_s: f64,
@@ -139,7 +139,7 @@ impl ComparisonRow {
             under_provisioning_timeshare: s.elasticity.under_timeshare,
             over_provisioning_timeshare: s.elasticity.over_timeshare,
             instability: s.elasticity.instability,
-            jitter_per_hour: s.elasticity.jitter_per_hour,
+            jitter_per_minute: s.elasticity.jitter_per_minute,
             capacity_events: s.responsiveness.events,
             time_to_capacity_p95_s: s.responsiveness.p95_s,
             time_to_capacity_max_s: s.responsiveness.max_s,
@@ -148,11 +148,14 @@ impl ComparisonRow {
 }
 
 /// `latency_cdf.csv`: the HDR histogram of all completed requests as its CDF, one row per
-/// recorded bucket.
+/// recorded bucket: the share of requests at or below `latency_s`, the bucket's upper end
+/// (the largest latency of the run for the last), exact to within `relative_precision` of it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CdfRow {
     pub latency_s: f64,
     pub share: f64,
+    #[serde(default)]
+    pub relative_precision: f64,
 }
 
 const TIMESERIES_HEADER: &[&str] = &["time_s", "service"];
@@ -163,7 +166,9 @@ const RESPONSE_HEADER: &[&str] = &[
 ];
 
 fn cdf_rows(cdf: &[(f64, f64)]) -> Vec<CdfRow> {
-    cdf.iter().map(|&(latency_s, share)| CdfRow { latency_s, share }).collect()
+    cdf.iter()
+        .map(|&(latency_s, share)| CdfRow { latency_s, share, relative_precision: crate::report::LATENCY_PRECISION })
+        .collect()
 }
 
 /// The response events of a run, as `responsiveness.csv` holds them (for tests and tools).
@@ -244,7 +249,7 @@ pub fn write_reports(dir: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
             ("summary.json", json),
             ("timeseries.csv", csv_bytes(&r.timeseries, TIMESERIES_HEADER)?),
             ("decisions.csv", csv_bytes(&r.decisions, DECISIONS_HEADER)?),
-            ("latency_cdf.csv", csv_bytes(&cdf_rows(&r.latency_cdf), &["latency_s", "share"])?),
+            ("latency_cdf.csv", csv_bytes(&cdf_rows(&r.latency_cdf), &["latency_s", "share", "relative_precision"])?),
             ("responsiveness.csv", csv_bytes(&r.response_events, RESPONSE_HEADER)?),
         ] {
             let path = pdir.join(name);
@@ -318,7 +323,7 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
         let each: Vec<String> = summaries.iter().map(|s| format!("{} {}", s.policy, s.requests.dropped_iterations)).collect();
         out.push_str(&format!("k6 dropped iterations (no free VU; not in `requests`): {}\n", each.join(", ")));
     }
-    out.push_str("(* best of the column; rev: reversals; under: share of time with fewer ready pods than the load needs)\n");
+    out.push_str("(* best of the column; scale, rev: scale events and reversals of Deployments and node groups; under: share of time with fewer ready pods than the load needs)\n");
     out
 }
 

@@ -87,16 +87,8 @@ pub fn render(view: &RunView, figures: &[(String, String)]) -> String {
         let r = &s.responsiveness;
         let n = notable(p);
         o.push_str("<ul>\n");
-        let _ = writeln!(
-            o,
-            "<li>elasticity: under-provisioned {:.1}% of the time (accuracy {:.1}%), over-provisioned {:.1}% (accuracy {:.1}%), instability {:.1}%, jitter {:+.1} per hour</li>",
-            e.under_timeshare * 100.0,
-            e.under_accuracy * 100.0,
-            e.over_timeshare * 100.0,
-            e.over_accuracy * 100.0,
-            e.instability * 100.0,
-            e.jitter_per_hour
-        );
+        let _ = writeln!(o, "<li>{}</li>", esc(&super::markdown::elasticity_line(e)));
+        let _ = writeln!(o, "<li>{}</li>", esc(&super::markdown::flapping_line(&s.scaling)));
         let _ = writeln!(
             o,
             "<li>responsiveness: {} load increases found too few ready pods ({} never caught up); time to capacity mean {}, p95 {}, max {}</li>",

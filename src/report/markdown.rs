@@ -95,6 +95,46 @@ pub fn columns(view: &RunView) -> Vec<Column> {
     c
 }
 
+/// The elasticity block in a sentence (report.md and report.html).
+pub fn elasticity_line(e: &crate::report::Elasticity) -> String {
+    format!(
+        "elasticity (SPEC RG): under-provisioned {:.1}% of the time (accuracy {:.1}%, {:.2} pods), over-provisioned {:.1}% of the time (accuracy {:.1}%, {:.2} pods), instability {:.1}%, jitter {:+.3} per minute ({:.0} pods of supply changes against {:.0} of demand)",
+        e.under_timeshare * 100.0,
+        e.under_accuracy * 100.0,
+        e.under_accuracy_pods,
+        e.over_timeshare * 100.0,
+        e.over_accuracy * 100.0,
+        e.over_accuracy_pods,
+        e.instability * 100.0,
+        e.jitter_per_minute,
+        e.supply_adaptations,
+        e.demand_changes
+    )
+}
+
+/// Scale events and reversals of every controller in a sentence: a policy that flaps its
+/// nodes does not read 0 reversals.
+pub fn flapping_line(sc: &crate::report::Scaling) -> String {
+    let mut out = format!(
+        "flapping: {} scale events, {} reversals (direction changed within {} of the previous change)",
+        sc.events,
+        sc.reversals,
+        format_time(sc.reversal_window_s, 1.0)
+    );
+    if !sc.by_controller.is_empty() {
+        let parts: Vec<String> = sc
+            .by_controller
+            .iter()
+            .map(|(c, n)| {
+                let what = if c == "nodes" { "node groups" } else { "Deployments" };
+                format!("{what} {} events, {} reversals", n.events, n.reversals)
+            })
+            .collect();
+        out.push_str(&format!(": {}", parts.join("; ")));
+    }
+    out
+}
+
 /// A policy's notable decisions, for people.
 pub struct Notable {
     pub scale_ups: Vec<DecisionRec>,
@@ -244,16 +284,8 @@ pub fn render(view: &RunView, figures: &[String]) -> String {
         }
         let e = &s.elasticity;
         let r = &s.responsiveness;
-        let _ = writeln!(
-            o,
-            "- elasticity: under-provisioned {:.1}% of the time (accuracy {:.1}%), over-provisioned {:.1}% of the time (accuracy {:.1}%), instability {:.1}%, jitter {:+.1} per hour",
-            e.under_timeshare * 100.0,
-            e.under_accuracy * 100.0,
-            e.over_timeshare * 100.0,
-            e.over_accuracy * 100.0,
-            e.instability * 100.0,
-            e.jitter_per_hour
-        );
+        let _ = writeln!(o, "- {}", md_escape(&elasticity_line(e)));
+        let _ = writeln!(o, "- {}", md_escape(&flapping_line(&s.scaling)));
         let _ = writeln!(
             o,
             "- responsiveness: {} load increases found too few ready pods ({} never caught up); time to capacity mean {}, p95 {}, max {}",

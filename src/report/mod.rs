@@ -16,13 +16,20 @@ use serde::{Deserialize, Serialize};
 use crate::engine::time::secs;
 use crate::engine::SimTime;
 use crate::scenario::{ReportConfig, Slo};
-pub use elasticity::{Elasticity, ResponseEvent, Responsiveness};
+pub use elasticity::{Elasticity, Flaps, ResponseEvent, Responsiveness, StepFn};
 pub use stats::{BucketThreshold, Integral, LatencyHist};
 
 /// Default window within which a change of scaling direction counts as a reversal
 /// (`report.reversal_window`).
 pub const REVERSAL_WINDOW_NS: u64 = 300_000_000_000;
 const MINUTE_NS: u64 = 60_000_000_000;
+/// The window over which the demand of closed-loop load (k6's virtual users) and of request
+/// logs is measured: the work of the requests that arrived in each minute of the run, counted
+/// from its start, spread over that minute.
+pub const DEMAND_WINDOW_NS: u64 = MINUTE_NS;
+/// The version of the elasticity and flapping definitions (`metric_settings.version`): 2 is
+/// demand and supply as step functions with their own change points (issue 16).
+pub const METRICS_VERSION: u32 = 2;
 
 /// Per-service accumulators. Summary counters count requests that arrived at or after the
 /// warm-up; the timeseries step and minute windows count events by when they happen.
@@ -62,23 +69,39 @@ pub struct ServiceAcc {
     /// Latencies in histogram buckets at or below the SLO's.
     fast: BucketThreshold,
     pub violation_minutes: u64,
-    pub scale_events: u64,
-    pub scale_ups: u64,
-    pub scale_downs: u64,
-    pub reversals: u64,
-    pub reversal_window_ns: u64,
+    /// Scale events and reversals of the Deployment's spec replicas.
+    pub flaps: Flaps,
     /// Requests that arrived when no pod was ready and were held (or queued) for one.
     pub cold_start_waits: u64,
     /// Ready pods (in the balancer or pulling jobs).
     pub ready_pods: Integral,
+    /// Ready pods as a step function (the elasticity metrics' supply).
+    pub supply: StepFn,
+    /// Work of the arrivals of closed-loop sources and request logs, per demand window.
+    pub windowed: DemandWindows,
     pub step_ready_start_s: f64,
-    last_direction: i8,
-    last_change: SimTime,
     /// Total CPU seconds and bound pod-seconds at the start of the current step.
     pub step_cpu_start_s: f64,
     pub step_bound_start_s: f64,
     /// Requests that arrived while no pod was ready.
     pub cold: ColdAcc,
+}
+
+/// Work per demand window ([`DEMAND_WINDOW_NS`]), of the windows that had any: `(window
+/// index, work ns)` in time order.
+#[derive(Debug, Clone, Default)]
+pub struct DemandWindows {
+    pub windows: Vec<(u64, u128)>,
+}
+
+impl DemandWindows {
+    #[inline]
+    pub fn add(&mut self, window: u64, work_ns: u64) {
+        match self.windows.last_mut() {
+            Some(w) if w.0 == window => w.1 += u128::from(work_ns),
+            _ => self.windows.push((window, u128::from(work_ns))),
+        }
+    }
 }
 
 /// Cold starts: requests that arrived while the service had no ready pod (scaled to zero, or
@@ -184,16 +207,12 @@ impl ServiceAcc {
             step: StepAcc::default(),
             minute: MinuteAcc::default(),
             violation_minutes: 0,
-            scale_events: 0,
-            scale_ups: 0,
-            scale_downs: 0,
-            reversals: 0,
-            reversal_window_ns: cfg.reversal_window_ns,
+            flaps: Flaps::new(cfg.reversal_window_ns),
+            supply: StepFn::default(),
+            windowed: DemandWindows::default(),
             cold_start_waits: 0,
             ready_pods: Integral::default(),
             step_ready_start_s: 0.0,
-            last_direction: 0,
-            last_change: 0,
             step_cpu_start_s: 0.0,
             step_bound_start_s: 0.0,
             cold: ColdAcc::default(),
@@ -343,21 +362,20 @@ impl ServiceAcc {
 
     /// A change of spec replicas.
     pub fn on_scale(&mut self, from: u32, to: u32, now: SimTime) {
-        if from == to {
-            return;
-        }
-        let dir: i8 = if to > from { 1 } else { -1 };
-        if self.last_direction != 0 && dir != self.last_direction && now - self.last_change <= self.reversal_window_ns {
-            self.reversals += 1;
-        }
-        self.scale_events += 1;
-        if dir > 0 {
-            self.scale_ups += 1;
-        } else {
-            self.scale_downs += 1;
-        }
-        self.last_direction = dir;
-        self.last_change = now;
+        self.flaps.on_change(now, from, to);
+    }
+
+    /// A pod became ready (`delta` 1) or stopped being ready (-1).
+    #[inline]
+    pub fn on_ready_change(&mut self, now: SimTime, delta: i64) {
+        self.ready_pods.add(now, delta);
+        self.supply.set(now, self.ready_pods.value as f64);
+    }
+
+    /// A request of a closed-loop source or a request log arrived with `work_ns` of work.
+    #[inline]
+    pub fn on_windowed_arrival(&mut self, now: SimTime, work_ns: u64) {
+        self.windowed.add(now / DEMAND_WINDOW_NS, work_ns);
     }
 
     /// Time-average number of requests in the system since the warm-up.
@@ -433,6 +451,8 @@ pub struct Summary {
     pub elasticity: Elasticity,
     /// Over the response events of every service.
     pub responsiveness: Responsiveness,
+    /// What the metrics were computed under.
+    pub metric_settings: MetricSettings,
     pub services: BTreeMap<String, ServiceSummary>,
     /// Figures the policies report about themselves (such as a forecaster's accuracy), by
     /// `<controller>.<target>.<name>`: `pods.api.forecast_mape`.
@@ -561,18 +581,66 @@ pub struct ServiceCost {
     pub cpu_core_seconds_used: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+/// Scale events and reversals: of one Deployment (per service), or of every controller (the
+/// run's `scaling`, with `by_controller` and `by_pool`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Scaling {
-    /// Changes of spec replicas.
+    /// Changes of spec replicas (of a Deployment) or of size (of a node group).
     pub events: u64,
     pub scale_ups: u64,
     pub scale_downs: u64,
-    /// Changes of direction within `reversal_window_s` of the previous change.
+    /// Changes of direction within `reversal_window_s` of the previous change of the same
+    /// target.
     pub reversals: u64,
     /// `events` per hour of the run.
     pub events_per_hour: f64,
     pub reversal_window_s: f64,
+    /// The run's: `pods` (every Deployment) and `nodes` (every node group); the run's figures
+    /// are their sums.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_controller: BTreeMap<String, ScaleCount>,
+    /// The run's, per node group.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_pool: BTreeMap<String, ScaleCount>,
+}
+
+/// Scale events and reversals of a set of targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScaleCount {
+    pub events: u64,
+    pub scale_ups: u64,
+    pub scale_downs: u64,
+    pub reversals: u64,
+    pub events_per_hour: f64,
+}
+
+impl ScaleCount {
+    pub fn of(f: &Flaps, hours: f64) -> Self {
+        Self {
+            events: f.events,
+            scale_ups: f.ups,
+            scale_downs: f.downs,
+            reversals: f.reversals,
+            events_per_hour: if hours > 0.0 { f.events as f64 / hours } else { 0.0 },
+        }
+    }
+}
+
+/// The settings the run's metrics were computed under (none changes the simulation): runs
+/// compared side by side must share them (`autosim compare` refuses otherwise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricSettings {
+    /// [`METRICS_VERSION`]: the definitions of the elasticity and flapping figures.
+    pub version: u32,
+    /// The timeseries step, seconds (the timeseries, violation minutes are per minute).
+    pub step_s: f64,
+    pub reversal_window_s: f64,
+    pub demand_utilization: f64,
+    /// The window of closed-loop and request-log demand, seconds.
+    pub demand_window_s: f64,
 }
 
 /// Little's law on the run: `in_system_mean` = `arrival_rate_per_s` x mean time in the system
@@ -693,6 +761,7 @@ mod tests {
         for (t, from, to) in [(0, 2, 5), (M, 5, 3), (2 * M, 3, 2), (5 * M, 2, 4), (6 * M, 4, 4)] {
             acc.on_scale(from, to, t);
         }
-        assert_eq!((acc.scale_events, acc.scale_ups, acc.scale_downs, acc.reversals), (4, 2, 2, 1));
+        let f = acc.flaps;
+        assert_eq!((f.events, f.ups, f.downs, f.reversals), (4, 2, 2, 1));
     }
 }

@@ -237,7 +237,9 @@ impl LatencyHist {
             .filter(|&(_, c)| c > 0)
             .map(|(i, c)| {
                 acc += c;
-                (highest_equivalent(value_of(i)) as f64 / 1e6, acc as f64 / n)
+                // A bucket's upper end, but never above the largest value recorded.
+                let top_s = (highest_equivalent(value_of(i)) as f64 / 1e6).min(self.max_s());
+                (top_s, acc as f64 / n)
             })
             .collect()
     }

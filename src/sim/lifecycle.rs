@@ -150,7 +150,7 @@ impl Simulation<'_> {
         let rt = &mut self.world.services[s];
         p.ready_index = rt.ready.len();
         rt.ready.push(pod);
-        rt.acc.ready_pods.add(now, 1);
+        rt.acc.on_ready_change(now, 1);
         let name = format!("{}-{}", self.sc.services[s].name, p.ordinal);
         let offset = self.scrape_offset(&name);
         let target = self.world.metrics.add_target(s, Some(pod), name);
@@ -211,7 +211,7 @@ impl Simulation<'_> {
         let now = self.now;
         let rt = &mut self.world.services[s];
         rt.ready.swap_remove(i);
-        rt.acc.ready_pods.add(now, -1);
+        rt.acc.on_ready_change(now, -1);
         if let Some(&moved) = rt.ready.get(i) {
             self.world.pods.get_mut(moved).ready_index = i;
         }

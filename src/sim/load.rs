@@ -51,6 +51,10 @@ pub(super) struct SourceRt {
     /// When the source starts (a k6 scenario's `start_time`).
     start: SimTime,
     pub load: Load,
+    /// Its demand is measured on its arrivals, per window (closed-loop load and request logs,
+    /// or any load of a service whose mean service time is infinite); otherwise it is the
+    /// source's rate (see [`super::demand`]).
+    pub windowed: bool,
 }
 
 /// The shortest iteration of a VU (request round trip plus think time): a network round trip.
@@ -133,7 +137,8 @@ impl Simulation<'_> {
                         }
                     }
                 };
-                self.sources.push(SourceRt { service: s, rng, think_rng, work, think, start, load });
+                let windowed = super::demand::windowed(svc, src);
+                self.sources.push(SourceRt { service: s, rng, think_rng, work, think, start, load, windowed });
             }
         }
         self.arrivals = vec![crate::engine::queue::Key::MAX; self.sources.len()];

@@ -7,6 +7,7 @@
 //! `observe.rs` (scrapes, policies, the timeseries).
 
 mod lifecycle;
+mod demand;
 mod load;
 mod observe;
 mod requests;
@@ -109,6 +110,8 @@ pub struct Simulation<'s> {
     timeseries: Vec<Row>,
     buf: Vec<crate::policy::Decision>,
     events_processed: u64,
+    /// Scale events and reversals of each node group's size.
+    pool_flaps: Vec<crate::report::Flaps>,
 }
 
 impl<'s> Simulation<'s> {
@@ -188,6 +191,7 @@ impl<'s> Simulation<'s> {
             timeseries: Vec::new(),
             buf: Vec::new(),
             events_processed: 0,
+            pool_flaps: vec![crate::report::Flaps::new(sc.report.reversal_window_ns); sc.cluster.pools.len()],
         };
         sim.boot();
         sim

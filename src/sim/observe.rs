@@ -10,10 +10,10 @@ use crate::engine::time::secs;
 use crate::engine::NEVER;
 use crate::metrics::Sample;
 use crate::policy::{Observation, Target, Verdict};
-use crate::report::elasticity::{self, Step};
+use crate::report::elasticity;
 use crate::report::{
-    Cost, DecisionRow, Latency, LatencyHist, Little, QueueWait, Report, Requests, Row, Scaling, ServiceCost,
-    ServiceSummary, Sla, Summary,
+    Cost, DecisionRow, Flaps, Latency, LatencyHist, Little, MetricSettings, QueueWait, Report, Requests, Row,
+    ScaleCount, Scaling, ServiceCost, ServiceSummary, Sla, Summary,
 };
 use crate::scenario::MAX_REPLICAS;
 use crate::service::ReqState;
@@ -102,9 +102,18 @@ impl Simulation<'_> {
                     self.world.services[s].acc.on_scale(from, to, self.now);
                     self.reconcile(s);
                 }
-                Target::Pool(p) => self.resize_pool(p, d.to),
+                Target::Pool(p) => {
+                    let before = self.pool_size(p);
+                    self.resize_pool(p, d.to);
+                    let after = self.pool_size(p);
+                    self.pool_flaps[p].on_change(self.now, before, after);
+                }
                 Target::Node(n) => {
+                    let p = self.world.nodes.get(n).pool as usize;
+                    let before = self.pool_size(p);
                     self.remove_node(n);
+                    let after = self.pool_size(p);
+                    self.pool_flaps[p].on_change(self.now, before, after);
                 }
             }
         }
@@ -112,6 +121,11 @@ impl Simulation<'_> {
         if next != NEVER && next <= self.end {
             self.events.push(next.max(self.now + 1), Ev::Wake(i as u16));
         }
+    }
+
+    /// A node group's size: its live nodes not being drained (provisioning ones count).
+    fn pool_size(&self, pool: usize) -> u32 {
+        self.world.nodes.items.iter().filter(|n| n.alive && n.pool as usize == pool && n.state != NodeState::Draining).count() as u32
     }
 
     pub(super) fn on_step(&mut self) {
@@ -230,13 +244,12 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
     let mut all_latency = LatencyHist::new();
     let mut all_wait = LatencyHist::new();
     let (mut good, mut violation_minutes) = (0, 0);
-    let mut scaling = Scaling::default();
+    let mut pod_flaps = Flaps::default();
     let mut cost = Cost::default();
     let mut finished_budget = 0.0;
     let mut elasticities = Vec::new();
     let mut response_events = Vec::new();
     let hours = secs(sc.duration_ns) / 3600.0;
-    let per_hour = |n: u64| if hours > 0.0 { n as f64 / hours } else { 0.0 };
     // CPU used by the pods still bound at the end, per pool.
     let mut pool_cpu_live = vec![0.0; sc.cluster.pools.len()];
     for s in 0..sc.services.len() {
@@ -284,31 +297,22 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         all_wait.add(&acc.queue_wait);
         good += acc.good;
         violation_minutes += acc.violation_minutes;
+        let f = acc.flaps;
+        pod_flaps.add(&f);
+        let c = ScaleCount::of(&f, hours);
         let sc_scaling = Scaling {
-            events: acc.scale_events,
-            scale_ups: acc.scale_ups,
-            scale_downs: acc.scale_downs,
-            reversals: acc.reversals,
-            events_per_hour: per_hour(acc.scale_events),
-            reversal_window_s: secs(acc.reversal_window_ns),
+            events: c.events,
+            scale_ups: c.scale_ups,
+            scale_downs: c.scale_downs,
+            reversals: c.reversals,
+            events_per_hour: c.events_per_hour,
+            reversal_window_s: secs(f.window_ns),
+            ..Scaling::default()
         };
-        scaling.events += sc_scaling.events;
-        scaling.scale_ups += sc_scaling.scale_ups;
-        scaling.scale_downs += sc_scaling.scale_downs;
-        scaling.reversals += sc_scaling.reversals;
-        // Demand against supply over the steps that start at or after the warm-up.
-        let warmup_s = secs(sc.warmup_ns);
-        let mut steps = Vec::new();
-        let mut prev_t = 0.0;
-        for row in sim.timeseries.iter().filter(|r| r.service == svc.name) {
-            let dt_s = row.time_s - prev_t;
-            if prev_t >= warmup_s && dt_s > 0.0 {
-                steps.push(Step { end_s: row.time_s, dt_s, demand: f64::from(row.demand_pods), supply: row.supply_pods });
-            }
-            prev_t = row.time_s;
-        }
-        let el = elasticity::elasticity(&steps, sc.report.demand_utilization);
-        let events = elasticity::response_events(&svc.name, &steps);
+        // Demand against supply, as step functions, from the end of the warm-up on.
+        let demand = super::demand::demand_fn(sc, sim.seed, s, &acc.windowed, now);
+        let el = elasticity::elasticity(&demand, &acc.supply, sc.warmup_ns, now, sc.report.demand_utilization);
+        let events = elasticity::response_events(&svc.name, &demand, &acc.supply, sc.warmup_ns.min(now), now);
         let resp = elasticity::responsiveness(&events);
         elasticities.push(el);
         response_events.extend(events);
@@ -362,8 +366,33 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
     }
     cost.dollars_per_million_requests =
         (total.completed > 0).then(|| cost.dollars / total.completed as f64 * 1e6);
-    scaling.events_per_hour = per_hour(scaling.events);
-    scaling.reversal_window_s = secs(sc.report.reversal_window_ns);
+    // Flapping of every controller: Deployments (`pods`) and node groups (`nodes`).
+    let mut all_flaps = pod_flaps;
+    let mut by_controller = BTreeMap::new();
+    let mut by_pool = BTreeMap::new();
+    if sim.instances.iter().any(|i| i.controller == "pods") || pod_flaps.events > 0 {
+        by_controller.insert("pods".to_string(), ScaleCount::of(&pod_flaps, hours));
+    }
+    if sim.instances.iter().any(|i| i.controller == "nodes") {
+        let mut node_flaps = Flaps::default();
+        for (i, pool) in sc.cluster.pools.iter().enumerate() {
+            node_flaps.add(&sim.pool_flaps[i]);
+            by_pool.insert(pool.name.clone(), ScaleCount::of(&sim.pool_flaps[i], hours));
+        }
+        all_flaps.add(&node_flaps);
+        by_controller.insert("nodes".to_string(), ScaleCount::of(&node_flaps, hours));
+    }
+    let total_count = ScaleCount::of(&all_flaps, hours);
+    let scaling = Scaling {
+        events: total_count.events,
+        scale_ups: total_count.scale_ups,
+        scale_downs: total_count.scale_downs,
+        reversals: total_count.reversals,
+        events_per_hour: total_count.events_per_hour,
+        reversal_window_s: secs(sc.report.reversal_window_ns),
+        by_controller,
+        by_pool,
+    };
     let mut policy_stats = std::collections::BTreeMap::new();
     let mut files = Vec::new();
     for inst in &sim.instances {
@@ -391,6 +420,13 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         scaling,
         elasticity: elasticity::mean(&elasticities),
         responsiveness: elasticity::responsiveness(&response_events),
+        metric_settings: MetricSettings {
+            version: crate::report::METRICS_VERSION,
+            step_s: secs(sc.step_ns),
+            reversal_window_s: secs(sc.report.reversal_window_ns),
+            demand_utilization: sc.report.demand_utilization,
+            demand_window_s: secs(crate::report::DEMAND_WINDOW_NS),
+        },
         services,
         policy_stats,
     };

@@ -31,6 +31,9 @@ impl Simulation<'_> {
         let rt = &mut self.world.services[s];
         rt.arrivals_total += 1;
         rt.acc.on_arrival(now, work_ns);
+        if self.sources[i].windowed {
+            rt.acc.on_windowed_arrival(now, work_ns);
+        }
         if rt.ready.is_empty() {
             self.world.reqs.get_mut(req).cold = true;
             rt.acc.cold.on_arrival(now >= rt.acc.warmup_ns);

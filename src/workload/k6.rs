@@ -420,6 +420,16 @@ impl RateStages {
         self.per_second(s.from as f64 + (s.to as f64 - s.from as f64) * frac)
     }
 
+    /// The rate as linear pieces `(start_ns, end_ns, rate at start, rate towards the end)`,
+    /// iterations per second, in time order (the stages of positive length).
+    pub fn pieces(&self) -> Vec<(u64, u64, f64, f64)> {
+        self.stages
+            .iter()
+            .filter(|s| s.dur_ns > 0)
+            .map(|s| (s.start_ns, s.start_ns + s.dur_ns, self.per_second(s.from as f64), self.per_second(s.to as f64)))
+            .collect()
+    }
+
     /// The area under the rate over `[0, until_ns)`: the expected number of iterations.
     pub fn expected_iterations(&self, until_ns: u64) -> f64 {
         let scale = 2.0 * self.time_unit_ns as f64;

@@ -22,7 +22,8 @@ pub enum RateFn {
 }
 
 impl RateFn {
-    fn rate(&self, bin: u64, bin_ns: u64) -> f64 {
+    /// The rate of bin `bin` of `bin_ns`, requests per second.
+    pub fn rate(&self, bin: u64, bin_ns: u64) -> f64 {
         match self {
             RateFn::Pattern { spec, key } => spec.rate_at((bin as f64 + 0.5) * bin_ns as f64 / 1e9, *key).max(0.0),
             RateFn::Table { rates, looped } => {
@@ -41,7 +42,7 @@ impl RateFn {
     }
 
     /// Whether the rate is zero from bin `bin` on for good (a table that ended).
-    fn exhausted(&self, bin: u64) -> bool {
+    pub fn exhausted(&self, bin: u64) -> bool {
         matches!(self, RateFn::Table { rates, looped: false } if bin >= rates.len() as u64)
     }
 }

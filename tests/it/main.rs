@@ -3,6 +3,7 @@ mod cli;
 mod common;
 mod conservation;
 mod determinism;
+mod elasticity;
 mod explain;
 mod gate;
 mod hpa;

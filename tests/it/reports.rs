@@ -60,7 +60,7 @@ fn known_replica_timeline_gives_known_cost_and_elasticity() {
     assert!(r.timeseries.iter().all(|row| (row.supply_pods - 6.0).abs() < 1e-9));
     let e = &s.elasticity;
     assert!(close(e.under_accuracy, 0.25, 1e-12), "{e:?}");
-    assert_eq!((e.under_timeshare, e.over_accuracy, e.over_timeshare, e.instability, e.jitter_per_hour), (1.0, 0.0, 0.0, 0.0, 0.0));
+    assert_eq!((e.under_timeshare, e.over_accuracy, e.over_timeshare, e.instability, e.jitter_per_minute), (1.0, 0.0, 0.0, 0.0, 0.0));
     assert!(close(e.demand_pod_seconds, 8.0 * 600.0, 1e-12) && close(e.supply_pod_seconds, 6.0 * 600.0, 1e-12), "{e:?}");
     // Static from the start: short from the start, but no load increase.
     assert_eq!(s.responsiveness.events, 0);
