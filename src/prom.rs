@@ -304,7 +304,7 @@ mod tests {
         let step = 15_000;
         let (start, end) = (0, 30 * 86_400_000);
         let s = slices(start, end, step);
-        assert_eq!(s.len(), (30i64 * 86_400 / 15 + 1).div_ceil(11_000) as usize);
+        assert_eq!(s.len(), (30u64 * 86_400 / 15 + 1).div_ceil(11_000) as usize);
         let mut expected = start;
         for &(a, b) in &s {
             assert_eq!(a, expected);

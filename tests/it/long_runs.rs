@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::common;
 
-/// 30 days at a low, daily and weekly varying rate (about 1.3 million requests per policy),
+/// 30 days at a low, daily and weekly varying rate (about 2 million requests per policy),
 /// steps of a minute: 43,200 steps, far more than the figures' pixel columns.
 const MONTH: &str = r#"
 name = "month"
@@ -21,12 +21,12 @@ replicas = 1
 concurrency = 2
 queue_limit = 50
 timeout = "10s"
-service_time = { dist = "exponential", mean = "150ms" }
-cpu_per_request = "100ms"
+service_time = { dist = "exponential", mean = "200ms" }
+cpu_per_request = "300ms"
 resources = { cpu = "500m" }
 startup = { dist = "constant", value = "20s" }
 slo = { latency = "1s", percentile = 95 }
-workload.pattern = { kind = "noise", of = { kind = "diurnal", mean = 0.5, amplitude = 0.8, weekend = 0.3 }, sd = 0.2 }
+workload.pattern = { kind = "noise", of = { kind = "diurnal", mean = 0.8, amplitude = 0.8, weekend = 0.3 }, sd = 0.2 }
 
 [[policies]]
 name = "one"
