@@ -329,7 +329,7 @@ pub fn summary_text(sweep: &Sweep, a: &Answers) -> String {
         count(ranked.len(), "feasible point", "feasible points"),
         if infeasible > 0 { format!(" ({infeasible} more break the constraints; see points.csv)") } else { String::new() }
     );
-    let table = front_table(sweep, &ranked);
+    let table = front_table(sweep, &ranked, &primary_metric(sweep));
     let widths: Vec<usize> = (0..table[0].len()).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for (i, row) in table.iter().enumerate().take(13) {
         let cells: Vec<String> = row.iter().zip(&widths).enumerate().map(|(c, (t, w))| if c <= 1 { format!("{t:>w$}") } else { format!("{t:<w$}") }).collect();
@@ -389,17 +389,28 @@ pub fn ranked_front<'a>(sweep: &Sweep, a: &'a Answers) -> (String, Vec<&'a Point
     (format!("{metric} ({})", if maximize { "highest first" } else { "lowest first" }), ranked)
 }
 
-/// The ranked front as a table: a header row, then rank, point, policy, the point's values
-/// and each Pareto metric (mean, ± the interval's half width over several seeds).
-fn front_table(sweep: &Sweep, ranked: &[&PointStats]) -> Vec<Vec<String>> {
+/// The primary objective's metric (see [`ranked_front`]).
+fn primary_metric(sweep: &Sweep) -> String {
+    sweep.objective.as_ref().map_or_else(|| sweep.pareto[0].0.clone(), |o| o.metric.clone())
+}
+
+/// The ranked front as a table: a header row, then rank, point, policy, the point's values,
+/// the primary objective when it is not a Pareto metric, and each Pareto metric (mean, ± the
+/// interval's half width over several seeds).
+fn front_table(sweep: &Sweep, ranked: &[&PointStats], primary: &str) -> Vec<Vec<String>> {
+    let mut cols: Vec<(String, String)> = Vec::new();
+    if !sweep.pareto.iter().any(|(m, _)| m == primary) {
+        cols.push((primary.to_string(), primary.to_string()));
+    }
+    cols.extend(sweep.pareto.iter().map(|(m, h)| (m.clone(), format!("{m} ({})", if *h { "max" } else { "min" }))));
     let mut head: Vec<String> = vec!["rank".into(), "point".into(), "policy".into()];
     head.extend(sweep.axes.iter().map(|x| x.name.clone()));
-    head.extend(sweep.pareto.iter().map(|(m, h)| format!("{m} ({})", if *h { "max" } else { "min" })));
+    head.extend(cols.iter().map(|c| c.1.clone()));
     let mut rows = vec![head];
     for (i, s) in ranked.iter().enumerate() {
         let mut r: Vec<String> = vec![(i + 1).to_string(), s.point.to_string(), s.policy.clone()];
         r.extend(sweep.points[s.point].values.iter().map(|v| v.label.clone()));
-        for (m, _) in &sweep.pareto {
+        for (m, _) in &cols {
             let e = s.est[metric_index(sweep, m)];
             r.push(if e.n > 1 { format!("{} ±{}", fmt_sig(e.mean), fmt_sig(e.half_width)) } else { fmt_sig(e.mean) });
         }
@@ -420,7 +431,7 @@ fn front_md(sweep: &Sweep, a: &Answers) -> String {
         if sweep.subject_to.is_empty() { "none".to_string() } else { sweep.subject_to.iter().map(|b| b.text.clone()).collect::<Vec<_>>().join(", ") },
         sweep.confidence * 100.0
     );
-    let table = front_table(sweep, &ranked);
+    let table = front_table(sweep, &ranked, &primary_metric(sweep));
     for (i, row) in table.iter().enumerate() {
         let _ = writeln!(o, "| {} |", row.join(" | "));
         if i == 0 {
