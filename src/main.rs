@@ -136,6 +136,28 @@ enum Command {
         #[command(subcommand)]
         command: ExplainCommand,
     },
+    /// Write a run's outputs in other tools' formats.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// A run's timeseries as OpenMetrics text, for `promtool tsdb create-blocks-from
+    /// openmetrics` (see docs/prometheus.md).
+    Openmetrics {
+        /// The run's output folder (of `autosim run`), or one policy's folder.
+        run: PathBuf,
+        /// The file to write [default: the standard output].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// When the run starts: RFC 3339, Unix seconds, `now` or `now-<duration>` [default:
+        /// so that it ends at the last full hour].
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -234,6 +256,34 @@ enum TraceCommand {
         #[command(flatten)]
         opts: TraceOpts,
     },
+    /// Fetch a range query from Prometheus as a trace (the query_range JSON a scenario's
+    /// `trace` reads as it is). Credentials from AUTOSIM_PROMETHEUS_TOKEN (bearer), or
+    /// AUTOSIM_PROMETHEUS_USER and AUTOSIM_PROMETHEUS_PASSWORD (basic auth).
+    Fetch {
+        /// The server's URL, like http://localhost:9090 (https certificates are checked
+        /// against Mozilla's roots, as webpki-roots ships them).
+        #[arg(long, value_name = "URL")]
+        prometheus: String,
+        /// The PromQL expression, like 'sum(rate(http_requests_total{job="api"}[1m]))'.
+        #[arg(long)]
+        query: String,
+        /// RFC 3339, Unix seconds, `now` or `now-<duration>` (now-7d).
+        #[arg(long, value_name = "TIME")]
+        start: String,
+        /// As --start.
+        #[arg(long, value_name = "TIME", default_value = "now")]
+        end: String,
+        /// The resolution, like 15s or 1m (long ranges are fetched in slices of at most
+        /// 11,000 points per series and joined).
+        #[arg(long, value_name = "DURATION")]
+        step: String,
+        /// The file to write [default: the standard output].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// How long to wait for each answer.
+        #[arg(long, value_name = "DURATION", default_value = "60s")]
+        timeout: String,
+    },
     /// Plot a trace's request rate over time to a PNG (and an SVG).
     Plot {
         /// The trace file.
@@ -330,6 +380,12 @@ fn main() -> ExitCode {
         Command::Trace { command } => match *command {
             TraceCommand::Inspect { file, opts } => trace_inspect(&file, &opts),
             TraceCommand::Plot { file, out, svg, opts } => trace_plot(&file, out, svg, &opts),
+            TraceCommand::Fetch { prometheus, query, start, end, step, out, timeout } => {
+                ecosystem::trace_fetch(&prometheus, &query, &start, &end, &step, out.as_deref(), &timeout)
+            }
+        },
+        Command::Export { command: ExportCommand::Openmetrics { run, out, start } } => {
+            ecosystem::export_openmetrics(&run, out, start.as_deref())
         },
         Command::Sweep(args) => gates::sweep(*args),
         Command::Check { file, baseline, expect, junit, markdown, quiet, allow_commands } => {
@@ -356,6 +412,7 @@ fn main() -> ExitCode {
     }
 }
 
+mod ecosystem;
 mod gates;
 
 fn explain_hpa(spec: &Path, snapshot: &Path, target: Option<&str>, json: bool) -> Result<()> {
@@ -648,6 +705,8 @@ const PLOT_POINTS: usize = 2000;
 
 fn trace_plot(file: &Path, out: Option<PathBuf>, svg: bool, opts: &TraceOpts) -> Result<()> {
     let png_path = match out {
+        // A name without an extension is given one: the PNG is a .png.
+        Some(p) if p.extension().is_none() && !p.as_os_str().is_empty() => p.with_extension("png"),
         Some(p) => p,
         None => {
             let stem = file.file_stem().map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
@@ -867,7 +926,8 @@ fn compare(dirs: &[PathBuf], out: Option<PathBuf>, allow_different_load: bool, p
     output::write_human(&dir, &view, plots).with_context(|| format!("writing the comparison to {}", dir.display()))?;
     if !quiet {
         print!("{}", output::summary_table(&refs));
-        println!("compared {} policy runs; report in {}", refs.len(), dir.join("report.html").display());
+        let runs = if refs.len() == 1 { "policy run" } else { "policy runs" };
+        println!("compared {} {runs}; report in {}", refs.len(), dir.join("report.html").display());
     }
     Ok(())
 }

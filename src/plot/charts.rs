@@ -36,6 +36,14 @@ impl ScatterSeries {
     }
 }
 
+/// Natural bounds of a value axis: a share stays within [0, 1], a count at or above 0. The
+/// axis' margin around the data stops at them.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Bounds {
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
 /// A scatter of points on two value axes, with a legend below.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScatterChart {
@@ -43,13 +51,15 @@ pub struct ScatterChart {
     pub x_desc: String,
     pub y_desc: String,
     pub series: Vec<ScatterSeries>,
+    pub x_bounds: Bounds,
+    pub y_bounds: Bounds,
     pub width: u32,
     pub height: u32,
 }
 
 impl ScatterChart {
     pub fn new(title: impl Into<String>, x_desc: impl Into<String>, y_desc: impl Into<String>) -> Self {
-        ScatterChart { title: title.into(), x_desc: x_desc.into(), y_desc: y_desc.into(), series: Vec::new(), width: super::DEFAULT_WIDTH, height: super::DEFAULT_HEIGHT }
+        ScatterChart { title: title.into(), x_desc: x_desc.into(), y_desc: y_desc.into(), series: Vec::new(), x_bounds: Bounds::default(), y_bounds: Bounds::default(), width: super::DEFAULT_WIDTH, height: super::DEFAULT_HEIGHT }
     }
 }
 
@@ -65,6 +75,9 @@ pub struct Heatmap {
     pub values: Vec<Vec<Option<f64>>>,
     /// Cells outlined (those meeting the constraints).
     pub highlight: Vec<Vec<bool>>,
+    /// There are constraints: the cells not highlighted break them and are drawn grey and
+    /// hatched, outside the colour scale, so that green means good.
+    pub constrained: bool,
     /// Colour scale: green for better.
     pub higher_is_better: bool,
     /// A cell outlined thick (the best).
@@ -146,7 +159,8 @@ where
             }
         }
     }
-    let (xa, ya) = (padded(x0, x1), padded(y0, y1));
+    let xa = padded(x0, x1).bounded(c.x_bounds.lo, c.x_bounds.hi);
+    let ya = padded(y0, y1).bounded(c.y_bounds.lo, c.y_bounds.hi);
     let legend_h = LEGEND_ROW_PX + 10;
     let (plot_area, legend_area) = root.split_vertically(h.saturating_sub(legend_h));
     let y_area = ya.ticks().iter().map(|&v| text_width(&ya.label(v), LABEL_SIZE)).max().unwrap_or(0) + DESC_SIZE as u32 + 26;
@@ -207,6 +221,26 @@ where
     Ok(())
 }
 
+/// Diagonal hatching over a rectangle (an infeasible cell).
+fn hatch<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, (x0, y0): (i32, i32), (x1, y1): (i32, i32)) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let st = ShapeStyle { color: RGBColor(0x99, 0x99, 0x99).to_rgba(), filled: false, stroke_width: 1 };
+    let (w, h) = (x1 - x0, y1 - y0);
+    // Lines x - y = k, clipped to the rectangle, every 10 pixels.
+    let mut k = -h;
+    while k < w {
+        let (ax, ay) = if k >= 0 { (x0 + k, y0) } else { (x0, y0 - k) };
+        let len = (w - (ax - x0)).min(h - (ay - y0));
+        if len > 0 {
+            root.draw(&PathElement::new(vec![(ax, ay), (ax + len, ay + len)], st))?;
+        }
+        k += 10;
+    }
+    Ok(())
+}
+
 /// Red (worse) through yellow to green (better), for a share in [0, 1].
 fn scale(t: f64) -> RGBColor {
     let (bad, mid, good) = ((0xe1u8, 0x57u8, 0x59u8), (0xedu8, 0xc9u8, 0x48u8), (0x59u8, 0xa1u8, 0x4fu8));
@@ -249,7 +283,15 @@ where
     let ch = ((h as i32 - top - bottom) / ny as i32).max(4);
     let title = TextStyle::from((FAMILY, TITLE_SIZE).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
     root.draw(&Text::new(hm.title.clone(), (w as i32 / 2, 28), title))?;
-    let vals: Vec<f64> = hm.values.iter().flatten().flatten().copied().filter(|v| v.is_finite()).collect();
+    let infeasible = |x: usize, y: usize| hm.constrained && !hm.highlight.get(y).and_then(|r| r.get(x)).copied().unwrap_or(false);
+    let mut vals: Vec<f64> = Vec::new();
+    for (y, row) in hm.values.iter().enumerate() {
+        for (x, v) in row.iter().enumerate() {
+            if let Some(v) = v.filter(|v| v.is_finite() && !infeasible(x, y)) {
+                vals.push(v);
+            }
+        }
+    }
     let (lo, hi) = vals.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let center = TextStyle::from((FAMILY, LABEL_SIZE).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
     for y in 0..ny {
@@ -259,6 +301,7 @@ where
             let py = top + (ny - 1 - y) as i32 * ch;
             let v = hm.values.get(y).and_then(|r| r.get(x)).copied().flatten();
             let fill = match v {
+                Some(_) if infeasible(x, y) => RGBColor(0xd9, 0xd9, 0xd9),
                 Some(v) if hi > lo => {
                     let t = (v - lo) / (hi - lo);
                     scale(if hm.higher_is_better { t } else { 1.0 - t })
@@ -267,6 +310,9 @@ where
                 None => RGBColor(0xe4, 0xe4, 0xe4),
             };
             root.draw(&Rectangle::new([(px + 1, py + 1), (px + cw - 1, py + ch - 1)], fill.filled()))?;
+            if v.is_some() && infeasible(x, y) {
+                hatch(root, (px + 1, py + 1), (px + cw - 1, py + ch - 1))?;
+            }
             if hm.highlight.get(y).and_then(|r| r.get(x)).copied().unwrap_or(false) {
                 root.draw(&Rectangle::new([(px + 2, py + 2), (px + cw - 2, py + ch - 2)], BLACK.stroke_width(2)))?;
             }
@@ -290,7 +336,11 @@ where
     let desc = TextStyle::from((FAMILY, DESC_SIZE).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
     root.draw(&Text::new(hm.x_desc.clone(), (left + nx as i32 * cw / 2, top + ny as i32 * ch + 32), desc.clone()))?;
     let note = TextStyle::from((FAMILY, LEGEND_SIZE).into_font()).color(&RGBColor(0x55, 0x55, 0x55)).pos(Pos::new(HPos::Center, VPos::Top));
-    let note_text = format!("{}; green is better", hm.note);
+    let note_text = if hm.constrained {
+        format!("{}; green is better; grey hatched cells break the constraints", hm.note)
+    } else {
+        format!("{}; green is better", hm.note)
+    };
     root.draw(&Text::new(note_text, (w as i32 / 2, top + ny as i32 * ch + 62), note))?;
     let vdesc = TextStyle::from((FAMILY, DESC_SIZE).into_font())
         .color(&BLACK)
@@ -322,6 +372,7 @@ mod tests {
             y_labels: vec!["a".into()],
             values: vec![vec![Some(1.0), None]],
             highlight: vec![vec![true, false]],
+            constrained: true,
             higher_is_better: false,
             marked: Some((0, 0)),
             note: "n".into(),

@@ -1,5 +1,8 @@
 //! Report figures: stacked timelines on a shared time axis, latency CDFs on a logarithmic
-//! latency axis, a cost-against-SLO scatter, and grids of horizontal bars. Drawn like
+//! latency axis, latency percentile spectra (HdrHistogram's "number of nines" axis), a
+//! cost-against-SLO scatter, and grids of horizontal bars. A line with more points than its
+//! plot has pixel columns is drawn as its mean per column in a light min-max band, and a line
+//! identical to an earlier one is drawn dashed over it and named "same as ..." in the legend. Drawn like
 //! [`super::LineChart`]: in memory, with the embedded font, deterministic (same figure, same
 //! bytes). Legends sit in a column of their own right of each plot, so they never cover data.
 
@@ -7,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{ensure_font, text_width, PlotError, Ticked, TimeAxis, ValueAxis, FAMILY};
+use super::{band_color, coincident, dense, ensure_font, text_width, Dense, PlotError, Ticked, TimeAxis, ValueAxis, FAMILY};
 
 const PANEL_TITLE: f64 = 19.0;
 const LABEL: f64 = 15.0;
@@ -91,6 +94,33 @@ pub struct Cdf {
     pub height: u32,
 }
 
+/// Latency against percentile, one curve per item, on HdrHistogram's logarithmic "number of
+/// nines" axis from 0 to 99.999 %: the tail, where SLOs live, gets as much room as the body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spectrum {
+    pub title: String,
+    /// (name, colour, (seconds, cumulative share) points of the latency CDF, increasing).
+    pub curves: Vec<Curve>,
+    /// SLOs: (name, latency in seconds, percentile such as 99.0): a horizontal line at the
+    /// latency and a vertical one at the percentile.
+    pub slos: Vec<(String, f64, f64)>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The highest percentile a spectrum shows, as a number of nines (99.999 %).
+pub const SPECTRUM_NINES: f64 = 5.0;
+
+/// A percentile (0 to 100) as a number of nines: `-log10(1 - q)`, at most [`SPECTRUM_NINES`].
+pub fn nines(percentile: f64) -> f64 {
+    let rest = 1.0 - percentile / 100.0;
+    if rest <= 10f64.powf(-SPECTRUM_NINES) {
+        SPECTRUM_NINES
+    } else {
+        (-rest.log10()).max(0.0)
+    }
+}
+
 /// One point per item: (name, colour, x, y).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scatter {
@@ -98,6 +128,8 @@ pub struct Scatter {
     pub x_desc: String,
     pub y_desc: String,
     pub points: Vec<(String, Rgb, f64, f64)>,
+    /// The y axis' natural bounds (SLO attainment: at most 100 %).
+    pub y_max: Option<f64>,
     pub width: u32,
     pub height: u32,
 }
@@ -108,6 +140,8 @@ pub struct Bars {
     pub title: String,
     /// (value, its label).
     pub values: Vec<(f64, String)>,
+    /// The value axis' natural upper bound (SLO attainment: 100 %).
+    pub max: Option<f64>,
 }
 
 /// Small multiples of bars sharing their items (names and colours, top to bottom).
@@ -124,6 +158,7 @@ pub struct BarGrid {
 pub enum Figure {
     Timeline(Timeline),
     Cdf(Cdf),
+    Spectrum(Spectrum),
     Scatter(Scatter),
     Bars(BarGrid),
 }
@@ -133,6 +168,7 @@ impl Figure {
         match self {
             Figure::Timeline(t) => (t.width, TITLE_H + t.panels.iter().map(|p| p.height).sum::<u32>()),
             Figure::Cdf(c) => (c.width, c.height),
+            Figure::Spectrum(c) => (c.width, c.height),
             Figure::Scatter(s) => (s.width, s.height),
             Figure::Bars(b) => {
                 let rows = b.metrics.len().div_ceil(b.columns.max(1)) as u32;
@@ -186,6 +222,7 @@ where
     match f {
         Figure::Timeline(t) => timeline(root, t, by_segment)?,
         Figure::Cdf(c) => cdf(root, c, by_segment)?,
+        Figure::Spectrum(c) => spectrum(root, c, by_segment)?,
         Figure::Scatter(s) => scatter(root, s)?,
         Figure::Bars(b) => bars(root, b)?,
     }
@@ -204,6 +241,7 @@ fn style(c: Rgb, width: u32) -> ShapeStyle {
 const UP: Rgb = (0x2c, 0xa0, 0x2c);
 const DOWN: Rgb = (0xd6, 0x27, 0x28);
 const GREY: Rgb = (0x55, 0x55, 0x55);
+const SLO: Rgb = (0x22, 0x22, 0x22);
 
 fn title<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> Result<(), PlotError>
 where
@@ -216,7 +254,7 @@ where
 }
 
 /// A legend column: (name, colour, kind) rows from the top. kind: 0 line, 1 dashed, 2 up
-/// marker, 3 down marker, 4 dot.
+/// marker, 3 down marker, 4 dot, 5 band.
 fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, top: i32, rows: &[(String, Rgb, u8)]) -> Result<(), PlotError>
 where
     DB::ErrorType: 'static,
@@ -234,6 +272,7 @@ where
             }
             2 => area.draw(&TriangleMarker::new((x + 13, y), 6, rgb(*c).filled()))?,
             3 => area.draw(&Cross::new((x + 13, y), 5, style(*c, 2)))?,
+            5 => area.draw(&Rectangle::new([(x, y - 7), (x + 26, y + 7)], band_color(*c).filled()))?,
             _ => area.draw(&Circle::new((x + 13, y), 6, rgb(*c).filled()))?,
         }
         area.draw(&Text::new(name.clone(), (x + 34, y), text.clone()))?;
@@ -289,7 +328,7 @@ where
         .unwrap_or(0)
         + DESC as u32
         + 26;
-    let leg_w = legend_width(t.panels.iter().flat_map(legend_rows).map(|r| r.0)).max(120);
+    let leg_w = legend_width(t.panels.iter().flat_map(legend_rows).map(|r| r.0).chain(["min to max per pixel".to_string()])).max(120);
     let plot_w = w.saturating_sub(y_area + leg_w + 30).max(100);
     let time_axis = TimeAxis::new(x0, x1, (plot_w / 90).max(2) as usize);
     let mut rest = body;
@@ -327,21 +366,73 @@ where
             let _ = name;
             draw_line(&mut cc, vec![(x0, *v), (x1, *v)], style(*c, 2), true, by_segment)?;
         }
-        for l in &p.lines {
-            for run in runs(l) {
-                draw_line(&mut cc, run, style(l.color, 2), l.dashed, by_segment)?;
+        let px = cc.plotting_area().dim_in_pixel().0;
+        let dense: Vec<Option<Dense>> = p.lines.iter().map(|l| dense(&l.points, l.steps, x0, x1, px)).collect();
+        for (l, d) in p.lines.iter().zip(&dense) {
+            for poly in d.iter().flat_map(Dense::bands) {
+                cc.draw_series(std::iter::once(Polygon::new(poly, band_color(l.color).filled())))?;
             }
         }
-        cc.draw_series(p.markers.iter().filter(|m| m.up).map(|m| TriangleMarker::new((m.t, m.value), 5, rgb(UP).filled())))?;
-        cc.draw_series(p.markers.iter().filter(|m| !m.up).map(|m| Cross::new((m.t, m.value), 4, style(DOWN, 2))))?;
-        legend(&leg_area, 34, &legend_rows(p))?;
+        let same = same_lines(&p.lines);
+        for ((l, d), same) in p.lines.iter().zip(&dense).zip(&same) {
+            let lines = match d {
+                Some(d) => d.mean_lines(),
+                None => runs(l),
+            };
+            for run in lines {
+                draw_line(&mut cc, run, style(l.color, 2), l.dashed || same.is_some(), by_segment)?;
+            }
+        }
+        let marks = thin_markers(&p.markers, x0, x1, px);
+        cc.draw_series(marks.iter().filter(|m| m.up).map(|m| TriangleMarker::new((m.t, m.value), 5, rgb(UP).filled())))?;
+        cc.draw_series(marks.iter().filter(|m| !m.up).map(|m| Cross::new((m.t, m.value), 4, style(DOWN, 2))))?;
+        let mut rows = legend_rows(p);
+        if dense.iter().any(Option::is_some) {
+            rows.push(("min to max per pixel".into(), GREY, 5));
+        }
+        legend(&leg_area, 34, &rows)?;
     }
     Ok(())
 }
 
+/// Pixels per marker slot: where decisions are denser, one mark of each kind per slot.
+const MARKER_SLOT_PX: f64 = 8.0;
+
+/// The markers worth drawing on `px` pixels: per slot of [`MARKER_SLOT_PX`], the scale-up to
+/// the highest count and the scale-down to the lowest (a month of decisions would otherwise
+/// be a solid row of marks).
+fn thin_markers(markers: &[Marker], x0: f64, x1: f64, px: u32) -> Vec<Marker> {
+    let slots = (f64::from(px) / MARKER_SLOT_PX).max(1.0);
+    if (markers.len() as f64) <= slots || x1 <= x0 {
+        return markers.to_vec();
+    }
+    let mut best: std::collections::BTreeMap<(i64, bool), Marker> = std::collections::BTreeMap::new();
+    for m in markers {
+        let slot = ((m.t - x0) / (x1 - x0) * slots).floor() as i64;
+        let e = best.entry((slot, m.up)).or_insert(*m);
+        if (m.up && m.value > e.value) || (!m.up && m.value < e.value) {
+            *e = *m;
+        }
+    }
+    best.into_values().collect()
+}
+
+/// For each line, the earlier line of the panel it coincides with.
+fn same_lines(lines: &[Line]) -> Vec<Option<usize>> {
+    coincident(&lines.iter().map(|l| (l.points.as_slice(), l.steps)).collect::<Vec<_>>())
+}
+
 fn legend_rows(p: &Panel) -> Vec<(String, Rgb, u8)> {
-    let mut rows: Vec<(String, Rgb, u8)> =
-        p.lines.iter().map(|l| (l.name.clone(), l.color, u8::from(l.dashed))).collect();
+    let same = same_lines(&p.lines);
+    let mut rows: Vec<(String, Rgb, u8)> = p
+        .lines
+        .iter()
+        .zip(&same)
+        .map(|(l, s)| match s {
+            Some(j) => (format!("{} (same as {})", l.name, p.lines[*j].name), l.color, 1),
+            None => (l.name.clone(), l.color, u8::from(l.dashed)),
+        })
+        .collect();
     rows.extend(p.hlines.iter().map(|(n, _, c)| (n.clone(), *c, 1)));
     if p.markers.iter().any(|m| m.up) {
         rows.push(("scaled up".into(), UP, 2));
@@ -416,12 +507,8 @@ where
         }
         d += 1.0;
     }
-    let rows: Vec<(String, Rgb, u8)> = c
-        .curves
-        .iter()
-        .map(|x| (x.0.clone(), x.1, 0u8))
-        .chain(c.vlines.iter().map(|v| (v.0.clone(), GREY, 1u8)))
-        .collect();
+    let same = same_curves(&c.curves);
+    let rows: Vec<(String, Rgb, u8)> = curve_rows(&c.curves, &same).into_iter().chain(c.vlines.iter().map(|v| (v.0.clone(), GREY, 1u8))).collect();
     let leg_w = legend_width(rows.iter().map(|r| r.0.clone())).max(120);
     let (plot_area, leg_area) = body.split_horizontally(w.saturating_sub(leg_w));
     let y_ticks: Vec<f64> = (0..=10).map(|k| k as f64 * 10.0).collect();
@@ -449,7 +536,7 @@ where
             draw_line(&mut cc, vec![(x, 0.0), (x, 100.0)], style(GREY, 2), true, by_segment)?;
         }
     }
-    for (_, col, pts) in &c.curves {
+    for ((_, col, pts), same) in c.curves.iter().zip(&same) {
         // A step up at each bucket's value, starting from 0.
         let mut line = Vec::with_capacity(pts.len() * 2 + 1);
         let mut prev = 0.0;
@@ -462,7 +549,100 @@ where
         if let Some(&(lx, _)) = line.last() {
             line.push((lx.max(d1), prev));
         }
-        draw_line(&mut cc, line, style(*col, 2), false, by_segment)?;
+        draw_line(&mut cc, line, style(*col, 2), same.is_some(), by_segment)?;
+    }
+    legend(&leg_area, 20, &rows)?;
+    Ok(())
+}
+
+/// For each curve, the earlier curve it coincides with.
+fn same_curves(curves: &[Curve]) -> Vec<Option<usize>> {
+    coincident(&curves.iter().map(|c| (c.2.as_slice(), false)).collect::<Vec<_>>())
+}
+
+/// Legend rows of curves: dashed and "same as ..." for a curve identical to an earlier one.
+fn curve_rows(curves: &[Curve], same: &[Option<usize>]) -> Vec<(String, Rgb, u8)> {
+    curves
+        .iter()
+        .zip(same)
+        .map(|(c, s)| match s {
+            Some(j) => (format!("{} (same as {})", c.0, curves[*j].0), c.1, 1u8),
+            None => (c.0.clone(), c.1, 0u8),
+        })
+        .collect()
+}
+
+/// A percentile axis label: "0%", "90%", "99.99%".
+fn nines_label(x: f64) -> String {
+    let q = (1.0 - 10f64.powf(-x)) * 100.0;
+    let t = format!("{q:.5}");
+    format!("{}%", t.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// A curve of latency against the number of nines: each histogram bucket's latency holds over
+/// the percentiles it covers.
+fn spectrum_line(cdf: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let top = 1.0 - 10f64.powf(-SPECTRUM_NINES);
+    let mut line = Vec::with_capacity(cdf.len() * 2);
+    let mut prev = 0.0f64;
+    for &(v, share) in cdf {
+        if !(v.is_finite() && share.is_finite()) || share <= prev {
+            continue;
+        }
+        line.push((nines(prev * 100.0), v));
+        line.push((nines(share.min(top) * 100.0), v));
+        prev = share;
+        if prev >= top {
+            break;
+        }
+    }
+    line
+}
+
+fn spectrum<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Spectrum, by_segment: bool) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, _) = root.dim_in_pixel();
+    let (head, body) = root.split_vertically(TITLE_H);
+    title(&head, &c.title)?;
+    let lines: Vec<Vec<(f64, f64)>> = c.curves.iter().map(|x| spectrum_line(&x.2)).collect();
+    let hi = lines.iter().flatten().map(|p| p.1).chain(c.slos.iter().map(|s| s.1)).filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+    let ya = ValueAxis::new(0.0, if hi > 0.0 { hi } else { 1.0 }, 8).bounded(Some(0.0), None);
+    let same = same_curves(&c.curves);
+    let rows: Vec<(String, Rgb, u8)> = curve_rows(&c.curves, &same).into_iter().chain(c.slos.iter().map(|s| (s.0.clone(), SLO, 1u8))).collect();
+    let leg_w = legend_width(rows.iter().map(|r| r.0.clone())).max(120);
+    let (plot_area, leg_area) = body.split_horizontally(w.saturating_sub(leg_w));
+    let x_ticks = vec![0.0, 2f64.log10(), 1.0, 2.0, 3.0, 4.0, 5.0];
+    let y_fmt = |v: &f64| short_secs(*v);
+    let y_area = ya.ticks().iter().map(|v| text_width(&short_secs(*v), LABEL)).max().unwrap_or(0) + DESC as u32 + 26;
+    let mut cc = ChartBuilder::on(&plot_area)
+        .margin(12)
+        .margin_right(30)
+        .x_label_area_size((LABEL + DESC) as u32 + 26)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(Ticked::new(0.0..SPECTRUM_NINES, x_ticks), Ticked::new(ya.lo..ya.hi, ya.ticks()))?;
+    let x_fmt = |v: &f64| nines_label(*v);
+    cc.configure_mesh()
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .x_desc("percentile (logarithmic in the number of nines)")
+        .y_desc("latency, arrival to response")
+        .label_style((FAMILY, LABEL))
+        .axis_desc_style((FAMILY, DESC))
+        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+        .light_line_style(TRANSPARENT)
+        .axis_style(RGBColor(0x55, 0x55, 0x55))
+        .draw()?;
+    for (_, lat, pct) in &c.slos {
+        if *lat > 0.0 {
+            draw_line(&mut cc, vec![(0.0, *lat), (SPECTRUM_NINES, *lat)], style(SLO, 2), true, by_segment)?;
+            let x = nines(*pct);
+            draw_line(&mut cc, vec![(x, ya.lo), (x, ya.hi)], style(GREY, 1), true, by_segment)?;
+        }
+    }
+    for ((line, (_, col, _)), same) in lines.into_iter().zip(&c.curves).zip(&same) {
+        draw_line(&mut cc, line, style(*col, 2), same.is_some(), by_segment)?;
     }
     legend(&leg_area, 20, &rows)?;
     Ok(())
@@ -496,7 +676,7 @@ where
     let (x_lo, x_hi) = span(|p| p.2);
     let (y_lo, y_hi) = span(|p| p.3);
     let xa = ValueAxis::new(x_lo.max(0.0), x_hi, 6);
-    let ya = ValueAxis::new(y_lo, y_hi, 6);
+    let ya = ValueAxis::new(y_lo, y_hi, 6).bounded(None, s.y_max);
     let y_area = ya.ticks().iter().map(|&v| text_width(&ya.label(v), LABEL)).max().unwrap_or(0) + DESC as u32 + 26;
     let mut cc = ChartBuilder::on(&plot_area)
         .margin(14)
@@ -550,7 +730,11 @@ where
         let plot_px = (cell.dim_in_pixel().0 as f64 - name_w as f64 - 30.0).max(50.0);
         // Room right of the longest bar for its label.
         let room = if hi > lo { (hi - lo) * (label_w + 12.0) / (plot_px - label_w - 12.0).max(20.0) } else { 1.0 };
-        let xa = ValueAxis::new(lo, hi + room, 4);
+        let xa = match m.max {
+            // A bounded axis ends at its bound; labels that do not fit right of a bar go inside it.
+            Some(max) => ValueAxis::new(lo, max.max(hi), 4).bounded(None, Some(max.max(hi))),
+            None => ValueAxis::new(lo, hi + room, 4),
+        };
         let ticks: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let mut cc = ChartBuilder::on(cell)
             .caption(&m.title, (FAMILY, PANEL_TITLE))
@@ -579,8 +763,14 @@ where
             let y = (n - 1 - i) as f64;
             let v = if v.is_finite() { *v } else { 0.0 };
             cc.draw_series(std::iter::once(Rectangle::new([(0.0, y - 0.32), (v, y + 0.32)], rgb(*c).filled())))?;
-            let text = TextStyle::from((FAMILY, LABEL).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
-            cc.draw_series(std::iter::once(EmptyElement::at((v.max(0.0), y)) + Text::new(label.clone(), (6, 0), text)))?;
+            let fits = m.max.is_none() || (xa.hi - v) * plot_px / (xa.hi - xa.lo).max(1e-12) >= label_w + 12.0;
+            if fits {
+                let text = TextStyle::from((FAMILY, LABEL).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+                cc.draw_series(std::iter::once(EmptyElement::at((v.max(0.0), y)) + Text::new(label.clone(), (6, 0), text)))?;
+            } else {
+                let text = TextStyle::from((FAMILY, LABEL).into_font()).color(&WHITE).pos(Pos::new(HPos::Right, VPos::Center));
+                cc.draw_series(std::iter::once(EmptyElement::at((v, y)) + Text::new(label.clone(), (-6, 0), text)))?;
+            }
         }
     }
     Ok(())

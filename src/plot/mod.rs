@@ -17,7 +17,7 @@ pub mod figure;
 use std::sync::OnceLock;
 
 mod charts;
-pub use charts::{render_heatmap_png, render_heatmap_svg, render_scatter_png, render_scatter_svg, Heatmap, ScatterChart, ScatterSeries};
+pub use charts::{Bounds, render_heatmap_png, render_heatmap_svg, render_scatter_png, render_scatter_svg, Heatmap, ScatterChart, ScatterSeries};
 
 use std::ops::Range;
 
@@ -264,6 +264,14 @@ fn polylines(s: &Series) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
+/// A series' name in the legend, with "(same as ...)" when it coincides with an earlier one.
+fn legend_name(chart: &LineChart, same: &[Option<usize>], i: usize) -> String {
+    match same.get(i).copied().flatten() {
+        Some(j) => format!("{} (same as {})", chart.series[i].name, chart.series[j].name),
+        None => chart.series[i].name.clone(),
+    }
+}
+
 /// Legend rows: for each row, the series indices and their x offsets, then the row's width.
 fn legend_rows(chart: &LineChart, width: u32) -> Vec<(Vec<(usize, i32)>, i32)> {
     if chart.series.len() < 2 {
@@ -273,8 +281,9 @@ fn legend_rows(chart: &LineChart, width: u32) -> Vec<(Vec<(usize, i32)>, i32)> {
     let mut rows: Vec<(Vec<(usize, i32)>, i32)> = Vec::new();
     let mut row: Vec<(usize, i32)> = Vec::new();
     let mut x = 0i32;
-    for (i, s) in chart.series.iter().enumerate() {
-        let entry = LEGEND_LINE_PX + 6 + text_width(&s.name, LEGEND_SIZE) as i32;
+    let same = coincident(&chart.series.iter().map(|s| (s.points.as_slice(), s.steps)).collect::<Vec<_>>());
+    for i in 0..chart.series.len() {
+        let entry = LEGEND_LINE_PX + 6 + text_width(&legend_name(chart, &same, i), LEGEND_SIZE) as i32;
         if !row.is_empty() && x + entry > avail {
             rows.push((std::mem::take(&mut row), x - 24));
             x = 0;
@@ -363,8 +372,18 @@ where
         )?;
     let x_fmt = |t: &f64| time_axis.label(*t);
     let y_fmt = |v: &f64| y_axis.label(*v);
+    // Series with more points than the plot has pixel columns are drawn as a mean line in a
+    // min-max band; identical series are drawn dashed over the first and named in the legend.
+    let px = cc.plotting_area().dim_in_pixel().0;
+    let dense: Vec<Option<Dense>> = chart.series.iter().map(|s| self::dense(&s.points, s.steps, x0, x1, px)).collect();
+    let same = coincident(&chart.series.iter().map(|s| (s.points.as_slice(), s.steps)).collect::<Vec<_>>());
+    let x_desc = if dense.iter().any(Option::is_some) {
+        format!("{} (line: mean per pixel column; band: its min to max)", chart.x_desc)
+    } else {
+        chart.x_desc.clone()
+    };
     cc.configure_mesh()
-        .x_desc(chart.x_desc.as_str())
+        .x_desc(x_desc.as_str())
         .y_desc(chart.y_desc.as_str())
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
@@ -375,14 +394,27 @@ where
         .axis_style(RGBColor(0x55, 0x55, 0x55))
         .draw()?;
 
+    for (i, d) in dense.iter().enumerate() {
+        if let Some(d) = d {
+            for poly in d.bands() {
+                cc.draw_series(std::iter::once(Polygon::new(poly, band_color(color(i)).filled())))?;
+            }
+        }
+    }
     for (i, s) in chart.series.iter().enumerate() {
         let style = ShapeStyle {
             color: rgb(color(i)).to_rgba(),
             filled: false,
             stroke_width: 2,
         };
-        for line in polylines(s) {
-            if by_segment {
+        let lines = match &dense[i] {
+            Some(d) => d.mean_lines(),
+            None => polylines(s),
+        };
+        for line in lines {
+            if same[i].is_some() {
+                cc.draw_series(DashedLineSeries::new(line, 8, 8, style))?;
+            } else if by_segment {
                 cc.draw_series(
                     line.windows(2)
                         .map(|w| PathElement::new(vec![w[0], w[1]], style)),
@@ -407,12 +439,18 @@ where
                 filled: false,
                 stroke_width: 3,
             };
-            legend_area.draw(&PathElement::new(
-                vec![(x, y), (x + LEGEND_LINE_PX, y)],
-                style,
-            ))?;
+            if same[i].is_some() {
+                for k in 0..3 {
+                    legend_area.draw(&PathElement::new(vec![(x + k * 10, y), (x + k * 10 + 6, y)], style))?;
+                }
+            } else {
+                legend_area.draw(&PathElement::new(
+                    vec![(x, y), (x + LEGEND_LINE_PX, y)],
+                    style,
+                ))?;
+            }
             legend_area.draw(&Text::new(
-                chart.series[i].name.clone(),
+                legend_name(chart, &same, i),
                 (x + LEGEND_LINE_PX + 6, y),
                 text.clone(),
             ))?;
@@ -420,6 +458,132 @@ where
     }
     root.present()?;
     Ok(())
+}
+
+// =============================================================================================
+// Dense series: a band per pixel column
+// =============================================================================================
+
+/// One pixel column of a dense series: its x range, the lowest and highest value the series
+/// takes in it, and its mean over the column (time-weighted: a step's value counts for as long
+/// as it holds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelColumn {
+    pub x0: f64,
+    pub x1: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub mean: f64,
+}
+
+/// A series drawn as Grafana and Prometheus draw long ranges: runs of pixel columns (a run ends
+/// where the data has a gap), each column with its min-max range and mean.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    pub runs: Vec<Vec<PixelColumn>>,
+}
+
+impl Dense {
+    /// The mean line's polylines: a point at each column's centre.
+    pub fn mean_lines(&self) -> Vec<Vec<(f64, f64)>> {
+        self.runs.iter().map(|r| r.iter().map(|c| ((c.x0 + c.x1) / 2.0, c.mean)).collect()).collect()
+    }
+
+    /// The min-max band's polygons: along the highs left to right, back along the lows.
+    pub fn bands(&self) -> Vec<Vec<(f64, f64)>> {
+        self.runs
+            .iter()
+            .map(|r| {
+                let mut poly: Vec<(f64, f64)> = r.iter().flat_map(|c| [(c.x0, c.hi), (c.x1, c.hi)]).collect();
+                poly.extend(r.iter().rev().flat_map(|c| [(c.x1, c.lo), (c.x0, c.lo)]));
+                poly
+            })
+            .collect()
+    }
+}
+
+/// `points` (in increasing x; steps hold each value up to the next point) summarized per pixel
+/// column when more of them fall in `[x0, x1]` than there are `px` columns; `None` when they
+/// are few enough to draw exactly. A point whose value is not finite is a gap up to the next.
+pub fn dense(points: &[(f64, f64)], steps: bool, x0: f64, x1: f64, px: u32) -> Option<Dense> {
+    if px == 0 || x1 <= x0 {
+        return None;
+    }
+    let inside = points.iter().filter(|p| p.0 >= x0 && p.0 <= x1).count();
+    if inside <= px as usize {
+        return None;
+    }
+    let n = px as usize;
+    let w = (x1 - x0) / px as f64;
+    // Per column: lo, hi, weighted sum, weight.
+    let mut acc = vec![(f64::INFINITY, f64::NEG_INFINITY, 0.0f64, 0.0f64); n];
+    let col_of = |x: f64| (((x - x0) / w).floor().max(0.0) as usize).min(n - 1);
+    for pair in points.windows(2) {
+        let ((ta, va), (tb, vb_raw)) = (pair[0], pair[1]);
+        if !(ta.is_finite() && tb.is_finite() && va.is_finite()) || tb < ta {
+            continue;
+        }
+        let vb = if steps { va } else { vb_raw };
+        if !vb.is_finite() {
+            continue;
+        }
+        let (sa, sb) = (ta.max(x0), tb.min(x1));
+        if sb < sa {
+            continue;
+        }
+        let at = |t: f64| if tb > ta { va + (vb - va) * (t - ta) / (tb - ta) } else { va };
+        for c in col_of(sa)..=col_of(sb) {
+            let (ca, cb) = (x0 + c as f64 * w, x0 + (c + 1) as f64 * w);
+            let (pa, pb) = (sa.max(ca), sb.min(cb));
+            if pb < pa || (pb == pa && sb > sa) {
+                continue;
+            }
+            let (ya, yb) = (at(pa), at(pb));
+            let a = &mut acc[c];
+            a.0 = a.0.min(ya.min(yb));
+            a.1 = a.1.max(ya.max(yb));
+            a.2 += (ya + yb) / 2.0 * (pb - pa);
+            a.3 += pb - pa;
+        }
+    }
+    let mut runs = Vec::new();
+    let mut cur: Vec<PixelColumn> = Vec::new();
+    for (c, &(lo, hi, sum, wt)) in acc.iter().enumerate() {
+        if lo.is_finite() {
+            let mean = if wt > 0.0 { (sum / wt).clamp(lo, hi) } else { (lo + hi) / 2.0 };
+            cur.push(PixelColumn { x0: x0 + c as f64 * w, x1: x0 + (c + 1) as f64 * w, lo, hi, mean });
+        } else if !cur.is_empty() {
+            runs.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        runs.push(cur);
+    }
+    Some(Dense { runs })
+}
+
+/// For each series, the first earlier one it coincides with (the same points), so that a
+/// chart can show both: the later one is drawn dashed and named "same as ..." in the legend.
+/// Series without a non-zero value are left alone (zero failures of every kind are no news).
+pub fn coincident(series: &[(&[(f64, f64)], bool)]) -> Vec<Option<usize>> {
+    (0..series.len())
+        .map(|j| {
+            let (pj, sj) = series[j];
+            // Lines that are all zero (no failures of any kind) need no note.
+            if pj.iter().all(|p| p.1 == 0.0 || !p.1.is_finite()) {
+                return None;
+            }
+            (0..j).find(|&i| {
+                let (pi, si) = series[i];
+                si == sj && pi.len() == pj.len() && pi.iter().zip(pj).all(|(a, b)| a.0 == b.0 && (a.1 == b.1 || (a.1.is_nan() && b.1.is_nan())))
+            })
+        })
+        .collect()
+}
+
+/// The band's colour: the series' own, light.
+pub fn band_color(c: (u8, u8, u8)) -> RGBAColor {
+    RGBAColor(c.0, c.1, c.2, 0.22)
 }
 
 // =============================================================================================
@@ -639,9 +803,22 @@ impl ValueAxis {
     }
 
     fn ticks(&self) -> Vec<f64> {
-        let first = (self.lo / self.step).round() as i64;
-        let last = (self.hi / self.step).round() as i64;
+        let eps = 1e-9;
+        let first = (self.lo / self.step - eps).ceil() as i64;
+        let last = (self.hi / self.step + eps).floor() as i64;
         (first..=last).map(|k| k as f64 * self.step).collect()
+    }
+
+    /// The axis kept inside natural bounds (SLO attainment is never above 100 %, a count never
+    /// below 0): its ends clamped, its ticks those inside.
+    fn bounded(mut self, lo: Option<f64>, hi: Option<f64>) -> ValueAxis {
+        if let Some(b) = lo.filter(|b| b.is_finite() && *b < self.hi) {
+            self.lo = self.lo.max(b);
+        }
+        if let Some(b) = hi.filter(|b| b.is_finite() && *b > self.lo) {
+            self.hi = self.hi.min(b);
+        }
+        self
     }
 
     /// `"0"`, `"2.5"`, `"1200"`, `"150k"`, `"1.5M"`.
@@ -818,6 +995,58 @@ mod tests {
                 vec![(3.0, 4.0), (4.0, 4.0), (4.0, 4.0)]
             ]
         );
+    }
+
+    #[test]
+    fn dense_series_become_bands_of_pixel_columns() {
+        // Few points: drawn exactly.
+        let few: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, i as f64)).collect();
+        assert!(dense(&few, true, 0.0, 10.0, 100).is_none());
+        // 1,000 steps on 10 columns: each column 100 steps, alternating 0 and 10.
+        let many: Vec<(f64, f64)> = (0..=1000).map(|i| (i as f64, if i % 2 == 0 { 0.0 } else { 10.0 })).collect();
+        let d = dense(&many, true, 0.0, 1000.0, 10).unwrap();
+        assert_eq!(d.runs.len(), 1);
+        assert_eq!(d.runs[0].len(), 10);
+        for c in &d.runs[0] {
+            assert_eq!((c.lo, c.hi), (0.0, 10.0));
+            assert!((c.mean - 5.0).abs() < 1e-9, "{c:?}");
+        }
+        assert_eq!(d.mean_lines()[0].len(), 10);
+        assert_eq!(d.bands()[0].len(), 40);
+        // A spike of one step shows in its column's maximum; a gap splits the runs.
+        let mut spiky: Vec<(f64, f64)> = (0..=1000).map(|i| (i as f64, 1.0)).collect();
+        spiky[555].1 = 99.0;
+        for p in &mut spiky[200..300] {
+            p.1 = f64::NAN;
+        }
+        let d = dense(&spiky, true, 0.0, 1000.0, 10).unwrap();
+        assert_eq!(d.runs.len(), 2, "{d:?}");
+        let col = d.runs[1].iter().find(|c| c.x0 <= 555.0 && 555.0 < c.x1).unwrap();
+        assert_eq!(col.hi, 99.0);
+        assert!((col.mean - (99.0 + 99.0) / 100.0).abs() < 1e-9, "{col:?}");
+        // Time-weighted: a value held for 90% of a column counts for 90%.
+        let d = dense(&[(0.0, 10.0), (0.9, 0.0), (1.0, 0.0), (1.5, 0.0), (2.0, 0.0)], true, 0.0, 2.0, 1).unwrap();
+        assert!((d.runs[0][0].mean - 4.5).abs() < 1e-9, "{d:?}");
+    }
+
+    #[test]
+    fn coincident_series_are_found() {
+        let a = vec![(0.0, 1.0), (1.0, 2.0)];
+        let b = vec![(0.0, 1.0), (1.0, 3.0)];
+        let same = coincident(&[(&a, true), (&b, true), (&a, true), (&a, false), (&[], true)]);
+        assert_eq!(same, vec![None, None, Some(0), None, None]);
+        let chart = LineChart::new("t", "x", "y").with(Series::steps("one", a.clone())).with(Series::steps("two", a));
+        let svg = render_svg(&chart).unwrap();
+        assert!(svg.contains("two (same as one)"), "{svg}");
+    }
+
+    #[test]
+    fn bounded_axes_stay_inside() {
+        let a = ValueAxis::new(90.0, 100.0, 6).bounded(None, Some(100.0));
+        assert_eq!(a.hi, 100.0);
+        assert!(a.ticks().iter().all(|t| *t <= 100.0));
+        let a = ValueAxis::new(-5.0, 100.0, 6).bounded(Some(0.0), None);
+        assert_eq!(a.lo, 0.0);
     }
 
     fn two_series() -> LineChart {

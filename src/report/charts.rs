@@ -1,16 +1,15 @@
 //! The report's figures, built from a [`RunView`]: one timeline per policy and service, and
-//! the comparisons (replicas over the load, latency CDFs, cost against SLO attainment,
-//! headline bars). Long runs are drawn in at most [`MAX_POINTS`] buckets of whole steps, each
-//! showing its peak (pods, latency) or its mean (load, error rates), so a short spike stays
-//! visible.
+//! the comparisons (replicas over the load, latency CDFs and percentile spectra, cost against
+//! SLO attainment, headline bars). Every step of the timeseries is given to the figure; on a
+//! run with more steps than the plot has pixel columns, the figure draws each column's mean
+//! in its min-max band (see [`crate::plot::figure`]), so the daily shape and a short spike
+//! both stay visible.
 
 use super::view::{PolicyRun, RunView};
 use super::Row;
-use crate::plot::figure::{BarGrid, Bars, Cdf, Figure, Line, Marker, Panel, Scatter, Timeline};
+use crate::plot::figure::{BarGrid, Bars, Cdf, Figure, Line, Marker, Panel, Scatter, Spectrum, Timeline};
 use crate::plot::{color, format_time};
 
-/// Most points per line.
-pub const MAX_POINTS: usize = 1500;
 const WIDTH: u32 = 1280;
 const GREY: (u8, u8, u8) = (0x88, 0x88, 0x88);
 const SLO_LINE: (u8, u8, u8) = (0x22, 0x22, 0x22);
@@ -20,13 +19,12 @@ fn rows_of<'a>(p: &'a PolicyRun, service: &str) -> Vec<&'a Row> {
     p.timeseries.iter().filter(|r| r.service == service).collect()
 }
 
-/// Buckets of consecutive rows: (start time, rows). Points are at the bucket's start, as a
-/// step holds from its start: the first bucket starts at 0.
+/// The steps as (start time, end time, rows): one row each. Points are at the step's start,
+/// as a step holds from its start: the first starts at 0.
 fn buckets<'a>(rows: &[&'a Row]) -> Vec<(f64, f64, Vec<&'a Row>)> {
-    let k = rows.len().div_ceil(MAX_POINTS).max(1);
     let mut out = Vec::new();
     let mut start = 0.0;
-    for chunk in rows.chunks(k) {
+    for chunk in rows.chunks(1) {
         let end = chunk.last().map_or(start, |r| r.time_s);
         out.push((start, end, chunk.to_vec()));
         start = end;
@@ -132,13 +130,23 @@ pub fn timeline(view: &RunView, p: &PolicyRun, service: &str) -> Figure {
     }
     let slo = slo_of(view, p, service);
     let pct = p.summary.services.get(service).map_or(99.0, |s| s.slo.percentile);
+    // The SLO's own percentile (the timeseries holds p50, p95 and p99: another percentile is
+    // drawn as the nearest of them at or above it, and named so), and the median for context.
+    let (slo_name, slo_of_row): (String, fn(&Row) -> f64) = if pct <= 50.0 {
+        ("p50".into(), |x| x.latency_p50_s)
+    } else if pct <= 95.0 {
+        (if pct == 95.0 { "p95".into() } else { format!("p95 (nearest to the SLO's p{pct})") }, |x| x.latency_p95_s)
+    } else {
+        (if pct == 99.0 { "p99".into() } else { format!("p99 (nearest to the SLO's p{pct})") }, |x| x.latency_p99_s)
+    };
+    let mut latency_lines = vec![Line::new(slo_name, series(&b, |r, _, _| peak(r, slo_of_row)), color(2)).steps()];
+    if pct > 50.0 {
+        latency_lines.push(Line::new("p50", series(&b, |r, _, _| peak(r, |x| x.latency_p50_s)), color(0)).steps());
+    }
     panels.push(Panel {
         title: "Latency of the requests completed in each step".into(),
         y_desc: "seconds".into(),
-        lines: vec![
-            Line::new("p99 (peak)", series(&b, |r, _, _| peak(r, |x| x.latency_p99_s)), color(2)).steps(),
-            Line::new("p50", series(&b, |r, _, _| peak(r, |x| x.latency_p50_s)), color(0)).steps(),
-        ],
+        lines: latency_lines,
         hlines: if slo > 0.0 { vec![(format!("SLO: p{pct} <= {}", crate::plot::figure::short_secs(slo)), slo, SLO_LINE)] } else { vec![] },
         height: 220,
         ..Panel::default()
@@ -222,6 +230,30 @@ pub fn latency_cdf(view: &RunView) -> Figure {
     })
 }
 
+/// Latency percentile spectra of all completed requests, per policy, with each SLO.
+pub fn latency_spectrum(view: &RunView) -> Figure {
+    let mut slos: Vec<(f64, f64)> = Vec::new();
+    for p in &view.policies {
+        for s in p.summary.services.values() {
+            if s.slo.latency_s > 0.0 {
+                slos.push((s.slo.latency_s, s.slo.percentile));
+            }
+        }
+    }
+    if slos.is_empty() {
+        slos = view.brief.services.iter().filter(|s| s.slo_latency_s > 0.0).map(|s| (s.slo_latency_s, 99.0)).collect();
+    }
+    slos.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    slos.dedup();
+    Figure::Spectrum(Spectrum {
+        title: format!("{}: latency by percentile (the tail to 99.999%)", view.brief.scenario),
+        curves: view.policies.iter().enumerate().map(|(i, p)| (p.label.clone(), color(i), p.latency_cdf.clone())).collect(),
+        slos: slos.into_iter().map(|(v, pct)| (format!("SLO: p{pct} <= {}", crate::plot::figure::short_secs(v)), v, pct)).collect(),
+        width: WIDTH,
+        height: 560,
+    })
+}
+
 /// Whether cost is shown in dollars: when the policies' dollars differ. With fixed node pools
 /// every policy pays the same, and pod-hours (what the pods reserve) tell them apart instead.
 fn priced(view: &RunView) -> bool {
@@ -241,6 +273,7 @@ pub fn cost_vs_slo(view: &RunView) -> Figure {
             "cost of the run, pod-hours (node dollars are the same for every policy, or zero)".into()
         },
         y_desc: "SLO attainment, % of requests".into(),
+        y_max: Some(100.0),
         points: view
             .policies
             .iter()
@@ -259,10 +292,10 @@ pub fn cost_vs_slo(view: &RunView) -> Figure {
 pub fn headline(view: &RunView) -> Figure {
     let dollars = priced(view);
     let ps = &view.policies;
-    let m = |title: &str, f: &dyn Fn(&PolicyRun) -> (f64, String)| Bars { title: title.into(), values: ps.iter().map(f).collect() };
+    let m = |title: &str, f: &dyn Fn(&PolicyRun) -> (f64, String)| Bars { title: title.into(), values: ps.iter().map(f).collect(), max: None };
     let metrics = vec![
         m("p99 latency", &|p| (p.summary.latency_s.p99, crate::output::fmt_secs(p.summary.latency_s.p99))),
-        m("SLO attainment", &|p| (p.summary.sla.attainment * 100.0, format!("{:.3}%", p.summary.sla.attainment * 100.0))),
+        Bars { max: Some(100.0), ..m("SLO attainment", &|p| (p.summary.sla.attainment * 100.0, format!("{:.3}%", p.summary.sla.attainment * 100.0))) },
         m("SLO violation minutes", &|p| (p.summary.sla.violation_minutes as f64, p.summary.sla.violation_minutes.to_string())),
         if dollars {
             m("cost, dollars", &|p| (p.summary.cost.dollars, format!("${:.2}", p.summary.cost.dollars)))
@@ -291,6 +324,7 @@ pub fn all(view: &RunView) -> Vec<(String, Figure)> {
         out.push((format!("replicas{}", suffix(s)), replicas(view, s)));
     }
     out.push(("latency-cdf".into(), latency_cdf(view)));
+    out.push(("latency-spectrum".into(), latency_spectrum(view)));
     out.push(("cost-vs-slo".into(), cost_vs_slo(view)));
     out.push(("headline".into(), headline(view)));
     for p in &view.policies {

@@ -1,6 +1,8 @@
 //! What a sweep's rows answer: per point and policy, the mean and confidence interval of each
-//! metric over the seeds; the Pareto front; the best point under the constraints; plots; and
-//! the chosen point's scenario (and HPA manifest), ready to use.
+//! metric over the seeds (kept within the metric's natural bounds); the Pareto front, as a
+//! table of its feasible points ranked by the primary objective and as plots of each pair of
+//! objectives; the best point under the constraints; heatmaps with the infeasible cells
+//! hatched; and the chosen point's scenario (and HPA manifest), named by its values.
 
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -37,6 +39,45 @@ pub struct Answers {
     pub stats: Vec<PointStats>,
     /// Index into `stats` of the best point, when there is an objective and a feasible point.
     pub best: Option<usize>,
+    /// Per metric, its natural bounds (see [`metric_bounds`]).
+    pub bounds: Vec<plot::Bounds>,
+}
+
+/// Metric names (their last part) that may be negative by nature.
+const SIGNED: &[&str] = &["jitter", "bias", "delta", "change", "diff", "slope", "trend", "skew"];
+/// Metric names (their last part) that are shares, within [0, 1].
+const SHARES: &[&str] = &["attainment", "availability", "timeshare", "instability"];
+
+/// The natural bounds of a metric, from its name and the values it took: a share (SLO
+/// attainment, availability, time shares) lies within [0, 1]; a metric not signed by nature
+/// whose every value is at or above 0 (minutes, counts, costs, latencies) stays at or above 0.
+/// A confidence interval of such a metric is clamped to them.
+pub fn metric_bounds(metric: &str, values: &[f64]) -> plot::Bounds {
+    let last = metric.rsplit('.').next().unwrap_or(metric).to_ascii_lowercase();
+    let nonneg = values.iter().all(|v| v.is_nan() || *v >= 0.0);
+    let share = SHARES.iter().any(|s| last.ends_with(s)) && values.iter().all(|v| v.is_nan() || (0.0..=1.0).contains(v));
+    let signed = SIGNED.iter().any(|s| last.contains(s));
+    plot::Bounds {
+        lo: (nonneg && !signed).then_some(0.0),
+        hi: share.then_some(1.0),
+    }
+}
+
+/// The interval of an estimate within bounds.
+fn clamped(e: &Estimate, b: plot::Bounds) -> (f64, f64) {
+    let (mut lo, mut hi) = (e.low(), e.high());
+    if let Some(b) = b.lo {
+        lo = lo.max(b);
+    }
+    if let Some(b) = b.hi {
+        hi = hi.min(b);
+    }
+    (lo, hi)
+}
+
+/// "1 policy", "3 policies".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn metric_index(sweep: &Sweep, m: &str) -> usize {
@@ -101,7 +142,13 @@ pub fn analyze(sweep: &Sweep, rows: &[Row]) -> Answers {
         }
         best
     });
-    Answers { stats, best }
+    let bounds = (0..sweep.metrics.len())
+        .map(|k| {
+            let v: Vec<f64> = rows.iter().filter(|r| r.status(sweep) == "ok").filter_map(|r| r.metric(sweep, k)).collect();
+            metric_bounds(&sweep.metrics[k], &v)
+        })
+        .collect();
+    Answers { stats, best, bounds }
 }
 
 /// points.csv: one row per point and policy.
@@ -119,11 +166,12 @@ pub fn points_csv(sweep: &Sweep, a: &Answers) -> Vec<u8> {
         let mut r: Vec<String> = vec![s.point.to_string(), s.policy.clone()];
         r.extend(sweep.points[s.point].values.iter().map(|v| v.label.clone()));
         r.extend([s.runs.to_string(), s.failed.to_string()]);
-        for e in &s.est {
+        for (e, b) in s.est.iter().zip(&a.bounds) {
             if e.n == 0 {
                 r.extend([String::new(), String::new(), String::new()]);
             } else {
-                r.extend([fmt_number(e.mean), fmt_number(e.low()), fmt_number(e.high())]);
+                let (lo, hi) = clamped(e, *b);
+                r.extend([fmt_number(e.mean), fmt_number(lo), fmt_number(hi)]);
             }
         }
         r.extend([s.feasible.to_string(), s.pareto.to_string(), (a.best == Some(i)).to_string(), s.error.clone().unwrap_or_default()]);
@@ -206,14 +254,34 @@ fn rebase_files(item: &mut toml_edit::Item, from_dir: &Path, to_dir: &Path) {
     }
 }
 
+/// A policy name made of a point's values: `target-50.scale_down_window_s-300` (letters,
+/// digits, '-', '_' and '.', as policy names take).
+pub fn point_name(sweep: &Sweep, point: usize) -> String {
+    let safe = |t: &str| -> String { t.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect() };
+    sweep.axes.iter().zip(&sweep.points[point].values).map(|(a, v)| format!("{}-{}", safe(&a.name), safe(&v.label))).collect::<Vec<_>>().join(".")
+}
+
 /// The chosen point's scenario, for a file in `out`: the base scenario's text with the point's
-/// values, file names made relative to `out`.
-pub fn point_scenario(sweep: &Sweep, point: usize, out: &Path, note: &str) -> String {
+/// values, file names made relative to `out`, and `policy` renamed and described by the
+/// point's values (its base name and description told of other values).
+pub fn point_scenario(sweep: &Sweep, point: usize, policy: &str, out: &Path, note: &str) -> String {
     let text = sweep.point_text(&sweep.points[point]).text;
     let base_dir = crate::scenario::base_dir(&sweep.base_file);
     let body = match text.parse::<toml_edit::DocumentMut>() {
         Ok(mut doc) => {
             rebase_files(doc.as_item_mut(), &base_dir, out);
+            if let Some(pols) = doc.get_mut("policies").and_then(|p| p.as_array_of_tables_mut()) {
+                for t in pols.iter_mut() {
+                    if t.get("name").and_then(|n| n.as_str()) == Some(policy) {
+                        t["name"] = toml_edit::value(point_name(sweep, point));
+                        t["description"] = toml_edit::value(format!(
+                            "{policy} at the best point of sweep {}: {}",
+                            sweep.name,
+                            sweep.describe(&sweep.points[point]).replace('=', " = ")
+                        ));
+                    }
+                }
+            }
             doc.to_string()
         }
         Err(_) => text,
@@ -245,35 +313,33 @@ pub fn summary_text(sweep: &Sweep, a: &Answers) -> String {
     let failed = a.stats.iter().filter(|s| s.failed > 0).count();
     let _ = writeln!(
         out,
-        "{} point(s) x {} polic(ies) x {} seed(s); {} on the Pareto front of {}{}",
-        sweep.points.len(),
-        sweep.policies.len(),
-        sweep.seeds.len(),
+        "{} x {} x {}; {} on the Pareto front of {}{}",
+        count(sweep.points.len(), "point", "points"),
+        count(sweep.policies.len(), "policy", "policies"),
+        count(sweep.seeds.len(), "seed", "seeds"),
         front.len(),
         sweep.pareto.iter().map(|(m, h)| format!("{} {m}", if *h { "max" } else { "min" })).collect::<Vec<_>>().join(", "),
         if failed > 0 { format!("; {failed} with failed runs (see points.csv)") } else { String::new() }
     );
-    let line = |s: &PointStats| -> String {
-        let vals = sweep.describe(&sweep.points[s.point]);
-        let ms: Vec<String> = sweep
-            .pareto
-            .iter()
-            .map(|(m, _)| {
-                let e = s.est[metric_index(sweep, m)];
-                if e.n > 1 {
-                    format!("{m} {} ±{}", fmt_sig(e.mean), fmt_sig(e.half_width))
-                } else {
-                    format!("{m} {}", fmt_sig(e.mean))
-                }
-            })
-            .collect();
-        format!("point {} [{}] {}: {}", s.point, vals, s.policy, ms.join(", "))
-    };
-    for s in front.iter().take(12) {
-        let _ = writeln!(out, "  {}", line(s));
+    let (primary, ranked) = ranked_front(sweep, a);
+    let infeasible = front.len() - ranked.len();
+    let _ = writeln!(
+        out,
+        "the front's {} ranked by {primary}{}:",
+        count(ranked.len(), "feasible point", "feasible points"),
+        if infeasible > 0 { format!(" ({infeasible} more break the constraints; see points.csv)") } else { String::new() }
+    );
+    let table = front_table(sweep, &ranked, &primary_metric(sweep));
+    let widths: Vec<usize> = (0..table[0].len()).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for (i, row) in table.iter().enumerate().take(13) {
+        let cells: Vec<String> = row.iter().zip(&widths).enumerate().map(|(c, (t, w))| if c <= 1 { format!("{t:>w$}") } else { format!("{t:<w$}") }).collect();
+        let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
+        if i == 0 {
+            let _ = writeln!(out, "  {}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+        }
     }
-    if front.len() > 12 {
-        let _ = writeln!(out, "  ... ({} more in points.csv)", front.len() - 12);
+    if ranked.len() > 12 {
+        let _ = writeln!(out, "  ... ({} more in front.md)", ranked.len() - 12);
     }
     if let Some(o) = &sweep.objective {
         let cons = if sweep.subject_to.is_empty() {
@@ -306,6 +372,78 @@ pub fn summary_text(sweep: &Sweep, a: &Answers) -> String {
     out
 }
 
+/// The primary objective (the one minimized or maximized, else the first of `pareto`) and the
+/// feasible points of the Pareto front, best first by it (ties by point).
+pub fn ranked_front<'a>(sweep: &Sweep, a: &'a Answers) -> (String, Vec<&'a PointStats>) {
+    let (metric, maximize) = match &sweep.objective {
+        Some(o) => (o.metric.clone(), o.maximize),
+        None => (sweep.pareto[0].0.clone(), sweep.pareto[0].1),
+    };
+    let k = metric_index(sweep, &metric);
+    let mut ranked: Vec<&PointStats> = a.stats.iter().filter(|s| s.pareto && s.feasible).collect();
+    ranked.sort_by(|x, y| {
+        let (u, v) = (x.est[k].mean, y.est[k].mean);
+        let o = if maximize { v.total_cmp(&u) } else { u.total_cmp(&v) };
+        o.then(x.point.cmp(&y.point)).then(x.policy.cmp(&y.policy))
+    });
+    (format!("{metric} ({})", if maximize { "highest first" } else { "lowest first" }), ranked)
+}
+
+/// The primary objective's metric (see [`ranked_front`]).
+fn primary_metric(sweep: &Sweep) -> String {
+    sweep.objective.as_ref().map_or_else(|| sweep.pareto[0].0.clone(), |o| o.metric.clone())
+}
+
+/// The ranked front as a table: a header row, then rank, point, policy, the point's values,
+/// the primary objective when it is not a Pareto metric, and each Pareto metric (mean, ± the
+/// interval's half width over several seeds).
+fn front_table(sweep: &Sweep, ranked: &[&PointStats], primary: &str) -> Vec<Vec<String>> {
+    let mut cols: Vec<(String, String)> = Vec::new();
+    if !sweep.pareto.iter().any(|(m, _)| m == primary) {
+        cols.push((primary.to_string(), primary.to_string()));
+    }
+    cols.extend(sweep.pareto.iter().map(|(m, h)| (m.clone(), format!("{m} ({})", if *h { "max" } else { "min" }))));
+    let mut head: Vec<String> = vec!["rank".into(), "point".into(), "policy".into()];
+    head.extend(sweep.axes.iter().map(|x| x.name.clone()));
+    head.extend(cols.iter().map(|c| c.1.clone()));
+    let mut rows = vec![head];
+    for (i, s) in ranked.iter().enumerate() {
+        let mut r: Vec<String> = vec![(i + 1).to_string(), s.point.to_string(), s.policy.clone()];
+        r.extend(sweep.points[s.point].values.iter().map(|v| v.label.clone()));
+        for (m, _) in &cols {
+            let e = s.est[metric_index(sweep, m)];
+            r.push(if e.n > 1 { format!("{} ±{}", fmt_sig(e.mean), fmt_sig(e.half_width)) } else { fmt_sig(e.mean) });
+        }
+        rows.push(r);
+    }
+    rows
+}
+
+/// front.md: the ranked front as a Markdown table.
+fn front_md(sweep: &Sweep, a: &Answers) -> String {
+    let (primary, ranked) = ranked_front(sweep, a);
+    let mut o = String::new();
+    let _ = writeln!(o, "# {}: the Pareto front's feasible points\n", sweep.name);
+    let _ = writeln!(
+        o,
+        "Objectives: {}. Constraints: {}. Ranked by {primary}; means over the seeds, ± the half width of the {}% confidence interval.\n",
+        sweep.pareto.iter().map(|(m, h)| format!("{} {m}", if *h { "max" } else { "min" })).collect::<Vec<_>>().join(", "),
+        if sweep.subject_to.is_empty() { "none".to_string() } else { sweep.subject_to.iter().map(|b| b.text.clone()).collect::<Vec<_>>().join(", ") },
+        sweep.confidence * 100.0
+    );
+    let table = front_table(sweep, &ranked, &primary_metric(sweep));
+    for (i, row) in table.iter().enumerate() {
+        let _ = writeln!(o, "| {} |", row.join(" | "));
+        if i == 0 {
+            let _ = writeln!(o, "|{}", "---|".repeat(row.len()));
+        }
+    }
+    if ranked.is_empty() {
+        let _ = writeln!(o, "\nNo point of the front meets the constraints.");
+    }
+    o
+}
+
 fn fmt_sig(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return fmt_number(x);
@@ -331,6 +469,7 @@ pub fn write(sweep: &Sweep, a: &Answers, out: &Path) -> Result<Vec<PathBuf>> {
         Ok(())
     };
     put("points.csv", &points_csv(sweep, a))?;
+    put("front.md", front_md(sweep, a).as_bytes())?;
     if let (Some(b), Some(o)) = (a.best, &sweep.objective) {
         let s = &a.stats[b];
         let note = format!(
@@ -346,7 +485,8 @@ pub fn write(sweep: &Sweep, a: &Answers, out: &Path) -> Result<Vec<PathBuf>> {
         let mut metrics = serde_json::Map::new();
         for (k, m) in sweep.metrics.iter().enumerate() {
             let e = s.est[k];
-            metrics.insert(m.clone(), serde_json::json!({ "mean": e.mean, "ci_low": e.low(), "ci_high": e.high(), "seeds": e.n }));
+            let (lo, hi) = clamped(&e, a.bounds[k]);
+            metrics.insert(m.clone(), serde_json::json!({ "mean": e.mean, "ci_low": lo, "ci_high": hi, "seeds": e.n }));
         }
         let values: serde_json::Map<String, serde_json::Value> = sweep
             .axes
@@ -363,7 +503,7 @@ pub fn write(sweep: &Sweep, a: &Answers, out: &Path) -> Result<Vec<PathBuf>> {
         let mut json = serde_json::to_vec_pretty(&best)?;
         json.push(b'\n');
         put("best.json", &json)?;
-        put("best.toml", point_scenario(sweep, s.point, out, &note).as_bytes())?;
+        put("best.toml", point_scenario(sweep, s.point, &s.policy, out, &note).as_bytes())?;
         if let Some(yaml) = point_hpa(sweep, s.point, &s.policy, &note) {
             put("best-hpa.yaml", yaml.as_bytes())?;
         }
@@ -374,29 +514,70 @@ pub fn write(sweep: &Sweep, a: &Answers, out: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// The Pareto scatter and, for a grid of two axes, a heatmap per policy.
-fn plots(sweep: &Sweep, a: &Answers) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut files = Vec::new();
-    let (mx, hx) = &sweep.pareto[0];
-    let (my, hy) = &sweep.pareto[1];
+/// The scatter of objectives `i` (x) and `j` (y) of the complete points: the front of these
+/// two objectives joined, the points that break the constraints marked, the best ringed.
+fn pair_chart(sweep: &Sweep, a: &Answers, i: usize, j: usize) -> plot::ScatterChart {
+    let (mx, hx) = &sweep.pareto[i];
+    let (my, hy) = &sweep.pareto[j];
     let (kx, ky) = (metric_index(sweep, mx), metric_index(sweep, my));
     let pt = |s: &PointStats| (s.est[kx].mean, s.est[ky].mean);
     let ok: Vec<&PointStats> = a.stats.iter().filter(|s| s.failed == 0 && s.runs > 0).collect();
+    let val = |s: &PointStats, k: usize, hib: bool| if hib { -s.est[k].mean } else { s.est[k].mean };
+    let on_front = |s: &PointStats| {
+        let (sx, sy) = (val(s, kx, *hx), val(s, ky, *hy));
+        !ok.iter().any(|o| {
+            let (ox, oy) = (val(o, kx, *hx), val(o, ky, *hy));
+            ox <= sx && oy <= sy && (ox < sx || oy < sy)
+        })
+    };
+    let title = if sweep.pareto.len() > 2 {
+        format!("{}: {my} against {mx} (the front of these two objectives)", sweep.name)
+    } else {
+        format!("{}: {my} against {mx}", sweep.name)
+    };
     let mut chart = plot::ScatterChart::new(
-        format!("{}: {my} against {mx}", sweep.name),
+        title,
         format!("{mx} (mean; {} better)", if *hx { "more" } else { "less" }),
         format!("{my} (mean; {} better)", if *hy { "more" } else { "less" }),
     );
-    let others: Vec<(f64, f64)> = ok.iter().filter(|s| !s.pareto).map(|s| pt(s)).collect();
+    chart.x_bounds = a.bounds[kx];
+    chart.y_bounds = a.bounds[ky];
+    let others: Vec<(f64, f64)> = ok.iter().filter(|s| !on_front(s) && s.feasible).map(|s| pt(s)).collect();
     chart.series.push(plot::ScatterSeries::dots("dominated", others, (0xba, 0xb0, 0xac)));
-    let mut front: Vec<(f64, f64)> = ok.iter().filter(|s| s.pareto).map(|s| pt(s)).collect();
+    let mut front: Vec<(f64, f64)> = ok.iter().filter(|s| on_front(s)).map(|s| pt(s)).collect();
     front.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     chart.series.push(plot::ScatterSeries::dots("Pareto front", front, plot::color(0)).joined());
+    if !sweep.subject_to.is_empty() {
+        let bad: Vec<(f64, f64)> = ok.iter().filter(|s| !s.feasible).map(|s| pt(s)).collect();
+        if !bad.is_empty() {
+            chart.series.push(plot::ScatterSeries::dots("breaks the constraints", bad, (0xff, 0x9d, 0xa7)));
+        }
+    }
     if let Some(b) = a.best {
         chart.series.push(plot::ScatterSeries::dots("best under the constraints", vec![pt(&a.stats[b])], plot::color(2)).big());
     }
-    files.push(("pareto.png".to_string(), plot::render_scatter_png(&chart)?));
-    files.push(("pareto.svg".to_string(), plot::render_scatter_svg(&chart)?.into_bytes()));
+    chart
+}
+
+/// The Pareto scatters and, for a grid of two axes, a heatmap per policy.
+fn plots(sweep: &Sweep, a: &Answers) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    let (mx, hx) = &sweep.pareto[0];
+    // One plot per pair of objectives, each with its own two-objective front: pareto.png for
+    // the first two, pareto-<y>-vs-<x>.png for the others.
+    for i in 0..sweep.pareto.len() {
+        for j in i + 1..sweep.pareto.len() {
+            let chart = pair_chart(sweep, a, i, j);
+            let stem = if (i, j) == (0, 1) {
+                "pareto".to_string()
+            } else {
+                let safe = |t: &str| -> String { t.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect() };
+                format!("pareto-{}-vs-{}", safe(&sweep.pareto[j].0), safe(&sweep.pareto[i].0))
+            };
+            files.push((format!("{stem}.png"), plot::render_scatter_png(&chart)?));
+            files.push((format!("{stem}.svg"), plot::render_scatter_svg(&chart)?.into_bytes()));
+        }
+    }
 
     let grid: Vec<usize> = (0..sweep.axes.len()).filter(|&i| sweep.axes[i].sampled.is_none()).collect();
     if sweep.axes.len() == 2 && grid.len() == 2 {
@@ -432,6 +613,7 @@ fn plots(sweep: &Sweep, a: &Answers) -> Result<Vec<(String, Vec<u8>)>> {
                 y_labels: ay.grid.iter().map(|v| v.label.clone()).collect(),
                 values: cells,
                 highlight: feasible,
+                constrained: !sweep.subject_to.is_empty(),
                 higher_is_better: hib,
                 marked: best_cell,
                 note: if sweep.subject_to.is_empty() {
@@ -448,4 +630,28 @@ fn plots(sweep: &Sweep, a: &Answers) -> Result<Vec<(String, Vec<u8>)>> {
         }
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_bounds_by_name_and_values() {
+        let b = metric_bounds("sla.violation_minutes", &[0.0, 3.0, 1.0]);
+        assert_eq!((b.lo, b.hi), (Some(0.0), None));
+        let b = metric_bounds("sla.attainment", &[0.99, 1.0]);
+        assert_eq!((b.lo, b.hi), (Some(0.0), Some(1.0)));
+        // Signed by nature, or seen negative: no lower bound.
+        assert_eq!(metric_bounds("elasticity.jitter_per_hour", &[0.0, 2.0]).lo, None);
+        assert_eq!(metric_bounds("policy_stats.pods.api.forecast_error", &[-1.0, 2.0]).lo, None);
+        // An interval of 1 +/- 2 minutes becomes [0, 3].
+        let e = Estimate { n: 3, mean: 1.0, sd: 1.0, half_width: 2.0 };
+        assert_eq!(clamped(&e, metric_bounds("sla.violation_minutes", &[0.0, 1.0, 2.0])), (0.0, 3.0));
+        let e = Estimate { n: 3, mean: 0.99, sd: 0.01, half_width: 0.02 };
+        let (lo, hi) = clamped(&e, metric_bounds("sla.attainment", &[0.98, 0.99, 1.0]));
+        assert!((lo - 0.97).abs() < 1e-12 && hi == 1.0);
+        assert_eq!(count(1, "policy", "policies"), "1 policy");
+        assert_eq!(count(3, "policy", "policies"), "3 policies");
+    }
 }

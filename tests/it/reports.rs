@@ -338,9 +338,14 @@ fn compare_joins_separate_runs_and_refuses_different_load() {
     let (code, stdout, err) = autosim(&[OsStr::new("compare"), today.as_os_str(), tomorrow.join("three").as_os_str(), OsStr::new("--out"), out.as_os_str()]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("two") && stdout.contains("three"), "{stdout}");
+    assert!(stdout.contains("compared 2 policy runs;"), "{stdout}");
+    // One run: "1 policy run", in words that agree.
+    let (code, stdout, err) = autosim(&[OsStr::new("compare"), today.as_os_str(), OsStr::new("--out"), tmp.path().join("cmp-one").as_os_str(), OsStr::new("--no-plots")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("compared 1 policy run;"), "{stdout}");
     let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
-    for f in ["report.md", "report.html", "replicas.svg", "latency-cdf.png", "cost-vs-slo.svg", "headline.png", "two/timeline.svg", "three/timeline.png"] {
+    for f in ["report.md", "report.html", "replicas.svg", "latency-cdf.png", "latency-spectrum.svg", "cost-vs-slo.svg", "headline.png", "two/timeline.svg", "three/timeline.png"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
 

@@ -170,6 +170,44 @@ fn grid_sweep_finds_the_brute_force_best_point() {
     let rows: Vec<Vec<&str>> = points.lines().skip(1).map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.iter().filter(|r| r[best_col] == "true").count(), 1);
     assert!(rows.iter().any(|r| r[pareto_col] == "true"));
+
+    // Intervals of non-negative metrics stop at 0, those of shares at 1.
+    for (k, h) in head.iter().enumerate() {
+        for r in &rows {
+            if r[k].is_empty() {
+                continue;
+            }
+            let v: f64 = r[k].parse().unwrap_or(0.0);
+            if h.ends_with(".ci_low") && !h.contains("jitter") {
+                assert!(v >= 0.0, "{h} = {v}");
+            }
+            if h.starts_with("sla.attainment.ci_high") {
+                assert!(v <= 1.0, "{h} = {v}");
+            }
+        }
+    }
+    // best.toml names the chosen policy by its values, not by the base policy's.
+    assert!(text.contains(&format!("name = \"target-{t}.max-{m}\"")), "{text}");
+    assert!(text.contains(&format!("hpa at the best point of sweep sweep: target = {t}, max = {m}")), "{text}");
+    assert_eq!(sc.policies[1].name, format!("target-{t}.max-{m}"));
+    // Three objectives: a ranked table of the front's feasible points, and a plot per pair.
+    let front = read(&out.join("front.md"));
+    assert!(front.contains("Ranked by cost.pod_seconds (lowest first)"), "{front}");
+    // The table shows the primary objective (not a Pareto metric here) and is ranked by it.
+    let table: Vec<Vec<&str>> = front.lines().filter(|l| l.starts_with("| ")).map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect()).collect();
+    assert_eq!(table[0][5], "cost.pod_seconds", "{front}");
+    let costs: Vec<f64> = table[1..].iter().map(|r| r[5].split(' ').next().unwrap().parse().unwrap()).collect();
+    assert!(!costs.is_empty() && costs.windows(2).all(|w| w[0] <= w[1]), "{front}");
+    for f in ["pareto-scaling_reversals-vs-cost_dollars.svg", "pareto-scaling_reversals-vs-sla_attainment.svg"] {
+        assert!(out.join(f).is_file(), "no {f}");
+    }
+    // The heatmap marks the cells that break the constraints.
+    assert!(read(&out.join("heatmap-hpa.svg")).contains("grey hatched cells break the constraints"));
+    // The terminal summary counts in words.
+    let (code, stdout, err) = autosim(&[os("sweep"), file.as_os_str(), os("--out"), out.as_os_str()], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("6 points x 1 policy x 2 seeds"), "{stdout}");
+    assert!(!stdout.contains("polic(ies)") && stdout.contains("ranked by cost.pod_seconds"), "{stdout}");
 }
 
 #[test]

@@ -146,6 +146,11 @@ fn plot_writes_png_and_svg_beside_it_by_default() {
         .unwrap()
         .starts_with(PNG_MAGIC));
     assert!(!d.path().join("plots/rate.svg").exists());
+    // An --out without an extension is given .png (and the SVG goes beside it).
+    let out = ok(d.path(), &["trace", "plot", "shop.csv", "--out", "plots/noext", "--svg"]);
+    assert!(out.contains("noext.png"), "{out}");
+    assert!(std::fs::read(d.path().join("plots/noext.png")).unwrap().starts_with(PNG_MAGIC));
+    assert!(d.path().join("plots/noext.svg").is_file() && !d.path().join("plots/noext").exists());
     // Only the plots: no temporary files left behind.
     let mut names: Vec<String> = std::fs::read_dir(d.path())
         .unwrap()
