@@ -128,6 +128,12 @@ enum Command {
         #[command(subcommand)]
         command: ExplainCommand,
     },
+    /// Replay a run's decisions on a kind cluster, record what it did, calibrate from it.
+    #[cfg(feature = "live")]
+    Live {
+        #[command(subcommand)]
+        command: autosim::live::LiveCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -301,6 +307,8 @@ impl std::error::Error for BadInput {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(feature = "live")]
+        Command::Live { command } => return autosim::live::run(command),
         Command::Run { file, out, seed, policies, quiet, no_plots } => run(&file, out, seed, &policies, quiet, !no_plots),
         Command::Compare { dirs, out, allow_different_load, no_plots, quiet } => {
             compare(&dirs, out, allow_different_load, !no_plots, quiet)

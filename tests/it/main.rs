@@ -4,11 +4,15 @@ mod common;
 mod conservation;
 mod determinism;
 mod explain;
+#[cfg(feature = "live")]
+mod fake_kube;
 mod gate;
 mod hpa;
 mod hpa_vectors;
 mod keda;
 mod lifecycle;
+#[cfg(feature = "live")]
+mod live;
 mod llm;
 mod load;
 mod nodes;
