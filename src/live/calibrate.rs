@@ -282,7 +282,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> anyhow::Result<()> {
         let next = scale[k + 1..].iter().find(|n| n.deployment == r.deployment).map_or(f64::INFINITY, |n| n.sent_s);
         let window: Vec<&&PodRow> = measured
             .iter()
-            .filter(|p| p.deployment == r.deployment && p.created_s.is_some_and(|c| c >= r.sent_s.floor() && c < next))
+            .filter(|p| p.deployment == r.deployment && p.created_s.is_some_and(|c| c >= r.sent_s - 1.0 && c < next))
             .collect();
         if r.to > r.from {
             let controller_lag = window.iter().filter_map(|p| p.created_s).fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.min(c)))).map(|c| round3((c - r.sent_s).max(0.0)));
@@ -312,7 +312,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> anyhow::Result<()> {
         } else if r.to < r.from {
             let marked: Vec<&PodRow> = pods
                 .iter()
-                .filter(|p| p.deployment == r.deployment && p.deletion_s.is_some_and(|d| d >= r.sent_s.floor() && d < next))
+                .filter(|p| p.deployment == r.deployment && p.deletion_s.is_some_and(|d| d >= r.sent_s - 1.0 && d < next))
                 .collect();
             let mark = marked.iter().filter_map(|p| p.deletion_s).fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.min(c))));
             let gone = if marked.iter().all(|p| p.gone_s.is_some()) {

@@ -98,7 +98,8 @@ impl Kube {
             )),
             kube::Error::Api(s) if s.code == 404 => match name {
                 Some(n) => LiveError::cluster(format!(
-                    "the {resource} {n:?} does not exist in the namespace {ns:?} (context {:?}); create it (kubectl apply -f deploy/kind/) or give --map SERVICE=DEPLOYMENT",
+                    "the {} {n:?} does not exist in the namespace {ns:?} (context {:?}); create it (kubectl apply -f deploy/kind/) or give --map SERVICE=DEPLOYMENT",
+                    if resource.starts_with("deployments") { "Deployment" } else { resource },
                     self.context
                 )),
                 None => LiveError::cluster(format!("{resource} not found in the namespace {ns:?} (context {:?}): {}", self.context, s.message)),

@@ -31,6 +31,21 @@ fn scaled(ns: u64, speed: f64) -> u64 {
     (ns as f64 / speed).round() as u64
 }
 
+/// A think time as JavaScript: a draw from 100 equally likely quantiles of the distribution
+/// (the midpoints of 100 equal slices of probability); `None` when it is always 0.
+fn think_js(k: &K6Scenario) -> Option<String> {
+    if k.think_time.is_constant() == Some(0.0) {
+        return None;
+    }
+    let q: Vec<String> = (0..100).map(|i| format!("{:.4}", k.think_time.quantile((i as f64 + 0.5) / 100.0))).collect();
+    Some(format!("[{}]", q.join(", ")))
+}
+
+/// The name of the JavaScript function of a scenario with a think time.
+fn exec_name(i: usize) -> String {
+    format!("thinking{i}")
+}
+
 /// One k6 scenario of the scenario's own k6 table, as k6 options JSON.
 fn k6_json(k: &K6Scenario, speed: f64) -> Value {
     let mut m = Map::new();
@@ -121,8 +136,10 @@ fn binned_json(rates: &[f64], bin_ns: u64, speed: f64, per_request_s: f64) -> Va
     })
 }
 
-/// The k6 options (`{"scenarios": {...}}`) of a service's load.
-pub fn options(sc: &Scenario, service: &str, speed: f64) -> Result<Value, LiveError> {
+/// The k6 options (`{"scenarios": {...}}`) of a service's load, and the functions of scenarios
+/// with a think time (`exec` names them; k6 sleeps after each request, as the simulation's VUs
+/// think; think times are not divided by the speed, so the rate of each VU is kept).
+pub fn options(sc: &Scenario, service: &str, speed: f64) -> Result<(Value, Vec<(String, String)>), LiveError> {
     let speed = super::plan::check_speed(speed)?;
     let Some(svc) = sc.services.iter().find(|s| s.name == service) else {
         let names: Vec<&str> = sc.services.iter().map(|s| s.name.as_str()).collect();
@@ -130,10 +147,17 @@ pub fn options(sc: &Scenario, service: &str, speed: f64) -> Result<Value, LiveEr
     };
     let per_request = svc.service_time.mean().max(0.001);
     let mut scenarios = Map::new();
+    let mut funcs = Vec::new();
     for (j, src) in svc.workload.sources.iter().enumerate() {
         match src {
             Source::K6(k) => {
-                scenarios.insert(k.name.clone(), k6_json(k, speed));
+                let mut v = k6_json(k, speed);
+                if let Some(table) = think_js(k) {
+                    let name = exec_name(funcs.len());
+                    v["exec"] = json!(name);
+                    funcs.push((name, table));
+                }
+                scenarios.insert(k.name.clone(), v);
             }
             Source::Pattern { spec, resolution_ns } => {
                 let key = crate::engine::rng::fnv1a(&format!("load/{}/{j}", svc.name)) ^ sc.seed;
@@ -161,20 +185,29 @@ pub fn options(sc: &Scenario, service: &str, speed: f64) -> Result<Value, LiveEr
             }
         }
     }
-    Ok(json!({ "scenarios": Value::Object(scenarios) }))
+    Ok((json!({ "scenarios": Value::Object(scenarios) }), funcs))
 }
 
 /// The script around the options.
-pub fn script(options: &Value, scenario: &Path, service: &str, url: &str, speed: f64) -> String {
+pub fn script(options: &Value, funcs: &[(String, String)], scenario: &Path, service: &str, url: &str, speed: f64) -> String {
     let opts = serde_json::to_string_pretty(options).unwrap_or_default();
+    let mut thinking = String::new();
+    for (name, table) in funcs {
+        thinking.push_str(&format!(
+            "\n// Think time (seconds): one of 100 equally likely quantiles of the scenario's think_time.\n\
+             const {name}Think = {table};\n\
+             export function {name}() {{\n  http.get(url);\n  sleep({name}Think[Math.floor(Math.random() * {name}Think.length)]);\n}}\n"
+        ));
+    }
+    let imports = if funcs.is_empty() { "" } else { "import { sleep } from 'k6';\n" };
     format!(
         "// k6 load for the service {service:?} of {}, written by `autosim live k6` (speed {speed}:\n\
          // durations divided by it, rates kept). Run: k6 run this.js, or in the cluster with\n\
          // deploy/kind/k6-job.yaml. TARGET_URL overrides the URL.\n\
-         import http from 'k6/http';\n\n\
+         import http from 'k6/http';\n{imports}\n\
          export const options = {opts};\n\n\
          const url = __ENV.TARGET_URL || {};\n\n\
-         export default function () {{\n  http.get(url);\n}}\n",
+         export default function () {{\n  http.get(url);\n}}\n{thinking}",
         scenario.display(),
         serde_json::to_string(url).unwrap_or_default()
     )
@@ -193,8 +226,8 @@ pub fn export(scenario: &Path, service: &str, url: &str, speed: f64, out: Option
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(LiveError::refused(format!("--url {url:?}: expected an http:// or https:// URL")).into());
     }
-    let opts = options(&sc, service, speed)?;
-    let js = script(&opts, scenario, service, url, speed);
+    let (opts, funcs) = options(&sc, service, speed)?;
+    let js = script(&opts, &funcs, scenario, service, url, speed);
     let path = out.unwrap_or_else(|| {
         let stem = scenario.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from(format!("{stem}-{service}.k6.js"))

@@ -403,6 +403,11 @@ async fn calls(
     // How long a GET takes: the check of another writer starts that much before the call is due,
     // so that the patch itself leaves on time.
     let mut get_rtt = Duration::ZERO;
+    if let (false, Some(c)) = (dry, plan.calls.first()) {
+        let at = Instant::now();
+        let _ = kube.get_deployment(&c.deployment).await;
+        get_rtt = at.elapsed();
+    }
     for (i, c) in plan.calls.iter().enumerate() {
         let due = clock.due(c.wall_offset_s);
         let mut replicas_before = None;

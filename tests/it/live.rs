@@ -242,7 +242,7 @@ fn every_guard_rail_refuses_with_exit_2_before_writing() {
     let s = setup(Knobs::default(), 2, &[30.0], &[2, 3]);
     // A context not named kind-*, though on loopback.
     let prod = kubeconfig(&s.dir, "prod", &s.fake.url());
-    let mut a = replay_args(&s, &["--apply"]);
+    let mut a = replay_args(&s, &["--apply", "--speed", "60"]);
     let k = a.iter().position(|x| x == "--kubeconfig").unwrap();
     a[k + 1] = prod.display().to_string();
     let (code, _, stderr) = autosim(&a);
