@@ -356,7 +356,7 @@ fn wait_for_writes(f: &FakeKube, n: usize) {
 fn sigint_restores_last_and_exits_130_and_restore_works_after_a_kill() {
     let times: Vec<f64> = (1..=6).map(|i| i as f64 * 30.0).collect();
     let s = setup(Knobs::default(), 2, &times, &[2, 3, 4, 5, 6, 5, 4]);
-    let mut child = spawn(&replay_args(&s, &["--apply", "--speed", "10"]));
+    let child = spawn(&replay_args(&s, &["--apply", "--speed", "10"]));
     wait_for_writes(&s.fake, 2);
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
@@ -485,7 +485,12 @@ fn calibration_of_a_replay_reports_lags_and_the_gap() {
     // A replay against the fake whose pods schedule after 1s and are ready 2s later.
     let knobs = Knobs { schedule_after: Duration::from_secs(1), ready_after: Duration::from_secs(3), ..Knobs::default() };
     let s = setup(knobs, 2, &[30.0, 150.0], &[2, 4, 3]);
-    let (code, _, stderr) = autosim(replay_args(&s, &["--apply", "--speed", "30", "--tail", "5s", "--poll", "250ms"]));
+    let mut a = replay_args(&s, &["--apply", "--speed", "30"]);
+    for (flag, v) in [("--tail", "5s"), ("--poll", "250ms")] {
+        let i = a.iter().position(|x| x == flag).unwrap();
+        a[i + 1] = v.to_string();
+    }
+    let (code, _, stderr) = autosim(&a);
     assert_eq!(code, 0, "{stderr}");
     let (code, stdout, stderr) = autosim(["live", "calibrate", live_dir(&s).to_str().unwrap(), "--service", "api"]);
     assert_eq!(code, 0, "{stderr}");
@@ -562,12 +567,21 @@ fn the_k6_export_reads_back_to_the_same_stages() {
     let Source::Pattern { spec, resolution_ns } = &sc.services[0].workload.sources[0] else { panic!() };
     let key = autosim::engine::rng::fnv1a("load/api/0") ^ sc.seed;
     assert_eq!(stages.total_duration_ns(), sc.duration_ns / 4);
-    for b in 0..sc.duration_ns / resolution_ns {
-        let mid = (b as f64 + 0.5) * *resolution_ns as f64;
-        let want = spec.rate_at(mid / 1e9, key);
-        let got = stages.rate_at((mid / 4.0) as u64);
-        assert!((got - want).abs() <= 1.0 / 60.0, "bin {b}: {got} against {want}");
+    // The simulation's bins (the pattern at each bin's middle), merged in groups so that there
+    // are at most MAX_STAGES stages: each group's mean rate, at a sixtieth of a request per second.
+    let n = (sc.duration_ns / resolution_ns) as usize;
+    let group = n.div_ceil(autosim::live::k6::MAX_STAGES / 2);
+    let rates: Vec<f64> = (0..n).map(|b| spec.rate_at((b as f64 + 0.5) * *resolution_ns as f64 / 1e9, key)).collect();
+    for (g, chunk) in rates.chunks(group).enumerate() {
+        let want = chunk.iter().sum::<f64>() / chunk.len() as f64;
+        let mid = (g as f64 + 0.5) * (group as u64 * resolution_ns) as f64 / 4.0;
+        let got = stages.rate_at(mid as u64);
+        assert!((got - want).abs() <= 1.0 / 60.0, "group {g}: {got} against {want}");
     }
+    // The same requests, in a quarter of the time.
+    let total: f64 = rates.iter().sum::<f64>() * *resolution_ns as f64 / 1e9;
+    let back = stages.expected_iterations(stages.total_duration_ns()) * 4.0;
+    assert!((back / total - 1.0).abs() < 0.001, "{back} against {total} requests");
 }
 
 // 11 --------------------------------------------------------------------------------------------
