@@ -482,8 +482,14 @@ fn calibration_recovers_a_lognormal_and_rewrites_only_startup() {
 
 #[test]
 fn calibration_of_a_replay_reports_lags_and_the_gap() {
-    // A replay against the fake whose pods schedule after 1s and are ready 2s later.
-    let knobs = Knobs { schedule_after: Duration::from_secs(1), ready_after: Duration::from_secs(3), ..Knobs::default() };
+    // A replay against the fake whose pods schedule after 1s and are ready 2s later, and take
+    // 2s to go once deleted.
+    let knobs = Knobs {
+        schedule_after: Duration::from_secs(1),
+        ready_after: Duration::from_secs(3),
+        gone_after: Duration::from_secs(2),
+        ..Knobs::default()
+    };
     let s = setup(knobs, 2, &[30.0, 150.0], &[2, 4, 3]);
     let mut a = replay_args(&s, &["--apply", "--speed", "30"]);
     for (flag, v) in [("--tail", "5s"), ("--poll", "250ms")] {
@@ -502,7 +508,8 @@ fn calibration_of_a_replay_reports_lags_and_the_gap() {
     assert!(up["to_target_s"].as_f64().unwrap() >= 2.0);
     assert!(up["simulated_to_target_s"].is_number());
     let down = &cal["scale_downs"][0];
-    assert!(down["to_deletion_mark_s"].as_f64().unwrap() <= 1.0, "{down}");
+    assert!(down["to_deletion_mark_s"].as_f64().is_some_and(|t| t <= 1.0), "{down}");
+    assert!(down["until_gone_s"].as_f64().is_some_and(|t| (1.0..=4.0).contains(&t)), "{down}");
     assert!(!cal["gaps"].as_array().unwrap().is_empty());
 }
 
