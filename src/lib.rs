@@ -24,3 +24,5 @@ pub mod units;
 pub use scenario::{load, Scenario};
 pub use sim::Simulation;
 pub mod workload;
+#[cfg(feature = "live")]
+pub mod live;

@@ -136,6 +136,12 @@ enum Command {
         #[command(subcommand)]
         command: ExplainCommand,
     },
+    /// Replay a run's decisions on a kind cluster, record what it did, calibrate from it.
+    #[cfg(feature = "live")]
+    Live {
+        #[command(subcommand)]
+        command: autosim::live::LiveCommand,
+    },
     /// Write a run's outputs in other tools' formats.
     Export {
         #[command(subcommand)]
@@ -367,6 +373,8 @@ impl std::error::Error for BadInput {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(feature = "live")]
+        Command::Live { command } => return autosim::live::run(command),
         Command::Run { file, out, seed, policies, quiet, no_plots, allow_commands } => {
             run(&file, out, seed, &policies, quiet, !no_plots, Commands::from_flag_or_env(allow_commands))
         }

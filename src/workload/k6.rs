@@ -386,6 +386,16 @@ impl RateStages {
         self.time_unit_ns
     }
 
+    /// The rate at the start, per time unit (k6's `startRate`).
+    pub fn start_rate(&self) -> u64 {
+        self.start_rate
+    }
+
+    /// The stages as written: `(duration_ns, target)`, targets per time unit.
+    pub fn stages(&self) -> Vec<(u64, u64)> {
+        self.stages.iter().map(|s| (s.dur_ns, s.to)).collect()
+    }
+
     /// Whether the first iteration starts at the scenario's start (constant-arrival-rate) or
     /// when the area reaches 1 (ramping-arrival-rate).
     pub fn first_at_zero(&self) -> bool {
@@ -588,6 +598,11 @@ impl VuStages {
     /// The VU count at the start (k6's `startVUs`).
     pub fn start_vus(&self) -> u32 {
         self.start_vus
+    }
+
+    /// The stages as written: `(duration_ns, target)`.
+    pub fn stages(&self) -> Vec<(u64, u32)> {
+        self.stages.iter().map(|s| (s.dur_ns, s.to)).collect()
     }
 
     /// The most VUs at any time (k6's `getStagesUnscaledMaxTarget`).

@@ -5,11 +5,15 @@ mod conservation;
 mod determinism;
 mod elasticity;
 mod explain;
+#[cfg(feature = "live")]
+mod fake_kube;
 mod gate;
 mod hpa;
 mod hpa_vectors;
 mod keda;
 mod lifecycle;
+#[cfg(feature = "live")]
+mod live;
 mod llm;
 mod load;
 mod long_runs;
