@@ -30,10 +30,21 @@ struct RecordFile {
     services: BTreeMap<String, Log>,
 }
 
+/// A run's progress since its last tick: what the progress bar is told, from the threads that
+/// run the policies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tick {
+    /// Simulated time passed, nanoseconds.
+    pub simulated_ns: u64,
+    /// Requests that arrived (every service, warm-up included).
+    pub requests: u64,
+}
+
 /// Run the policy alternatives `selected` (indices into `sc.policies`) with `seed`, in
-/// parallel, in order. `progress` is told of simulated seconds as they pass. External programs
-/// are started for the policies that name one, and recordings are written at the end.
-pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<Report>> {
+/// parallel, in order. `progress` is told of simulated time and requests as they pass (about
+/// 200 ticks per run). External programs are started for the policies that name one, and
+/// recordings are written at the end.
+pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dyn Fn(Tick) + Sync)) -> Result<Vec<Report>> {
     // Per selected alternative, per service: the program and where its exchanges go.
     let mut files: BTreeMap<PathBuf, RecordFile> = BTreeMap::new();
     let mut attach: Vec<Vec<Attachment>> = Vec::new();
@@ -88,10 +99,10 @@ pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, progress: &(dy
             let mut sim = Simulation::with_externals(sc, i, seed, externals);
             let mut t = 0;
             loop {
-                let before = sim.now();
+                let (before, requests_before) = (sim.now(), sim.requests_arrived());
                 t = (t + chunk).min(sim.end());
                 let done = sim.run_until(t);
-                progress((sim.now() - before) / 1_000_000_000);
+                progress(Tick { simulated_ns: sim.now() - before, requests: sim.requests_arrived() - requests_before });
                 if done {
                     break;
                 }

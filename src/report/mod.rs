@@ -30,6 +30,8 @@ const MINUTE_NS: u64 = 60_000_000_000;
 pub struct ServiceAcc {
     pub warmup_ns: u64,
     pub slo: Slo,
+    /// Every arrival, warm-up included (what a progress bar counts).
+    pub seen: u64,
     pub arrived: u64,
     pub completed: u64,
     pub rejected: u64,
@@ -164,6 +166,7 @@ impl ServiceAcc {
         Self {
             warmup_ns,
             slo,
+            seen: 0,
             arrived: 0,
             completed: 0,
             rejected: 0,
@@ -207,6 +210,7 @@ impl ServiceAcc {
 
     #[inline]
     pub fn on_arrival(&mut self, now: SimTime, work_ns: u64) {
+        self.seen += 1;
         self.step.arrivals += 1;
         self.step.work_ns += u128::from(work_ns);
         if self.counted(now) {
