@@ -657,19 +657,56 @@ fn load_trace(file: &Path, opts: &TraceOpts) -> Result<(TraceSpec, Trace)> {
     Ok((spec, trace))
 }
 
+/// The value column's name of a series CSV when it says "rate" (`rps`, `qps`, `rate`,
+/// `per_s`...) and `--values` is not given: the values are then read as counts per bin, which
+/// the name contradicts.
+fn rate_named_column(file: &Path, spec: &TraceSpec) -> Option<String> {
+    if spec.values.is_some() || spec.format() != autosim::workload::trace::TraceFormat::Series {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let first = text.lines().find(|l| !l.trim_start().starts_with('#'))?;
+    let header: Vec<String> = first.trim_start_matches('\u{feff}').split(',').map(|c| c.trim().trim_matches('"').to_string()).collect();
+    let name = match &spec.value {
+        Some(Column::Name(n)) => n.clone(),
+        Some(Column::Index(i)) => header.get(*i)?.clone(),
+        None if header.len() == 2 => header[1].clone(),
+        None => return None,
+    };
+    let lower = name.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    let rate_like = words.iter().any(|w| matches!(*w, "rps" | "qps" | "tps" | "rate" | "rates" | "persec" | "per_s"))
+        || lower.contains("per_s")
+        || lower.contains("per_sec")
+        || lower.ends_with("_rate")
+        || lower.ends_with("/s");
+    (rate_like && name.parse::<f64>().is_err()).then_some(name)
+}
+
 /// "series (from the file's extension)".
 fn format_text(spec: &TraceSpec) -> String {
     let inferred = if spec.format.is_none() { " (from the file's extension)" } else { "" };
     format!("{}{inferred}", spec.format())
 }
 
+/// Say on stderr how a rate-named column is read (see [`rate_named_column`]).
+fn note_rate_named(file: &Path, spec: &TraceSpec) {
+    if let Some(name) = rate_named_column(file, spec) {
+        eprintln!(
+            "note: {}: column {name:?} is read as requests per bin (the default for a series); if it holds requests per second, pass --values rate (in a scenario, values = \"rate\")",
+            file.display()
+        );
+    }
+}
+
 fn trace_inspect(file: &Path, opts: &TraceOpts) -> Result<()> {
     let (spec, trace) = load_trace(file, opts)?;
+    note_rate_named(file, &spec);
     let replay = match &trace {
         Trace::Bins { bin_ns, counts, .. } => format!(
-            "replayed as a rate over {} bins (from {} per bin)",
+            "replayed as a rate over {} bins (values read as {})",
             SimDuration(*bin_ns),
-            if *counts { "counts" } else { "rates" }
+            if *counts { "requests per bin" } else { "requests per second" }
         ),
         Trace::Requests { work_ns, .. } => format!(
             "replayed request by request{}",
@@ -698,6 +735,7 @@ fn trace_plot(file: &Path, out: Option<PathBuf>, svg: bool, opts: &TraceOpts) ->
         return Err(BadInput(msg).into());
     }
     let (spec, trace) = load_trace(file, opts)?;
+    note_rate_named(file, &spec);
     // The trace's own bins, or 1 ms for a request log, coarsened to at most PLOT_POINTS.
     let native = match &trace {
         Trace::Bins { bin_ns, .. } => *bin_ns,
