@@ -270,13 +270,13 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
     let rev = best(summaries.iter().map(|s| s.scaling.reversals as f64).collect(), true);
     let under = best(summaries.iter().map(|s| s.elasticity.under_timeshare).collect(), true);
     out.push_str(&format!(
-        "{:<w$}  {:>10}  {:>9}  {:>10}  {:>11}  {:>9}  {:>10}  {:>10}  {:>6}  {:>5}  {:>7}\n",
-        "policy", "requests", "p50", "p99", "attainment", "errors", "pod-hours", "dollars", "scale", "rev", "under"
+        "{:<w$}  {:>10}  {:>9}  {:>10}  {:>11}  {:>6}  {:>9}  {:>10}  {:>10}  {:>6}  {:>5}  {:>7}\n",
+        "policy", "requests", "p50", "p99", "attainment", "SLO", "errors", "pod-hours", "dollars", "scale", "rev", "under"
     ));
     for (i, s) in summaries.iter().enumerate() {
         let errors = s.requests.rejected + s.requests.timed_out + s.requests.lost;
         out.push_str(&format!(
-            "{:<w$}  {:>10}  {:>9}  {:>9}{}  {:>9.3}%{}  {:>8}{}  {:>9.2}{}  {:>9.2}{}  {:>6}  {:>4}{}  {:>5.1}%{}\n",
+            "{:<w$}  {:>10}  {:>9}  {:>9}{}  {:>9.3}%{}  {:>6}  {:>8}{}  {:>9.2}{}  {:>9.2}{}  {:>6}  {:>4}{}  {:>5.1}%{}\n",
             s.policy,
             s.requests.arrived,
             fmt_secs(s.latency_s.p50),
@@ -284,6 +284,7 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
             mark(p99[i]),
             s.sla.attainment * 100.0,
             mark(att[i]),
+            if crate::report::slo_verdict(s).is_ok() { "met" } else { "MISSED" },
             errors,
             mark(err[i]),
             s.cost.pod_seconds / 3600.0,
@@ -301,7 +302,7 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
         let each: Vec<String> = summaries.iter().map(|s| format!("{} {}", s.policy, s.requests.dropped_iterations)).collect();
         out.push_str(&format!("k6 dropped iterations (no free VU; not in `requests`): {}\n", each.join(", ")));
     }
-    out.push_str("(* best of the column; rev: reversals; under: share of time with fewer ready pods than the load needs)\n");
+    out.push_str("(* best of the column; SLO: met when every service's attainment reaches its percentile and its availability its target; rev: reversals; under: share of time with fewer ready pods than the load needs)\n");
     out
 }
 

@@ -700,3 +700,40 @@ mod tests {
         assert_eq!((acc.scale_events, acc.scale_ups, acc.scale_downs, acc.reversals), (4, 2, 2, 1));
     }
 }
+
+/// Whether a run met every service's SLO: the share of requests within the latency target at
+/// least the percentile (`sla.attainment >= percentile / 100`) and the availability at least
+/// its target. The reason in words when it did not.
+pub fn slo_verdict(s: &Summary) -> Result<(), String> {
+    let mut why = Vec::new();
+    for (name, svc) in &s.services {
+        let share = svc.slo.percentile / 100.0;
+        if svc.sla.attainment < share {
+            why.push(format!(
+                "{name}: {:.2}% of requests within {}ms, the SLO asks {}%",
+                svc.sla.attainment * 100.0,
+                svc.slo.latency_s * 1000.0,
+                svc.slo.percentile
+            ));
+        }
+        if svc.sla.availability < svc.slo.availability {
+            why.push(format!("{name}: availability {:.3}%, the SLO asks {}%", svc.sla.availability * 100.0, svc.slo.availability * 100.0));
+        }
+    }
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(why.join("; "))
+    }
+}
+
+/// One line per policy on whether it met its SLO, for the reports.
+pub fn slo_lines(summaries: &[(&str, &Summary)]) -> Vec<String> {
+    summaries
+        .iter()
+        .map(|(label, s)| match slo_verdict(s) {
+            Ok(()) => format!("{label}: SLO met"),
+            Err(why) => format!("{label}: SLO missed ({why})"),
+        })
+        .collect()
+}
