@@ -74,3 +74,21 @@ fn sweep_files_and_scenarios_are_told_apart() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("this is a scenario, not a sweep file") && err.contains("autosim run"), "{err}");
 }
+
+/// The quickstart shows a difference: three replicas miss the SLO, five meet it, and the table
+/// and the reports say so.
+#[test]
+fn the_quickstart_marks_who_met_the_slo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let file = common::root().join("scenarios/quickstart.toml");
+    let (code, stdout, err) = autosim([os("run"), file.as_os_str(), os("--out"), out.as_os_str(), os("--no-plots")]);
+    assert_eq!(code, 0, "{err}");
+    let line = |p: &str| stdout.lines().find(|l| l.starts_with(p)).unwrap_or_else(|| panic!("no {p} in {stdout}")).to_string();
+    assert!(line("three-replicas").contains("MISSED"), "{stdout}");
+    assert!(line("five-replicas").contains(" met "), "{stdout}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("- three-replicas: SLO missed (api: ") && md.contains("- five-replicas: SLO met"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<li>three-replicas: SLO missed"), "html without the SLO verdicts");
+}
