@@ -343,6 +343,14 @@ fn main() -> ExitCode {
 mod gates;
 
 fn explain_hpa(spec: &Path, snapshot: &Path, target: Option<&str>, json: bool) -> Result<()> {
+    let is_toml = spec.extension().is_some_and(|e| e == "toml");
+    if is_toml && std::fs::read_to_string(spec).ok().and_then(|t| scenario::file_kind(&t)) == Some(scenario::FileKind::Scenario) {
+        return Err(BadInput(format!(
+            "{}: this is a whole scenario; `explain hpa` takes an HPA manifest (YAML) or a TOML file holding one policy's pods table (kind = \"hpa\", min_replicas, max_replicas, metrics, ...): copy the `[policies.pods]` table of the HPA you mean into a file of its own",
+            spec.display()
+        ))
+        .into());
+    }
     let report = explain::explain_files(spec, snapshot, target, &ControllerConfig::default())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&explain::render_json(&report))?);

@@ -92,3 +92,13 @@ fn the_quickstart_marks_who_met_the_slo() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<li>three-replicas: SLO missed"), "html without the SLO verdicts");
 }
+
+/// `explain hpa` given a whole scenario says what it takes instead.
+#[test]
+fn explain_hpa_on_a_scenario_says_what_it_takes() {
+    let file = common::root().join("scenarios/hpa-gate.toml");
+    let snapshot = common::root().join("docs/examples/checkout-snapshot.toml");
+    let (code, _, err) = autosim([os("explain"), os("hpa"), file.as_os_str(), snapshot.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("this is a whole scenario") && err.contains("[policies.pods]"), "{err}");
+}
