@@ -267,3 +267,13 @@ fn a_rate_named_column_read_as_counts_is_noted() {
     assert!(!err.contains("note:"), "{err}");
     assert!(out.contains("values read as requests per second"), "{out}");
 }
+
+/// A CRLF file's errors name the right line.
+#[test]
+fn crlf_errors_name_the_right_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crlf.csv"), "time,count\r\n0,1\r\n60,2\r\n120,x\r\n").unwrap();
+    let (code, _, err) = autosim(dir.path(), &["trace", "inspect", "crlf.csv"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("crlf.csv:4:"), "{err}");
+}
