@@ -173,6 +173,23 @@ fn applies(e: &Expectation, policy: &str) -> bool {
     e.policies.is_empty() || e.policies.iter().any(|p| p == policy)
 }
 
+/// The `autosim baseline update` command that writes the baseline this check reads (with the
+/// same `--expect` and `--out` as the check's `--expect` and `--baseline`).
+fn update_command(file: &Path, expect: Option<&Path>, baseline: Option<&Path>) -> String {
+    let mut cmd = format!("autosim baseline update {}", file.display());
+    if let Some(x) = expect {
+        cmd.push_str(&format!(" --expect {}", x.display()));
+    }
+    if let Some(b) = baseline {
+        cmd.push_str(&format!(" --out {}", b.display()));
+    }
+    cmd
+}
+
+fn update_hint(file: &Path, expect: Option<&Path>, baseline: Option<&Path>) -> String {
+    format!("run `{}`", update_command(file, expect, baseline))
+}
+
 fn default_baseline(file: &Path) -> PathBuf {
     let stem = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
     scenario::base_dir(file).join(format!("{stem}.baseline.json"))
@@ -260,7 +277,7 @@ pub fn check(
     let base: Option<Baseline> = if needs_baseline {
         let path = baseline.clone().unwrap_or_else(|| default_baseline(file));
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            BadInput(format!("{}: cannot read the baseline ({e}); a bound against `baseline` needs one: write it with `autosim baseline update {}`", path.display(), file.display()))
+            BadInput(format!("{}: cannot read the baseline ({e}); a bound against `baseline` needs one: write it with `{}`", path.display(), update_command(file, expect.as_deref(), baseline.as_deref())))
         })?;
         Some(serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: not an autosim baseline: {e}", path.display())))?)
     } else {
@@ -278,19 +295,23 @@ pub fn check(
                 for k in 0..e.seeds {
                     values.push(metric::number(&results[&(p, k)], &b.metric).map_err(|m| locate(span, m.to_string()))?);
                 }
+                let mut paired = false;
                 let base_values = match (&base, b.needs_baseline()) {
                     (Some(bl), true) => {
-                        let hint = format!("run `autosim baseline update {}`", file.display());
+                        let hint = update_hint(file, expect.as_deref(), baseline.as_deref());
                         let bp = bl.policies.get(&pol.name).ok_or_else(|| BadInput(format!("the baseline has no policy {:?}: {hint}", pol.name)))?;
                         let v = bp.metrics.get(&b.metric).ok_or_else(|| BadInput(format!("the baseline of {:?} has no metric `{}`: {hint}", pol.name, b.metric)))?;
                         if v.len() < e.seeds as usize {
                             return Err(BadInput(format!("the baseline of {:?} has {} seed(s) of `{}`, the check needs {}: {hint}", pol.name, v.len(), b.metric, e.seeds)).into());
                         }
+                        // The check runs the scenario's seed and the ones after it.
+                        let seeds: Vec<u64> = (0..e.seeds).map(|k| sc.seed.wrapping_add(u64::from(k))).collect();
+                        paired = bp.seeds.len() >= seeds.len() && bp.seeds[..seeds.len()] == seeds[..];
                         Some(v[..e.seeds as usize].to_vec())
                     }
                     _ => None,
                 };
-                outcomes.push(check::judge(b, &values, base_values.as_deref(), e.by, e.confidence, &pol.name));
+                outcomes.push(check::judge(b, &values, base_values.as_deref(), paired, e.by, e.confidence, &pol.name));
             }
         }
     }

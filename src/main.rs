@@ -48,7 +48,12 @@ enum Command {
         quiet: bool,
         /// Write no PNG or SVG figures (report.md and report.html are still written).
         #[arg(long)]
-        no_plots: bool,        /// Let the scenario run the programs its policies name (`command`); also
+        no_plots: bool,
+        /// Write into an output folder that holds other files than an earlier run's (an
+        /// earlier run's outputs are always replaced; other files are left alone).
+        #[arg(long)]
+        force: bool,
+        /// Let the scenario run the programs its policies name (`command`); also
         /// AUTOSIM_ALLOW_COMMANDS=1. Without it, such a scenario is refused.
         #[arg(long)]
         allow_commands: bool,
@@ -375,8 +380,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         #[cfg(feature = "live")]
         Command::Live { command } => return autosim::live::run(command),
-        Command::Run { file, out, seed, policies, quiet, no_plots, allow_commands } => {
-            run(&file, out, seed, &policies, quiet, !no_plots, Commands::from_flag_or_env(allow_commands))
+        Command::Run { file, out, seed, policies, quiet, no_plots, allow_commands, force } => {
+            run(&file, out, seed, &policies, quiet, !no_plots, Commands::from_flag_or_env(allow_commands), force)
         }
         Command::Compare { dirs, out, allow_different_load, no_plots, quiet } => {
             compare(&dirs, out, allow_different_load, !no_plots, quiet)
@@ -411,6 +416,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let bad_input = e.downcast_ref::<ScenarioError>().is_some()
                 || e.downcast_ref::<BadInput>().is_some()
+                || e.downcast_ref::<output::FolderInUse>().is_some()
                 || e.downcast_ref::<autosim::sweep::BadResults>().is_some()
                 || e.downcast_ref::<ExplainError>().is_some()
                 || e.downcast_ref::<CommandsRefused>().is_some();
@@ -424,6 +430,14 @@ mod ecosystem;
 mod gates;
 
 fn explain_hpa(spec: &Path, snapshot: &Path, target: Option<&str>, json: bool) -> Result<()> {
+    let is_toml = spec.extension().is_some_and(|e| e == "toml");
+    if is_toml && std::fs::read_to_string(spec).ok().and_then(|t| scenario::file_kind(&t)) == Some(scenario::FileKind::Scenario) {
+        return Err(BadInput(format!(
+            "{}: this is a whole scenario; `explain hpa` takes an HPA manifest (YAML) or a TOML file holding one policy's pods table (kind = \"hpa\", min_replicas, max_replicas, metrics, ...): copy the `[policies.pods]` table of the HPA you mean into a file of its own",
+            spec.display()
+        ))
+        .into());
+    }
     let report = explain::explain_files(spec, snapshot, target, &ControllerConfig::default())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&explain::render_json(&report))?);
@@ -480,21 +494,106 @@ fn refuse_commands(file: &Path, sc: &Scenario, selected: &[usize], commands: Com
     }
 }
 
-fn progress_bar(total_s: u64, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    // Hidden at first: shown only if the run lasts more than a moment (see `reveal`).
-    let bar = ProgressBar::with_draw_target(Some(total_s), ProgressDrawTarget::hidden());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} simulating [{bar:40}] {percent}% ({elapsed} elapsed, about {eta} left)")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar
+/// How long a run goes before its progress bar shows (a short run prints no bar at all);
+/// `AUTOSIM_PROGRESS_AFTER` (a duration such as "0s") changes it.
+const PROGRESS_AFTER: Duration = Duration::from_millis(400);
+
+/// The progress bar of `autosim run`: on a terminal, shown once the run has lasted
+/// [`PROGRESS_AFTER`], with the simulated time reached and the requests simulated per second.
+struct RunProgress {
+    bar: ProgressBar,
+    /// Whether stderr is a terminal and the bar may show.
+    visible: bool,
+    /// Policies run (the bar's length is their simulated seconds together).
+    runs: u64,
+    duration_ns: u64,
+    simulated_ns: std::sync::atomic::AtomicU64,
+    requests: std::sync::atomic::AtomicU64,
+    started: Instant,
 }
 
-fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], quiet: bool, plots: bool, commands: Commands) -> Result<()> {
+impl RunProgress {
+    fn new(duration_ns: u64, runs: usize, quiet: bool) -> RunProgress {
+        let visible = !quiet && std::io::stderr().is_terminal();
+        let runs = runs.max(1) as u64;
+        // Hidden at first: shown by `reveal` if the run lasts more than a moment.
+        let bar = ProgressBar::with_draw_target(Some(duration_ns / 1_000_000 * runs), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} simulating [{bar:30}] {percent}% {msg} ({elapsed}, about {eta} left)")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        RunProgress {
+            bar,
+            visible,
+            runs,
+            duration_ns,
+            simulated_ns: Default::default(),
+            requests: Default::default(),
+            started: Instant::now(),
+        }
+    }
+
+    fn tick(&self, t: autosim::run::Tick) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let simulated = self.simulated_ns.fetch_add(t.simulated_ns, Relaxed) + t.simulated_ns;
+        let requests = self.requests.fetch_add(t.requests, Relaxed) + t.requests;
+        self.bar.set_position(simulated / 1_000_000);
+        if !self.visible {
+            return;
+        }
+        // The simulated time reached (the mean over the policies that run side by side).
+        // (whole minutes past an hour, whole seconds below).
+        let mean = simulated / self.runs;
+        let unit = if mean >= 3_600_000_000_000 { 60_000_000_000 } else { 1_000_000_000 };
+        let reached = SimDuration(mean / unit * unit);
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { requests as f64 / secs } else { 0.0 };
+        self.bar.set_message(format!("{reached} of {} simulated, {} requests/s", SimDuration(self.duration_ns), per_second(rate)));
+    }
+
+    /// Show the bar after `after` unless `done` is sent (or dropped) first; the thread it
+    /// starts ends as soon as the run does, so a short run never waits for it.
+    fn reveal(&self, after: Duration) -> Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+        if !self.visible {
+            return None;
+        }
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let bar = self.bar.clone();
+        let handle = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(after) {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar.tick();
+            }
+        });
+        Some((done, handle))
+    }
+}
+
+/// "5.8 million", "950 thousand", "420".
+fn per_second(rate: f64) -> String {
+    if rate >= 1e6 {
+        format!("{:.1} million", rate / 1e6)
+    } else if rate >= 1e3 {
+        format!("{:.0} thousand", rate / 1e3)
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
+/// The delay before the progress bar shows: `AUTOSIM_PROGRESS_AFTER` or [`PROGRESS_AFTER`].
+fn progress_after() -> Result<Duration> {
+    match std::env::var("AUTOSIM_PROGRESS_AFTER") {
+        Ok(v) => {
+            let d = parse_duration(&v).map_err(|e| BadInput(format!("AUTOSIM_PROGRESS_AFTER={v:?}: {e}")))?;
+            Ok(Duration::from_nanos(d.0))
+        }
+        Err(_) => Ok(PROGRESS_AFTER),
+    }
+}
+
+fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], quiet: bool, plots: bool, commands: Commands, force: bool) -> Result<()> {
     let sc = load(file)?;
     let mut selected = Vec::new();
     for name in only {
@@ -512,22 +611,21 @@ fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[String], qu
     }
     refuse_commands(file, &sc, &selected, commands)?;
     let seed = seed.unwrap_or(sc.seed);
-    let total = sc.duration_ns / 1_000_000_000 * selected.len() as u64;
-    let bar = progress_bar(total, quiet);
-    let started = Instant::now();
-    let reveal = {
-        let bar = bar.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(400));
-            if !bar.is_finished() && !bar.is_hidden() {
-                bar.set_draw_target(ProgressDrawTarget::stderr());
-            }
-        })
-    };
-    let reports = autosim::run::run_policies(&sc, &selected, seed, commands, &|s| bar.inc(s))?;
-    bar.finish_and_clear();
-    let _ = reveal.join();
+    let after = progress_after()?;
+    // The output folder is checked before the simulation, not after it.
     let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&sc.name));
+    let folder = output::prepare_run_folder(&dir, force)?;
+    let progress = RunProgress::new(sc.duration_ns, selected.len(), quiet);
+    let started = progress.started;
+    let reveal = progress.reveal(after);
+    let reports = autosim::run::run_policies(&sc, &selected, seed, commands, &|t| progress.tick(t));
+    if let Some((done, handle)) = reveal {
+        let _ = done.send(());
+        let _ = handle.join();
+    }
+    progress.bar.finish_and_clear();
+    let reports = reports.inspect_err(|_| folder.abandon())?;
+    folder.clear_earlier()?;
     output::write_reports(&dir, &reports).with_context(|| format!("writing the reports to {}", dir.display()))?;
     let view = RunView::of(&sc, seed, &reports);
     output::write_brief(&dir, &view.brief).with_context(|| format!("writing the reports to {}", dir.display()))?;
@@ -684,19 +782,56 @@ fn load_trace(file: &Path, opts: &TraceOpts) -> Result<(TraceSpec, Trace)> {
     Ok((spec, trace))
 }
 
+/// The value column's name of a series CSV when it says "rate" (`rps`, `qps`, `rate`,
+/// `per_s`...) and `--values` is not given: the values are then read as counts per bin, which
+/// the name contradicts.
+fn rate_named_column(file: &Path, spec: &TraceSpec) -> Option<String> {
+    if spec.values.is_some() || spec.format() != autosim::workload::trace::TraceFormat::Series {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let first = text.lines().find(|l| !l.trim_start().starts_with('#'))?;
+    let header: Vec<String> = first.trim_start_matches('\u{feff}').split(',').map(|c| c.trim().trim_matches('"').to_string()).collect();
+    let name = match &spec.value {
+        Some(Column::Name(n)) => n.clone(),
+        Some(Column::Index(i)) => header.get(*i)?.clone(),
+        None if header.len() == 2 => header[1].clone(),
+        None => return None,
+    };
+    let lower = name.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    let rate_like = words.iter().any(|w| matches!(*w, "rps" | "qps" | "tps" | "rate" | "rates" | "persec" | "per_s"))
+        || lower.contains("per_s")
+        || lower.contains("per_sec")
+        || lower.ends_with("_rate")
+        || lower.ends_with("/s");
+    (rate_like && name.parse::<f64>().is_err()).then_some(name)
+}
+
 /// "series (from the file's extension)".
 fn format_text(spec: &TraceSpec) -> String {
     let inferred = if spec.format.is_none() { " (from the file's extension)" } else { "" };
     format!("{}{inferred}", spec.format())
 }
 
+/// Say on stderr how a rate-named column is read (see [`rate_named_column`]).
+fn note_rate_named(file: &Path, spec: &TraceSpec) {
+    if let Some(name) = rate_named_column(file, spec) {
+        eprintln!(
+            "note: {}: column {name:?} is read as requests per bin (the default for a series); if it holds requests per second, pass --values rate (in a scenario, values = \"rate\")",
+            file.display()
+        );
+    }
+}
+
 fn trace_inspect(file: &Path, opts: &TraceOpts) -> Result<()> {
     let (spec, trace) = load_trace(file, opts)?;
+    note_rate_named(file, &spec);
     let replay = match &trace {
         Trace::Bins { bin_ns, counts, .. } => format!(
-            "replayed as a rate over {} bins (from {} per bin)",
+            "replayed as a rate over {} bins (values read as {})",
             SimDuration(*bin_ns),
-            if *counts { "counts" } else { "rates" }
+            if *counts { "requests per bin" } else { "requests per second" }
         ),
         Trace::Requests { work_ns, .. } => format!(
             "replayed request by request{}",
@@ -727,6 +862,7 @@ fn trace_plot(file: &Path, out: Option<PathBuf>, svg: bool, opts: &TraceOpts) ->
         return Err(BadInput(msg).into());
     }
     let (spec, trace) = load_trace(file, opts)?;
+    note_rate_named(file, &spec);
     // The trace's own bins, or 1 ms for a request log, coarsened to at most PLOT_POINTS.
     let native = match &trace {
         Trace::Bins { bin_ns, .. } => *bin_ns,

@@ -292,13 +292,13 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
     let rev = best(summaries.iter().map(|s| s.scaling.reversals as f64).collect(), true);
     let under = best(summaries.iter().map(|s| s.elasticity.under_timeshare).collect(), true);
     out.push_str(&format!(
-        "{:<w$}  {:>10}  {:>9}  {:>10}  {:>11}  {:>9}  {:>10}  {:>10}  {:>6}  {:>5}  {:>7}\n",
-        "policy", "requests", "p50", "p99", "attainment", "errors", "pod-hours", "dollars", "scale", "rev", "under"
+        "{:<w$}  {:>10}  {:>9}  {:>10}  {:>11}  {:>6}  {:>9}  {:>10}  {:>10}  {:>6}  {:>5}  {:>7}\n",
+        "policy", "requests", "p50", "p99", "attainment", "SLO", "errors", "pod-hours", "dollars", "scale", "rev", "under"
     ));
     for (i, s) in summaries.iter().enumerate() {
         let errors = s.requests.rejected + s.requests.timed_out + s.requests.lost;
         out.push_str(&format!(
-            "{:<w$}  {:>10}  {:>9}  {:>9}{}  {:>9.3}%{}  {:>8}{}  {:>9.2}{}  {:>9.2}{}  {:>6}  {:>4}{}  {:>5.1}%{}\n",
+            "{:<w$}  {:>10}  {:>9}  {:>9}{}  {:>9.3}%{}  {:>6}  {:>8}{}  {:>9.2}{}  {:>9.2}{}  {:>6}  {:>4}{}  {:>5.1}%{}\n",
             s.policy,
             s.requests.arrived,
             fmt_secs(s.latency_s.p50),
@@ -306,6 +306,7 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
             mark(p99[i]),
             s.sla.attainment * 100.0,
             mark(att[i]),
+            if crate::report::slo_verdict(s).is_ok() { "met" } else { "MISSED" },
             errors,
             mark(err[i]),
             s.cost.pod_seconds / 3600.0,
@@ -323,7 +324,7 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
         let each: Vec<String> = summaries.iter().map(|s| format!("{} {}", s.policy, s.requests.dropped_iterations)).collect();
         out.push_str(&format!("k6 dropped iterations (no free VU; not in `requests`): {}\n", each.join(", ")));
     }
-    out.push_str("(* best of the column; scale, rev: scale events and reversals of Deployments and node groups; under: share of time with fewer ready pods than the load needs)\n");
+    out.push_str("(* best of the column; SLO: met when every service's attainment reaches its percentile and its availability its target; scale, rev: scale events and reversals of Deployments and node groups; under: share of time with fewer ready pods than the load needs)\n");
     out
 }
 
@@ -335,5 +336,120 @@ pub fn fmt_secs(s: f64) -> String {
         format!("{:.1}ms", s * 1e3)
     } else {
         format!("{s:.2}s")
+    }
+}
+
+/// The output folder of `autosim run` holds something that is not an earlier run's outputs
+/// (exit code 2: choose another `--out`, or pass `--force`).
+#[derive(Debug)]
+pub struct FolderInUse(pub String);
+
+impl std::fmt::Display for FolderInUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for FolderInUse {}
+
+/// A run's output folder, checked before the simulation: it exists (or was made) and takes
+/// files, and what an earlier run left in it is known, to be replaced.
+#[derive(Debug)]
+pub struct RunFolder {
+    pub dir: PathBuf,
+    /// Whether this run made the folder (it is removed again if the run fails).
+    pub created: bool,
+    /// What an earlier run wrote there: removed before the new run's files are written.
+    pub earlier: Vec<PathBuf>,
+}
+
+/// Whether `entry` (in a run folder) is something a run writes: a policy folder (it holds
+/// `summary.json`), `run.json`, `comparison.csv`, the reports and the figures.
+fn run_owned(entry: &Path) -> bool {
+    if entry.is_dir() {
+        return entry.join("summary.json").is_file();
+    }
+    let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    matches!(name.as_str(), "run.json" | "comparison.csv" | "report.md" | "report.html")
+        || (!name.starts_with('.') && (name.ends_with(".png") || name.ends_with(".svg")))
+}
+
+/// Check the output folder of a run before simulating: it must be empty, absent, or hold an
+/// earlier run (a `run.json` and only what a run writes), unless `force`, which lets the run
+/// write among other files (only the earlier run's outputs are replaced). The folder is made
+/// if absent, and a file is written and removed to learn that it takes files.
+pub fn prepare_run_folder(dir: &Path, force: bool) -> Result<RunFolder> {
+    let mut earlier = Vec::new();
+    let created = !dir.exists();
+    if !created {
+        if !dir.is_dir() {
+            return Err(FolderInUse(format!("{}: not a folder: give --out a folder for the reports", dir.display())).into());
+        }
+        let mut others = Vec::new();
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .with_context(|| format!("cannot list the output folder {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            if run_owned(&e) {
+                earlier.push(e);
+            } else {
+                others.push(e.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            }
+        }
+        let a_run = dir.join("run.json").is_file();
+        if !force && (!others.is_empty() || (!earlier.is_empty() && !a_run)) {
+            let what = if others.is_empty() {
+                format!("files that no autosim run wrote (no run.json beside {})", names(&earlier))
+            } else {
+                format!("other files than an autosim run's ({})", others.join(", "))
+            };
+            return Err(FolderInUse(format!(
+                "{}: the output folder holds {what}: give --out an empty or new folder, or pass --force to write the run there anyway (an earlier run's outputs are replaced, other files are left alone)",
+                dir.display()
+            ))
+            .into());
+        }
+        if !a_run {
+            // Not a run of ours: nothing is removed (same-named files are overwritten).
+            earlier.clear();
+        }
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    let probe = dir.join(format!(".autosim-write-test-{}", std::process::id()));
+    let wrote = fs::write(&probe, b"");
+    let _ = fs::remove_file(&probe);
+    if let Err(e) = wrote {
+        if created {
+            let _ = fs::remove_dir(dir);
+        }
+        return Err(anyhow::anyhow!("the output folder {} does not take files: {e}", dir.display()));
+    }
+    Ok(RunFolder { dir: dir.to_path_buf(), created, earlier })
+}
+
+fn names(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect::<Vec<_>>().join(", ")
+}
+
+impl RunFolder {
+    /// Remove what the earlier run wrote, before the new run's files go in.
+    pub fn clear_earlier(&self) -> Result<()> {
+        for p in &self.earlier {
+            let r = if p.is_dir() { fs::remove_dir_all(p) } else { fs::remove_file(p) };
+            match r {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(anyhow::anyhow!("cannot remove the earlier run's {}: {e}", p.display())),
+            }
+        }
+        Ok(())
+    }
+
+    /// The run failed before writing: take back the folder it made.
+    pub fn abandon(&self) {
+        if self.created {
+            let _ = fs::remove_dir(&self.dir);
+        }
     }
 }

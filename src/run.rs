@@ -32,12 +32,23 @@ struct RecordFile {
     services: BTreeMap<String, Log>,
 }
 
+/// A run's progress since its last tick: what the progress bar is told, from the threads that
+/// run the policies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tick {
+    /// Simulated time passed, nanoseconds.
+    pub simulated_ns: u64,
+    /// Requests that arrived (every service, warm-up included).
+    pub requests: u64,
+}
+
 /// Run the policy alternatives `selected` (indices into `sc.policies`) with `seed`, in
-/// parallel, in order. `progress` is told of simulated seconds as they pass. External programs
-/// are started for the policies that name one, and recordings are written at the end.
+/// parallel, in order. `progress` is told of simulated time and requests as they pass (about
+/// 200 ticks per run). External programs are started for the policies that name one, and
+/// recordings are written at the end.
 /// Programs run only when `commands` allows them: a scenario that names one is refused
 /// otherwise ([`crate::command::CommandsRefused`]), before anything runs.
-pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, commands: Commands, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<Report>> {
+pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, commands: Commands, progress: &(dyn Fn(Tick) + Sync)) -> Result<Vec<Report>> {
     crate::command::check_allowed(sc, selected, commands)?;
     // Per selected alternative, per service: the program and where its exchanges go.
     let mut files: BTreeMap<PathBuf, RecordFile> = BTreeMap::new();
@@ -94,10 +105,10 @@ pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, commands: Comm
             let mut sim = Simulation::with_externals(sc, i, seed, externals);
             let mut t = 0;
             loop {
-                let before = sim.now();
+                let (before, requests_before) = (sim.now(), sim.requests_arrived());
                 t = (t + chunk).min(sim.end());
                 let done = sim.run_until(t);
-                progress((sim.now() - before) / 1_000_000_000);
+                progress(Tick { simulated_ns: sim.now() - before, requests: sim.requests_arrived() - requests_before });
                 if done {
                     break;
                 }

@@ -67,19 +67,85 @@ pub struct Outcome {
     /// the margin).
     pub limit: f64,
     pub baseline: Option<Estimate>,
+    /// For a baseline bound judged by interval: the change from the baseline (value minus
+    /// baseline) and its interval, which must lie within the margin.
+    pub change: Option<Change>,
     pub by: By,
     pub pass: bool,
     pub confidence: f64,
 }
 
-/// Judge `values` (one per seed) against a bound.
-pub fn judge(b: &Bound, values: &[f64], baseline: Option<&[f64]>, by: By, confidence: f64, policy: &str) -> Outcome {
+/// The change of a metric from its baseline, with a confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    pub mean: f64,
+    pub half_width: f64,
+    /// Paired seed by seed (the runs and the baseline's share their seeds), or two samples
+    /// (Welch).
+    pub paired: bool,
+}
+
+impl Change {
+    /// The change between two sets of runs: paired differences when `paired` (the same seeds,
+    /// in order, so the common random numbers cancel), else Welch's two-sample interval.
+    pub fn of(values: &[f64], baseline: &[f64], paired: bool, confidence: f64) -> Change {
+        if paired && values.len() == baseline.len() {
+            let d: Vec<f64> = values.iter().zip(baseline).map(|(x, b)| x - b).collect();
+            let e = Estimate::of(&d, confidence);
+            return Change { mean: e.mean, half_width: e.half_width, paired: true };
+        }
+        let (x, b) = (Estimate::of(values, confidence), Estimate::of(baseline, confidence));
+        let vx = if x.n > 1 { x.sd * x.sd / x.n as f64 } else { 0.0 };
+        let vb = if b.n > 1 { b.sd * b.sd / b.n as f64 } else { 0.0 };
+        let mut half_width = 0.0;
+        if vx + vb > 0.0 {
+            // Welch-Satterthwaite degrees of freedom.
+            let mut den = 0.0;
+            if x.n > 1 {
+                den += vx * vx / (x.n - 1) as f64;
+            }
+            if b.n > 1 {
+                den += vb * vb / (b.n - 1) as f64;
+            }
+            let df = (vx + vb) * (vx + vb) / den;
+            half_width = stats::t_quantile(1.0 - (1.0 - confidence) / 2.0, df) * (vx + vb).sqrt();
+        }
+        Change { mean: x.mean - b.mean, half_width, paired: false }
+    }
+
+    pub fn low(&self) -> f64 {
+        self.mean - self.half_width
+    }
+
+    pub fn high(&self) -> f64 {
+        self.mean + self.half_width
+    }
+}
+
+/// Judge `values` (one per seed) against a bound. `paired`: the baseline's values come from
+/// the same seeds, in order, as `values`.
+///
+/// By interval, a bound against the baseline holds the change from the baseline to the
+/// margin: the whole interval of the change (paired seed by seed when the seeds are shared,
+/// else Welch's) must stay within `limit - baseline mean`. An unchanged configuration then
+/// passes whatever the seeds' spread, and a change whose effect may exceed the margin fails.
+pub fn judge(b: &Bound, values: &[f64], baseline: Option<&[f64]>, paired: bool, by: By, confidence: f64, policy: &str) -> Outcome {
     let value = Estimate::of(values, confidence);
     let base = baseline.map(|v| Estimate::of(v, confidence));
     let limit = match b.limit {
         Limit::Value(v) => v,
         Limit::Baseline { .. } => b.limit.resolve(base.map_or(f64::NAN, |e| e.mean)),
     };
+    if let (By::Interval, Limit::Baseline { .. }, Some(bv), Some(be)) = (by, b.limit, baseline, base) {
+        let change = Change::of(values, bv, paired, confidence);
+        let margin = limit - be.mean;
+        let pass = match b.op {
+            bound::Op::Eq => change.low() == margin && change.high() == margin,
+            op if op.is_floor() => op.holds(change.low(), margin),
+            op => op.holds(change.high(), margin),
+        };
+        return Outcome { policy: policy.to_string(), bound: b.text.clone(), value, limit, baseline: base, change: Some(change), by, pass, confidence };
+    }
     let x = match by {
         By::Mean => value.mean,
         // The interval's end on the wrong side of the bound.
@@ -90,7 +156,7 @@ pub fn judge(b: &Bound, values: &[f64], baseline: Option<&[f64]>, by: By, confid
         (By::Interval, bound::Op::Eq) => value.low() == limit && value.high() == limit,
         _ => b.op.holds(x, limit),
     };
-    Outcome { policy: policy.to_string(), bound: b.text.clone(), value, limit, baseline: base, by, pass, confidence }
+    Outcome { policy: policy.to_string(), bound: b.text.clone(), value, limit, baseline: base, change: None, by, pass, confidence }
 }
 
 fn num(x: f64) -> String {
@@ -112,10 +178,14 @@ fn num(x: f64) -> String {
 
 impl Outcome {
     pub fn value_text(&self) -> String {
-        if self.value.n > 1 {
+        let v = if self.value.n > 1 {
             format!("{} ±{} (n={})", num(self.value.mean), num(self.value.half_width), self.value.n)
         } else {
             num(self.value.mean)
+        };
+        match &self.change {
+            Some(c) => format!("{v}, change {}{} ±{}{}", if c.mean > 0.0 { "+" } else { "" }, num(c.mean), num(c.half_width), if c.paired { " paired" } else { "" }),
+            None => v,
         }
     }
 
@@ -132,6 +202,7 @@ impl Outcome {
         let what = match self.by {
             By::Mean if self.value.n > 1 => "the mean",
             By::Mean => "the value",
+            By::Interval if self.change.is_some() => "the change from the baseline (its confidence interval)",
             By::Interval => "the confidence interval",
         };
         format!("{} {what} {} does not meet {} (limit {})", self.policy, self.value_text(), self.bound, self.limit_text())
@@ -208,6 +279,9 @@ pub fn markdown(scenario: &str, outcomes: &[Outcome]) -> String {
     if outcomes.iter().any(|o| o.value.n > 1) {
         let c = outcomes.iter().map(|o| o.confidence).next().unwrap_or(0.95);
         let _ = writeln!(out, "\n± is the half-width of the {}% Student-t confidence interval over seeds.", c * 100.0);
+        if outcomes.iter().any(|o| o.change.is_some()) {
+            let _ = writeln!(out, "A change is the value minus the baseline (paired: seed by seed); by interval, its whole interval must stay within the bound's margin.");
+        }
     }
     out
 }
@@ -219,14 +293,45 @@ mod tests {
     #[test]
     fn judging_by_mean_and_interval() {
         let b = Bound::parse("latency_s.p99 <= baseline + 10%", true).unwrap();
-        let o = judge(&b, &[1.05, 1.06], Some(&[1.0, 1.0]), By::Mean, 0.95, "p");
+        let o = judge(&b, &[1.05, 1.06], Some(&[1.0, 1.0]), true, By::Mean, 0.95, "p");
         assert!(o.pass, "{o:?}");
         assert!((o.limit - 1.1).abs() < 1e-12);
-        let strict = judge(&b, &[1.0, 1.19], Some(&[1.0, 1.0]), By::Interval, 0.95, "p");
+        let strict = judge(&b, &[1.0, 1.19], Some(&[1.0, 1.0]), true, By::Interval, 0.95, "p");
         assert!(!strict.pass, "{strict:?}");
         let floor = Bound::parse("sla.attainment >= 0.99", false).unwrap();
-        assert!(!judge(&floor, &[0.98], None, By::Mean, 0.95, "p").pass);
+        assert!(!judge(&floor, &[0.98], None, false, By::Mean, 0.95, "p").pass);
         let j = junit("s", &[o, strict]);
         assert!(j.contains("failures=\"1\"") && j.contains("<failure"), "{j}");
+    }
+
+    /// By interval against a baseline: noisy seeds of an unchanged configuration pass (the
+    /// paired change is exactly 0), a consistent drop beyond the margin fails, and without
+    /// shared seeds Welch's interval of the change decides.
+    #[test]
+    fn interval_against_a_baseline_judges_the_change() {
+        let b = Bound::parse("sla.attainment >= baseline - 0.001", true).unwrap();
+        let runs = [0.93, 0.89, 0.91, 0.92, 0.90];
+        let same = judge(&b, &runs, Some(&runs), true, By::Interval, 0.95, "p");
+        assert!(same.pass, "{same:?}");
+        assert_eq!(same.change.unwrap().mean, 0.0);
+        let worse: Vec<f64> = runs.iter().map(|x| x - 0.01).collect();
+        let o = judge(&b, &worse, Some(&runs), true, By::Interval, 0.95, "p");
+        assert!(!o.pass, "{o:?}");
+        assert!(o.why().contains("change"), "{}", o.why());
+        // Unpaired: the same spread, shifted by nothing, passes only if the margin covers the
+        // interval of the difference of means; a margin of 0.05 does.
+        let wide = Bound::parse("sla.attainment >= baseline - 0.05", true).unwrap();
+        let other = [0.90, 0.92, 0.89, 0.93, 0.91];
+        let c = Change::of(&other, &runs, false, 0.95);
+        assert!(c.half_width > 0.0 && c.mean.abs() < 1e-12, "{c:?}");
+        assert!(judge(&wide, &other, Some(&runs), false, By::Interval, 0.95, "p").pass);
+        assert!(!judge(&b, &other, Some(&runs), false, By::Interval, 0.95, "p").pass);
+        // A ceiling: `<= baseline + 5%` with a paired change of +1 % passes, +10 % fails.
+        let ceil = Bound::parse("cost.pod_seconds <= baseline + 5%", true).unwrap();
+        let base = [100.0, 110.0, 90.0];
+        let up1: Vec<f64> = base.iter().map(|x| x * 1.01).collect();
+        let up10: Vec<f64> = base.iter().map(|x| x * 1.10).collect();
+        assert!(judge(&ceil, &up1, Some(&base), true, By::Interval, 0.95, "p").pass);
+        assert!(!judge(&ceil, &up10, Some(&base), true, By::Interval, 0.95, "p").pass);
     }
 }

@@ -68,6 +68,12 @@ pub fn render(view: &RunView, figures: &[(String, String)]) -> String {
         o.push_str("</tr>\n");
     }
     o.push_str("</tbody>\n</table>\n<p>The best value of each column is highlighted. Definitions: docs/scenario.md, Outputs.</p>\n");
+    let labelled: Vec<(&str, &super::Summary)> = view.policies.iter().map(|p| (p.label.as_str(), &p.summary)).collect();
+    o.push_str("<ul class=\"slo\">\n");
+    for line in super::slo_lines(&labelled) {
+        o.push_str(&format!("<li>{}</li>\n", esc(&line)));
+    }
+    o.push_str("</ul>\n");
     let global: Vec<&(String, String)> = figures.iter().filter(|f| !f.0.contains('/')).collect();
     if !global.is_empty() {
         o.push_str("<h2>Plots</h2>\n");

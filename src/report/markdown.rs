@@ -269,6 +269,11 @@ pub fn render(view: &RunView, figures: &[String]) -> String {
          Latency percentiles are exact to {:.1}%.\n",
         super::LATENCY_PRECISION * 100.0
     );
+    let labelled: Vec<(&str, &super::Summary)> = view.policies.iter().map(|p| (p.label.as_str(), &p.summary)).collect();
+    for line in super::slo_lines(&labelled) {
+        let _ = writeln!(o, "- {}", md_escape(&line));
+    }
+    o.push('\n');
     if !figures.is_empty() {
         let _ = writeln!(o, "## Plots\n");
         for f in figures.iter().filter(|f| !f.contains('/')) {

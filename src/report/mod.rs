@@ -37,6 +37,8 @@ pub const METRICS_VERSION: u32 = 2;
 pub struct ServiceAcc {
     pub warmup_ns: u64,
     pub slo: Slo,
+    /// Every arrival, warm-up included (what a progress bar counts).
+    pub seen: u64,
     pub arrived: u64,
     pub completed: u64,
     pub rejected: u64,
@@ -187,6 +189,7 @@ impl ServiceAcc {
         Self {
             warmup_ns,
             slo,
+            seen: 0,
             arrived: 0,
             completed: 0,
             rejected: 0,
@@ -226,6 +229,7 @@ impl ServiceAcc {
 
     #[inline]
     pub fn on_arrival(&mut self, now: SimTime, work_ns: u64) {
+        self.seen += 1;
         self.step.arrivals += 1;
         self.step.work_ns += u128::from(work_ns);
         if self.counted(now) {
@@ -764,4 +768,41 @@ mod tests {
         let f = acc.flaps;
         assert_eq!((f.events, f.ups, f.downs, f.reversals), (4, 2, 2, 1));
     }
+}
+
+/// Whether a run met every service's SLO: the share of requests within the latency target at
+/// least the percentile (`sla.attainment >= percentile / 100`) and the availability at least
+/// its target. The reason in words when it did not.
+pub fn slo_verdict(s: &Summary) -> Result<(), String> {
+    let mut why = Vec::new();
+    for (name, svc) in &s.services {
+        let share = svc.slo.percentile / 100.0;
+        if svc.sla.attainment < share {
+            why.push(format!(
+                "{name}: {:.2}% of requests within {}ms, the SLO asks {}%",
+                svc.sla.attainment * 100.0,
+                svc.slo.latency_s * 1000.0,
+                svc.slo.percentile
+            ));
+        }
+        if svc.sla.availability < svc.slo.availability {
+            why.push(format!("{name}: availability {:.3}%, the SLO asks {}%", svc.sla.availability * 100.0, svc.slo.availability * 100.0));
+        }
+    }
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(why.join("; "))
+    }
+}
+
+/// One line per policy on whether it met its SLO, for the reports.
+pub fn slo_lines(summaries: &[(&str, &Summary)]) -> Vec<String> {
+    summaries
+        .iter()
+        .map(|(label, s)| match slo_verdict(s) {
+            Ok(()) => format!("{label}: SLO met"),
+            Err(why) => format!("{label}: SLO missed ({why})"),
+        })
+        .collect()
 }

@@ -40,7 +40,38 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| ScenarioError::whole_file(path, format!("cannot read the scenario: {e}")))?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    parse(&source, &base_dir).map_err(|e| ScenarioError::locate(path, &source, e))
+    parse(&source, &base_dir).map_err(|e| match file_kind(&source) {
+        Some(FileKind::Sweep) => ScenarioError::whole_file(
+            path,
+            format!(
+                "this is a sweep file (it has `base` and `[[axis]]` tables), not a scenario: run it with `autosim sweep {}`; the scenario it sweeps is the one its `base` names",
+                path.display()
+            ),
+        ),
+        _ => ScenarioError::locate(path, &source, e),
+    })
+}
+
+/// What a TOML file of ours is, by its top-level keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Scenario,
+    /// A sweep file: `base` and `axis`.
+    Sweep,
+}
+
+/// Recognise a scenario (`services` or `cluster`, no `base`) or a sweep file (`base` with
+/// `axis`); None when the text is not TOML or is neither.
+pub fn file_kind(source: &str) -> Option<FileKind> {
+    let table: toml::Table = toml::from_str(source).ok()?;
+    let has = |k: &str| table.contains_key(k);
+    if has("base") && (has("axis") || has("sampling")) {
+        Some(FileKind::Sweep)
+    } else if !has("base") && !has("axis") && (has("services") || has("cluster")) {
+        Some(FileKind::Scenario)
+    } else {
+        None
+    }
 }
 
 /// Parse and validate a scenario from its text; files it names are relative to `base_dir`.

@@ -242,6 +242,11 @@ impl<'s> Simulation<'s> {
         self.end
     }
 
+    /// Requests that have arrived so far, over every service (warm-up included).
+    pub fn requests_arrived(&self) -> u64 {
+        self.world.services.iter().map(|s| s.acc.seen).sum()
+    }
+
     /// Events processed so far.
     pub fn events_processed(&self) -> u64 {
         self.events_processed

@@ -265,7 +265,16 @@ impl Sweep {
     /// Validate a sweep file's text (files it names are relative to `file`'s folder).
     pub fn parse(file: &Path, source: String) -> Result<Sweep, ScenarioError> {
         let locate = |e: ConfigError| ScenarioError::locate(file, &source, e);
-        let raw: RawSweep = toml::from_str(&source).map_err(|e| locate(ConfigError::from(e)))?;
+        let raw: RawSweep = toml::from_str(&source).map_err(|e| match scenario::file_kind(&source) {
+            Some(scenario::FileKind::Scenario) => ScenarioError::whole_file(
+                file,
+                format!(
+                    "this is a scenario, not a sweep file: run it with `autosim run {}`; a sweep file names a scenario as `base = \"...\"` and adds `[[axis]]` tables (docs/sweeps-and-gates.md)",
+                    file.display()
+                ),
+            ),
+            _ => locate(ConfigError::from(e)),
+        })?;
         let dir = scenario::base_dir(file);
         let RawSweep { base, name, seeds, policies, metrics, confidence, minimize, maximize, subject_to, pareto, sampling, axis } = raw;
 

@@ -1676,6 +1676,9 @@ impl CsvTrace {
             .flexible(true)
             .trim(csv::Trim::All)
             .comment(Some(b'#'))
+            // Records end at '\n' only (a '\r' before it is trimmed as whitespace): with the
+            // default CRLF terminator the csv crate numbers a CRLF file's lines one short.
+            .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(BufReader::with_capacity(1 << 16, file));
         let mut rec = csv::ByteRecord::new();
         let got = reader.read_byte_record(&mut rec).map_err(|e| csv_error(name, &e))?;

@@ -128,3 +128,100 @@ fn bad_expectations_exit_2_with_their_place() {
     let (code, out, err) = autosim(&[os("check"), file.as_os_str(), os("--expect"), ex.as_os_str()]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// The shipped hpa-gate scenario and its manifest, copied into `dir` with `edit` applied to
+/// the manifest and the scenario's expectations replaced by `expect` (when given) and its seed
+/// by `seed`.
+fn hpa_gate_in(dir: &Path, seed: u64, manifest_edit: (&str, &str), expect: Option<&str>) -> PathBuf {
+    let root = crate::common::root().join("scenarios");
+    let mut text = std::fs::read_to_string(root.join("hpa-gate.toml")).unwrap();
+    text = text.replace("seed = 3\n", &format!("seed = {seed}\n"));
+    if let Some(x) = expect {
+        let at = text.find("\n[[expect]]").unwrap() + 1;
+        text.truncate(at);
+        text.push_str(x);
+    }
+    let manifest = std::fs::read_to_string(root.join("manifests/api-hpa.yaml")).unwrap();
+    assert!(manifest.contains(manifest_edit.0));
+    std::fs::create_dir_all(dir.join("manifests")).unwrap();
+    std::fs::write(dir.join("manifests/api-hpa.yaml"), manifest.replace(manifest_edit.0, manifest_edit.1)).unwrap();
+    write(dir, "hpa-gate.toml", &text)
+}
+
+const UNCHANGED: (&str, &str) = ("maxReplicas: 24", "maxReplicas: 24");
+
+/// docs/sweeps-and-gates.md's gate by interval: an unchanged configuration passes against its
+/// own fresh baseline whatever the seeds, and a real regression fails.
+#[test]
+fn an_interval_gate_passes_unchanged_code_across_seeds_and_fails_a_regression() {
+    let expect = r#"
+[[expect]]
+seeds = 5
+by = "interval"
+checks = ["cost.pod_seconds <= baseline * 1.05", "sla.attainment >= baseline - 0.001"]
+"#;
+    for seed in [1, 7, 42] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = hpa_gate_in(dir.path(), seed, UNCHANGED, Some(expect));
+        let (code, out, err) = autosim(&[os("baseline"), os("update"), file.as_os_str()]);
+        assert_eq!(code, 0, "{out}{err}");
+        let (code, out, err) = autosim(&[os("check"), file.as_os_str()]);
+        assert_eq!(code, 0, "seed {seed}: an unchanged configuration fails its own baseline:\n{out}{err}");
+        assert!(out.contains("change 0 ±0 paired"), "{out}");
+        if seed == 1 {
+            // The regression: a ceiling of 6 replicas cannot follow the surge.
+            let worse = tempfile::tempdir().unwrap();
+            let wfile = hpa_gate_in(worse.path(), seed, ("maxReplicas: 24", "maxReplicas: 6"), Some(expect));
+            let base = dir.path().join("hpa-gate.baseline.json");
+            let (code, out, err) = autosim(&[os("check"), wfile.as_os_str(), os("--baseline"), base.as_os_str()]);
+            assert_eq!(code, 1, "a regression passes:\n{out}{err}");
+            assert!(out.lines().any(|l| l.contains("sla.attainment >= baseline - 0.001") && l.ends_with("FAIL")), "{out}");
+        }
+    }
+}
+
+/// hpa-gate gates the pods' time, which the HPA moves: a lower CPU target (more pods for the
+/// same load) fails it.
+#[test]
+fn the_hpa_gate_fails_a_worse_target_on_pod_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = crate::common::root().join("scenarios/hpa-gate.baseline.json");
+    let file = hpa_gate_in(dir.path(), 3, ("averageUtilization: 60", "averageUtilization: 30"), None);
+    let (code, out, err) = autosim(&[os("check"), file.as_os_str(), os("--baseline"), shipped.as_os_str()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.lines().any(|l| l.contains("cost.pod_seconds <= baseline + 5%") && l.ends_with("FAIL")), "{out}");
+}
+
+/// The shipped baseline is what `autosim baseline update` writes today, and the shipped gate
+/// passes on it from a fresh clone.
+#[test]
+fn the_shipped_hpa_gate_baseline_is_current() {
+    let root = crate::common::root().join("scenarios");
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh.json");
+    let file = root.join("hpa-gate.toml");
+    let (code, out, err) = autosim(&[os("baseline"), os("update"), file.as_os_str(), os("--out"), fresh.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let shipped = std::fs::read_to_string(root.join("hpa-gate.baseline.json")).expect("scenarios/hpa-gate.baseline.json is not shipped");
+    assert!(
+        std::fs::read_to_string(&fresh).unwrap() == shipped,
+        "scenarios/hpa-gate.baseline.json is out of date: rewrite it with `autosim baseline update scenarios/hpa-gate.toml`"
+    );
+    let (code, out, err) = autosim(&[os("check"), file.as_os_str(), os("-q")]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// With `--expect FILE`, the hint to rebuild a baseline repeats `--expect FILE`.
+#[test]
+fn the_rebuild_hint_keeps_expect() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gate.toml", &scenario(8, 50, ""));
+    let few = write(dir.path(), "few.toml", "[[expect]]\nseeds = 1\nchecks = [\"latency_s.p99 <= baseline + 5%\"]\n");
+    let many = write(dir.path(), "many.toml", "[[expect]]\nseeds = 2\nchecks = [\"latency_s.p99 <= baseline + 5%\"]\n");
+    let (code, out, err) = autosim(&[os("baseline"), os("update"), file.as_os_str(), os("--expect"), few.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = autosim(&[os("check"), file.as_os_str(), os("--expect"), many.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    let want = format!("--expect {}", many.display());
+    assert!(err.contains(&want), "the hint omits {want}: {err}");
+}

@@ -7,6 +7,7 @@ mod elasticity;
 mod explain;
 #[cfg(feature = "live")]
 mod fake_kube;
+mod first_use;
 mod gate;
 mod hpa;
 mod hpa_vectors;
@@ -22,6 +23,7 @@ mod pipeline;
 mod predictive;
 mod prom_server;
 mod prometheus;
+mod progress;
 mod reactive;
 mod reports;
 mod schedule;

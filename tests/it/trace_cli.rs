@@ -38,7 +38,7 @@ fn inspect_counts_prints_span_total_mean_and_peak() {
     let out = ok(d.path(), &["trace", "inspect", "load.txt"]);
     assert_eq!(
         out.lines().next().unwrap(),
-        "load.txt: format counts (from the file's extension), replayed as a rate over 1s bins (from counts per bin)"
+        "load.txt: format counts (from the file's extension), replayed as a rate over 1s bins (values read as requests per bin)"
     );
     assert_eq!(stat(&out, "span"), "5s");
     assert_eq!(stat(&out, "requests"), "10 (sum of rate x bin)");
@@ -100,7 +100,7 @@ fn inspect_csv_series_by_column_names() {
     let out = ok(d.path(), &args);
     assert!(
         out.starts_with(
-            "shop.csv: format series, replayed as a rate over 1m bins (from rates per bin)"
+            "shop.csv: format series, replayed as a rate over 1m bins (values read as requests per second)"
         ),
         "{out}"
     );
@@ -254,4 +254,31 @@ fn bad_input_exits_2_naming_the_file_and_line() {
         &["trace", "plot", "ok.txt", "--out", "x.svg", "--svg"],
         &["--out names the PNG"],
     );
+}
+
+/// A series column named like a rate, read as counts per bin (the default), gets a note on
+/// stderr; with `--values rate` it does not, and `inspect` says how the values are read.
+#[test]
+fn a_rate_named_column_read_as_counts_is_noted() {
+    let weekly = crate::common::root().join("traces").join("weekly.csv");
+    let weekly = weekly.to_str().unwrap();
+    let here = Path::new(".");
+    let (code, out, err) = autosim(here, &["trace", "inspect", weekly]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("note:") && err.contains("\"rps\"") && err.contains("--values rate"), "{err}");
+    assert!(out.contains("values read as requests per bin"), "{out}");
+    let (code, out, err) = autosim(here, &["trace", "inspect", weekly, "--values", "rate"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("note:"), "{err}");
+    assert!(out.contains("values read as requests per second"), "{out}");
+}
+
+/// A CRLF file's errors name the right line.
+#[test]
+fn crlf_errors_name_the_right_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crlf.csv"), "time,count\r\n0,1\r\n60,2\r\n120,x\r\n").unwrap();
+    let (code, _, err) = autosim(dir.path(), &["trace", "inspect", "crlf.csv"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("crlf.csv:4:"), "{err}");
 }
