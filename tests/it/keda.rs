@@ -142,6 +142,38 @@ fn fallback_replicas_apply_while_the_metric_source_fails() {
     assert_eq!(e, r2.summary.policy_stats["pods.api.keda_metric_errors"]);
 }
 
+/// `fallback.behavior` in a run: 20 req/s at 5 per pod holds 4 pods; the trigger fails from
+/// 10 to 20 minutes. `currentReplicas` serves target x 4 (the HPA holds 4, though fallback
+/// values were served); `currentReplicasIfLower` with 2 serves target x min(4, 2): the HPA goes
+/// down to 2 (after the legacy 5-minute downscale stabilization, so by 16 minutes) and stays
+/// there to the fault's end (min(2, 2)); with 7 it serves min(4, 7) = 4 and holds.
+#[test]
+fn fallback_behaviors_current_replicas_and_if_lower_in_a_run() {
+    let steady = "{ at = \"0s\", rate = 20 }";
+    let fault = "faults = [ { from = \"10m\", to = \"20m\" } ]";
+    let with = |fallback: &str| {
+        let r = run(&scenario(&service(4, steady, "25m", &keda(&format!("min_replica_count = 1\nfallback = {{ {fallback} }}\n{fault}")))), 0);
+        assert_conserved(&r);
+        assert!(r.summary.policy_stats["pods.api.keda_fallback_fetches"] > 30.0, "{fallback}");
+        r
+    };
+    let desired = |r: &Report, t: f64| r.timeseries.iter().find(|row| row.time_s >= t).unwrap().replicas_desired;
+    let r = with("failure_threshold = 3, replicas = 7, behavior = \"currentReplicas\"");
+    for t in [590.0, 700.0, 900.0, 1180.0] {
+        assert_eq!(desired(&r, t), 4, "currentReplicas holds 4 at {t}: {:?}", applied(&r));
+    }
+    let r = with("failure_threshold = 3, replicas = 2, behavior = \"currentReplicasIfLower\"");
+    assert_eq!(desired(&r, 590.0), 4);
+    let down = applied(&r).into_iter().find(|d| d.2 < d.1).expect("a scale-down to the fallback");
+    assert_eq!((down.1, down.2), (4, 2), "{down:?}");
+    assert!(down.0 >= 600.0 + 300.0 && down.0 <= 600.0 + 60.0 + 300.0 + 15.0, "fallback within a minute, then the 5-minute window: {down:?}");
+    assert_eq!(desired(&r, 1180.0), 2);
+    let r = with("failure_threshold = 3, replicas = 7, behavior = \"currentReplicasIfLower\"");
+    for t in [590.0, 700.0, 900.0, 1180.0] {
+        assert_eq!(desired(&r, t), 4, "min(4, 7) holds 4 at {t}: {:?}", applied(&r));
+    }
+}
+
 #[test]
 fn a_redis_list_trigger_scales_a_queue_worker_from_zero() {
     let toml = r#"
