@@ -13,7 +13,15 @@ use crate::report::{charts, html, markdown, Report, ResponseEvent, Summary};
 
 /// Write `bytes` to `path` whole or not at all.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// Write to `path` whole or not at all what `fill` writes: to a temporary name beside it, then
+/// renamed into place. If anything fails (the folder, the writer, the rename), the error is
+/// returned, the temporary is removed and whatever was at `path` is left as it was. `fill` is the
+/// seam the tests use to make a write fail part-way (a full disk).
+pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("cannot create the folder {}", dir.display()))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -29,7 +37,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             r => r,
         }
         .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        fill(&mut f).with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all().ok();
         fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
         Ok(())
@@ -451,5 +459,108 @@ impl RunFolder {
         if self.created {
             let _ = fs::remove_dir(&self.dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The folder's entries other than `keep`, to find a temporary left behind.
+    fn others(dir: &Path, keep: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !keep.contains(&n.as_str()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn success_replaces_the_file_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("summary.json");
+        fs::write(&p, "old").unwrap();
+        write_atomic(&p, b"new").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        assert_eq!(others(d.path(), &["summary.json"]), Vec::<String>::new());
+    }
+
+    /// A disk that fills part-way through the write: an error naming the file, the old file
+    /// intact, no temporary left.
+    #[test]
+    fn a_failing_write_keeps_the_old_file_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("timeseries.csv");
+        fs::write(&p, "the old report").unwrap();
+        let err = write_atomic_with(&p, |w| {
+            w.write_all(b"half of the new ")?;
+            Err(std::io::Error::from_raw_os_error(28)) // ENOSPC
+        })
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("cannot write") && msg.contains("timeseries.csv"), "{msg}");
+        assert_eq!(fs::read_to_string(&p).unwrap(), "the old report");
+        assert_eq!(others(d.path(), &["timeseries.csv"]), Vec::<String>::new());
+        // And when there was no old file, there is still none.
+        let q = d.path().join("new.csv");
+        assert!(write_atomic_with(&q, |_| Err(std::io::Error::from_raw_os_error(28))).is_err());
+        assert!(!q.exists());
+        assert_eq!(others(d.path(), &["timeseries.csv"]), Vec::<String>::new());
+    }
+
+    /// The destination is a folder (with something in it): the rename fails, the folder and
+    /// its content are untouched, no temporary left.
+    #[test]
+    fn a_folder_in_the_way_is_an_error_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("report.md");
+        fs::create_dir(&p).unwrap();
+        fs::write(p.join("inside"), "kept").unwrap();
+        let err = write_atomic(&p, b"# report").unwrap_err();
+        assert!(format!("{err:#}").contains("cannot move"), "{err:#}");
+        assert!(p.is_dir());
+        assert_eq!(fs::read_to_string(p.join("inside")).unwrap(), "kept");
+        assert_eq!(others(d.path(), &["report.md"]), Vec::<String>::new());
+    }
+
+    /// The folder cannot be made (a file stands where it should be): an error, nothing written.
+    #[test]
+    fn a_file_in_place_of_the_folder_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("out"), "a file").unwrap();
+        let err = write_atomic(&d.path().join("out").join("summary.json"), b"{}").unwrap_err();
+        assert!(format!("{err:#}").contains("cannot create the folder"), "{err:#}");
+        assert_eq!(fs::read_to_string(d.path().join("out")).unwrap(), "a file");
+        assert_eq!(others(d.path(), &["out"]), Vec::<String>::new());
+    }
+
+    /// A read-only folder: the temporary cannot be created, the old file stays. Root ignores
+    /// permission bits, so as root (as in CI) this test says it skipped; the failing writer
+    /// above covers the same path (an error before the rename).
+    #[test]
+    fn a_read_only_folder_is_an_error_and_keeps_the_old_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("ro");
+        fs::create_dir(&dir).unwrap();
+        let p = dir.join("summary.json");
+        fs::write(&p, "old").unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
+        // Does the read-only bit bind us? (It does not for root.)
+        let probe = dir.join(".probe");
+        if fs::File::create(&probe).is_ok() {
+            let _ = fs::remove_file(&probe);
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+            eprintln!("skipped: running as root, a read-only folder does not stop writes");
+            return;
+        }
+        let r = write_atomic(&p, b"new");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let err = r.unwrap_err();
+        assert!(format!("{err:#}").contains("cannot create"), "{err:#}");
+        assert_eq!(fs::read_to_string(&p).unwrap(), "old");
+        assert_eq!(others(&dir, &["summary.json"]), Vec::<String>::new());
     }
 }

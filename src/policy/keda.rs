@@ -825,6 +825,27 @@ mod tests {
         assert_eq!(h, MetricHealth::default());
     }
 
+    /// `fallback.behavior` (SPEC.md, KEDA's `GetMetricsWithFallback`): the replicas R the
+    /// synthetic value stands for are `replicas` (static), the current count
+    /// (`currentReplicas`), or the larger / smaller of the two (`currentReplicasIfHigher` /
+    /// `currentReplicasIfLower`); the value is target x R.
+    #[test]
+    fn fallback_behaviors_choose_the_replicas() {
+        let target = MetricTarget::average_value(Quantity::from_milli(1500));
+        let fallback = |behavior, current| {
+            let f = Fallback { failure_threshold: 0, replicas: 4, behavior };
+            let mut h = MetricHealth::default();
+            get_metrics_with_fallback(Some(&f), &mut h, Err("down".into()), &target, current, current)
+        };
+        let fb = |replicas: f64| FallbackResult::Fallback { value_milli: (1500.0 * replicas) as i64, replicas };
+        for (current, stat, cur, higher, lower) in [(3, 4.0, 3.0, 4.0, 3.0), (6, 4.0, 6.0, 6.0, 4.0), (4, 4.0, 4.0, 4.0, 4.0)] {
+            assert_eq!(fallback(FallbackBehavior::Static, current), fb(stat), "static, current {current}");
+            assert_eq!(fallback(FallbackBehavior::CurrentReplicas, current), fb(cur), "currentReplicas, current {current}");
+            assert_eq!(fallback(FallbackBehavior::CurrentReplicasIfHigher, current), fb(higher), "IfHigher, current {current}");
+            assert_eq!(fallback(FallbackBehavior::CurrentReplicasIfLower, current), fb(lower), "IfLower, current {current}");
+        }
+    }
+
     #[test]
     fn activity() {
         let t: ScaleTrigger = serde_json::from_str(

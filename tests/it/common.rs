@@ -30,10 +30,18 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared` beside the project, when present (tests that need it skip otherwise).
+/// `../shared` beside the project (or the folder `AUTOSIM_SHARED` names), when present; tests
+/// that need it skip otherwise, and say so with [`skip`].
 pub fn shared() -> Option<PathBuf> {
-    let p = root().join("..").join("shared");
+    let p = std::env::var_os("AUTOSIM_SHARED").map(PathBuf::from).unwrap_or_else(|| root().join("..").join("shared"));
     p.is_dir().then_some(p)
+}
+
+/// Say on the terminal that a test skipped and why. Written to the process's standard error
+/// directly, past the test harness's capture, so that a skip is seen and not taken for a pass.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 /// Conservation: every request that arrived is accounted for exactly once.

@@ -80,3 +80,23 @@ pods = { kind = "static", replicas = 8 }
     let c = crate::common::run_seed(&sc, 0, 99).summary;
     assert_ne!(a.requests.arrived, c.requests.arrived);
 }
+
+/// Byte-identical on 1, 2 and 4 threads, every output file, for the shipped scenarios with the
+/// stateful parts: an HPA and KEDA's scale-to-zero (with injected trigger failures and
+/// `fallback`), the node-pool autoscaler beside an HPA, and an LLM loop replayed from its
+/// recording. Run through `run_policies` in a rayon pool of each size, as `autosim run` does.
+#[test]
+fn stateful_shipped_scenarios_are_byte_identical_on_1_2_and_4_threads() {
+    for name in ["keda-queue-worker", "node-pool-spike", "llm-replay"] {
+        let sc = autosim::load(&root().join(format!("scenarios/{name}.toml"))).unwrap();
+        let one = reports_with_threads(&sc, 1);
+        assert!(one.keys().any(|k| k.ends_with("decisions.csv")) && one.len() >= 3 * sc.policies.len(), "{name}: {:?}", one.keys());
+        for threads in [2, 4] {
+            let many = reports_with_threads(&sc, threads);
+            assert_eq!(one.keys().collect::<Vec<_>>(), many.keys().collect::<Vec<_>>(), "{name}: the files differ on {threads} threads");
+            for (file, bytes) in &one {
+                assert!(many[file] == *bytes, "{name}: {file} differs between 1 and {threads} threads");
+            }
+        }
+    }
+}

@@ -225,3 +225,27 @@ fn the_rebuild_hint_keeps_expect() {
     let want = format!("--expect {}", many.display());
     assert!(err.contains(&want), "the hint omits {want}: {err}");
 }
+
+/// The shipped scenarios' `[[expect]]` tables (what each is there to show) hold: `autosim
+/// check` passes every check. hpa-gate.toml, the CI gate example with its baseline, is tested
+/// on its own.
+#[test]
+fn shipped_scenarios_meet_their_expectations() {
+    let dir = crate::common::root().join("scenarios");
+    let mut checked = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".toml") || name == "hpa-gate.toml" || !std::fs::read_to_string(&p).unwrap().contains("\n[[expect]]") {
+            continue;
+        }
+        let (code, stdout, stderr) = crate::common::autosim([std::ffi::OsStr::new("check"), p.as_os_str()]);
+        assert_eq!(code, 0, "{name}:\n{stdout}\n{stderr}");
+        let last = stdout.lines().rev().find(|l| l.contains("check(s):")).unwrap_or_else(|| panic!("{name}: {stdout}"));
+        let n: usize = last.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(n >= 2 && last.contains(&format!("{n} passed, 0 failed")), "{name}: {last}");
+        checked.push(name);
+    }
+    checked.sort();
+    assert!(checked.len() >= 2, "{checked:?}");
+}

@@ -115,8 +115,12 @@ fn fallback_replicas_apply_while_the_metric_source_fails() {
     assert_eq!(at(&r, 690.0), 7, "{:?}", applied(&r));
     assert_eq!(at(&r, 1190.0), 7);
     assert!(r.decisions.iter().any(|d| d.reason.contains("(keda fallback)")));
-    assert!(r.summary.policy_stats["pods.api.keda_fallback_fetches"] > 30.0);
-    assert!(r.summary.policy_stats["pods.api.keda_metric_errors"] > 40.0);
+    // The fault spans 600 s: 600 / 30 = 20 polls and 600 / 15 = 40 HPA fetches fail, 60 errors.
+    // Failures 1 to 3 (the poll and the fetch at 600 s, the fetch at 615 s) are at or below
+    // failure_threshold; from the 4th on the value is the fallback's, and the HPA's fetches that
+    // get it are counted: the 38 from 630 s to 1185 s.
+    assert_eq!(r.summary.policy_stats["pods.api.keda_metric_errors"], 60.0);
+    assert_eq!(r.summary.policy_stats["pods.api.keda_fallback_fetches"], 38.0);
     // After the fault, the real metric again; the legacy downscale stabilization (5 min) holds
     // 7 for a while, then back to 4.
     let a = applied(&r);
@@ -140,6 +144,38 @@ fn fallback_replicas_apply_while_the_metric_source_fails() {
     let e = r1.summary.policy_stats["pods.api.keda_metric_errors"];
     assert!(e > 10.0 && e < 50.0, "{e}");
     assert_eq!(e, r2.summary.policy_stats["pods.api.keda_metric_errors"]);
+}
+
+/// `fallback.behavior` in a run: 20 req/s at 5 per pod holds 4 pods; the trigger fails from
+/// 10 to 20 minutes. `currentReplicas` serves target x 4 (the HPA holds 4, though fallback
+/// values were served); `currentReplicasIfLower` with 2 serves target x min(4, 2): the HPA goes
+/// down to 2 (after the legacy 5-minute downscale stabilization, so by 16 minutes) and stays
+/// there to the fault's end (min(2, 2)); with 7 it serves min(4, 7) = 4 and holds.
+#[test]
+fn fallback_behaviors_current_replicas_and_if_lower_in_a_run() {
+    let steady = "{ at = \"0s\", rate = 20 }";
+    let fault = "faults = [ { from = \"10m\", to = \"20m\" } ]";
+    let with = |fallback: &str| {
+        let r = run(&scenario(&service(4, steady, "25m", &keda(&format!("min_replica_count = 1\nfallback = {{ {fallback} }}\n{fault}")))), 0);
+        assert_conserved(&r);
+        assert!(r.summary.policy_stats["pods.api.keda_fallback_fetches"] > 30.0, "{fallback}");
+        r
+    };
+    let desired = |r: &Report, t: f64| r.timeseries.iter().find(|row| row.time_s >= t).unwrap().replicas_desired;
+    let r = with("failure_threshold = 3, replicas = 7, behavior = \"currentReplicas\"");
+    for t in [590.0, 700.0, 900.0, 1180.0] {
+        assert_eq!(desired(&r, t), 4, "currentReplicas holds 4 at {t}: {:?}", applied(&r));
+    }
+    let r = with("failure_threshold = 3, replicas = 2, behavior = \"currentReplicasIfLower\"");
+    assert_eq!(desired(&r, 590.0), 4);
+    let down = applied(&r).into_iter().find(|d| d.2 < d.1).expect("a scale-down to the fallback");
+    assert_eq!((down.1, down.2), (4, 2), "{down:?}");
+    assert!(down.0 >= 600.0 + 300.0 && down.0 <= 600.0 + 60.0 + 300.0 + 15.0, "fallback within a minute, then the 5-minute window: {down:?}");
+    assert_eq!(desired(&r, 1180.0), 2);
+    let r = with("failure_threshold = 3, replicas = 7, behavior = \"currentReplicasIfLower\"");
+    for t in [590.0, 700.0, 900.0, 1180.0] {
+        assert_eq!(desired(&r, t), 4, "min(4, 7) holds 4 at {t}: {:?}", applied(&r));
+    }
 }
 
 #[test]

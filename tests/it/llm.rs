@@ -187,7 +187,7 @@ fn noise_changes_the_counts_deterministically() {
 fn python() -> bool {
     let ok = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("SKIP: python3 is not available");
+        crate::common::skip("llm (external command)", "python3 is not available");
     }
     ok
 }

@@ -2,6 +2,7 @@
 mod cli;
 mod common;
 mod conservation;
+mod docs;
 mod determinism;
 mod elasticity;
 mod explain;

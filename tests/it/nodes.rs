@@ -246,10 +246,52 @@ fn cluster_autoscaler_binpacks_pending_pods_and_the_expander_picks_the_pool() {
     let r = run(&scenario(&ca_scenario(&pools(big), 5, "1", "6Gi", "expander = \"least-waste\"")), 0);
     let up = first_scale_up(&r);
     assert_eq!((up.target.as_str(), up.to), ("big", 1), "{up:?}");
-    // most-pods: both options hold all 4 pods: a tie, settled by the seeded random choice,
-    // which is the same on every run.
+    // most-pods: both options hold all 4 pods (small 4 nodes, big 1): a tie, settled by the
+    // seeded random choice.
     let sc = scenario(&ca_scenario(&pools(big), 5, "1", "6Gi", "expander = \"most-pods\""));
-    assert_eq!(first_scale_up(&run(&sc, 0)).target, first_scale_up(&run(&sc, 0)).target);
+    let first = run(&sc, 0);
+    let up = first_scale_up(&first);
+    assert!(up.reason.contains("options: small +4, 4 pods; big +1, 4 pods"), "a tie: {}", up.reason);
+    assert_eq!(seeded_choices(&sc, "most-pods", &["small", "big"]), ["small", "big"], "every seed's winner is its draw; seeds differ");
+}
+
+/// The pool the first tied choice of the `expander` stream picks among `tied` (in the order of
+/// the node pools) for `seed`: the expander draws an index uniformly from its own stream.
+fn drawn(seed: u64, tied: &[&str]) -> String {
+    use rand::Rng as _;
+    tied[autosim::engine::rng::stream(seed, "cluster-autoscaler/expander").gen_range(0..tied.len())].to_string()
+}
+
+/// Runs `sc` on seeds 1..=24 and checks that each seed's first scale-up goes where its draw
+/// says and that the expander named in the reason is `expander`; returns the distinct winners
+/// in the order of `tied`.
+fn seeded_choices(sc: &autosim::Scenario, expander: &str, tied: &[&str]) -> Vec<String> {
+    let mut won = std::collections::BTreeMap::<String, u32>::new();
+    for seed in 1..=24 {
+        let r = crate::common::run_seed(sc, 0, seed);
+        let up = first_scale_up(&r);
+        assert!(up.reason.contains(&format!("expander {expander} chose {}", up.target)), "{}", up.reason);
+        assert_eq!(up.target, drawn(seed, tied), "seed {seed}: {}", up.reason);
+        *won.entry(up.target.clone()).or_default() += 1;
+    }
+    // A fair choice between two: each wins 6 to 18 times in 24 (the binomial's 99.6 % range).
+    if tied.len() == 2 {
+        assert!(won.values().all(|&n| (6..=18).contains(&n)), "{won:?}");
+    }
+    tied.iter().filter(|t| won.contains_key(**t)).map(|t| t.to_string()).collect()
+}
+
+#[test]
+fn cluster_autoscaler_random_expander_draws_among_the_pools_that_help() {
+    // Three groups: small and big can hold the pending pods, tiny (500m) cannot hold a 1-CPU
+    // pod: `random` draws between small and big only, as its seed's stream says.
+    let big = "[[cluster.node_pools]]\nname = \"big\"\ncpu = \"4\"\nmemory = \"32Gi\"\nnodes = 0\nmax = 10\nprice_per_hour = 0.30\nprovision_time = \"30s\"";
+    let tiny = "[[cluster.node_pools]]\nname = \"tiny\"\ncpu = \"500m\"\nmemory = \"32Gi\"\nnodes = 0\nmax = 10\nprice_per_hour = 0.01\nprovision_time = \"30s\"";
+    let sc = scenario(&ca_scenario(&pools(&format!("{big}\n{tiny}")), 5, "1", "1Gi", "expander = \"random\""));
+    let first = run(&sc, 0);
+    let up = first_scale_up(&first);
+    assert!(up.reason.contains("options: small +2; big +1"), "{}", up.reason);
+    assert_eq!(seeded_choices(&sc, "random", &["small", "big"]), ["small", "big"]);
 }
 
 #[test]

@@ -98,7 +98,16 @@ schedule = { speedup = 24, learn = { metric = "sum(rate(ingress_requests_total[1
     assert_eq!(at(&r, 2.0 * 3600.0 + 1800.0 + 60.0), 3);
     assert_eq!(at(&r, 3600.0 + 1200.0), 1);
     let yaml = &r.files[0].1;
-    assert!(yaml.contains("schedule: \"0 12 * * 0,1,2,3,4,5,6\"") || yaml.contains("schedule: \"0 12 * * "), "{yaml}");
+    // The learned schedule as CronJobs: every day (cron's 1..6 for Monday to Saturday, 0 for
+    // Sunday) the minimum goes to 3 at 12:00 and back to the HPA's 1 at 15:00, and nothing else.
+    // Hour 14 learns 3 as well: at its start the metric's `rate(...[1m])` (a minute of
+    // simulated time, 24 wall minutes at speedup 24) still spans the peak that ended at 14:00.
+    let every_day = "1,2,3,4,5,6,0";
+    let jobs: Vec<&str> = yaml.split("---\n").skip(1).collect();
+    assert_eq!(jobs.len(), 2, "{yaml}");
+    assert!(jobs[0].contains(&format!("schedule: \"0 12 * * {every_day}\"")) && jobs[0].contains(r#""{\"spec\":{\"minReplicas\":3}}""#), "{}", jobs[0]);
+    assert!(jobs[1].contains(&format!("schedule: \"0 15 * * {every_day}\"")) && jobs[1].contains(r#""{\"spec\":{\"minReplicas\":1}}""#), "{}", jobs[1]);
+    assert!(jobs[0].contains("autosim/days: \"mon,tue,wed,thu,fri,sat,sun\""), "{}", jobs[0]);
 }
 
 #[test]

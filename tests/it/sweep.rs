@@ -373,3 +373,30 @@ fn shipped_sweep_files_validate() {
 fn common_root() -> PathBuf {
     super::common::root()
 }
+
+/// The shipped sweep files run, every point and seed, on a base cut to 20 minutes (the sweep
+/// files verbatim beside a copy of `normal-load.toml` whose only change is its duration): a row
+/// per run in sweep.csv, a row per point in points.csv, and an answer (best.toml, a valid
+/// scenario, and best-hpa.yaml).
+#[test]
+fn shipped_sweep_files_run() {
+    let root = common_root().join("scenarios");
+    let base = read(&root.join("normal-load.toml"));
+    assert!(base.contains("duration = \"2h\""));
+    for file in ["hpa-target.toml", "hpa-lhs.toml"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("normal-load.toml"), base.replacen("duration = \"2h\"", "duration = \"20m\"", 1)).unwrap();
+        std::fs::create_dir(dir.path().join("sweeps")).unwrap();
+        let path = dir.path().join("sweeps").join(file);
+        std::fs::copy(root.join("sweeps").join(file), &path).unwrap();
+        let sw = autosim::sweep::Sweep::load(&path).unwrap();
+        let out = dir.path().join("out");
+        run_sweep(&path, &out, &[], &[]);
+        let runs = read(&out.join("sweep.csv"));
+        assert_eq!(runs.lines().count(), 1 + sw.points.len() * sw.seeds.len() * sw.policies.len(), "{file}: a row per run");
+        let points = read(&out.join("points.csv"));
+        assert_eq!(points.lines().count(), 1 + sw.points.len() * sw.policies.len(), "{file}: a row per point: {points}");
+        autosim::load(&out.join("best.toml")).unwrap_or_else(|e| panic!("{file}: best.toml: {e}"));
+        assert!(read(&out.join("best-hpa.yaml")).contains("kind: HorizontalPodAutoscaler"), "{file}");
+    }
+}

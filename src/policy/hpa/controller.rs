@@ -1149,6 +1149,93 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::SourceParallel("proptest-regressions"))),
+            ..proptest::test_runner::Config::default()
+        })]
+        /// With `behavior` (one scale-up policy of `up_pods` pods per 30 s, one scale-down policy
+        /// of `down_percent` % per 60 s, a scale-down window of `window` s), every pod ready and
+        /// measured, over random usage sequences:
+        /// - direction: inside the tolerance (|ratio - 1| <= 0.1) the count holds; above it the
+        ///   HPA never scales down; below it never up;
+        /// - stabilization: a scale-down never goes below the largest recommendation made in the
+        ///   window (upstream: those with a timestamp after now - window);
+        /// - rate limits: a scale-up adds at most `up_pods` to the count 30 s ago, a scale-down
+        ///   keeps at least (100 - `down_percent`) % of the count 60 s ago (the counts as the
+        ///   scale events give them: events at or before the period's start are in the past),
+        ///   truncated as upstream truncates it.
+        #[test]
+        fn direction_stabilization_and_rate_limits_hold(
+            min in 1i32..4,
+            extra in 1i32..30,
+            target in 20i32..100,
+            up_pods in 1i32..6,
+            down_percent in 1i32..100,
+            window in 0i32..300,
+            steps in proptest::collection::vec((0i64..3000, 1u64..90), 1..50),
+        ) {
+            let max = min + extra;
+            let spec = HpaSpec {
+                scale_target_ref: None,
+                min_replicas: Some(min),
+                max_replicas: max,
+                metrics: vec![MetricSpec::resource("cpu", MetricTarget::utilization(target))],
+                behavior: Some(HpaBehavior {
+                    scale_up: Some(HpaScalingRules { policies: Some(vec![HpaScalingPolicy::pods(up_pods, 30)]), ..Default::default() }),
+                    scale_down: Some(HpaScalingRules {
+                        stabilization_window_seconds: Some(window),
+                        policies: Some(vec![HpaScalingPolicy::percent(down_percent, 60)]),
+                        ..Default::default()
+                    }),
+                }),
+            };
+            let mut c = HpaController::new(&spec, ControllerConfig::default());
+            let mut replicas = min;
+            let mut now = 1000 * S;
+            // (time, count after) of every change, from the start.
+            let mut history: Vec<(SimTime, i32)> = vec![(0, min)];
+            let count_at = |h: &[(SimTime, i32)], t: SimTime| h.iter().rev().find(|(at, _)| *at <= t).map_or(min, |&(_, n)| n);
+            for (usage, dt) in steps {
+                now += dt * S;
+                // Every pod running for 10 minutes (past the CPU initialization period), ready,
+                // using `usage` millicores of its 1000m request.
+                let p = pods(replicas as usize, now - 600 * S);
+                let samples: Vec<i64> = vec![usage; replicas as usize];
+                let out = c.reconcile(&ReconcileInput { now, spec_replicas: replicas, status_replicas: replicas, pods: &p, metrics: &[cpu(&samples, now)] });
+                let (old, new) = (replicas, out.replicas);
+                // Utilization is usage / 10 % (a truncated integer, as upstream's).
+                let ratio = (usage / 10) as f64 / target as f64;
+                if (ratio - 1.0).abs() <= 0.1 {
+                    proptest::prop_assert_eq!(new, old, "inside the tolerance: {}", out.explanation);
+                } else if ratio > 1.0 {
+                    proptest::prop_assert!(new >= old, "scaled down above target: {}", out.explanation);
+                } else {
+                    proptest::prop_assert!(new <= old, "scaled up below target: {}", out.explanation);
+                }
+                if new < old {
+                    let cutoff = now.saturating_sub(window as u64 * S);
+                    let held = c.recommendations().iter().filter(|r| r.timestamp > cutoff).map(|r| r.replicas).max().unwrap_or(new);
+                    proptest::prop_assert!(new >= held.min(old), "below the window's max recommendation {held}: {}", out.explanation);
+                    let start = count_at(&history, now.saturating_sub(60 * S));
+                    // SPEC.md: a Percent scale-down policy allows int32(periodStart x (1 - p/100)),
+                    // truncated (so 1 % of 2 already allows 1).
+                    let floor = (f64::from(start) * (1.0 - f64::from(down_percent) / 100.0)) as i32;
+                    proptest::prop_assert!(new >= floor, "removed more than {down_percent}% of {start} (down to {floor}): {}", out.explanation);
+                }
+                if new > old {
+                    let start = count_at(&history, now.saturating_sub(30 * S));
+                    proptest::prop_assert!(new <= start + up_pods, "added more than {up_pods} to {start}: {}", out.explanation);
+                }
+                proptest::prop_assert!(new >= min && new <= max);
+                if new != old {
+                    history.push((now, new));
+                }
+                replicas = new;
+            }
+        }
+    }
+
     #[test]
     fn explanation_prints_every_step() {
         let mut c = HpaController::new(&spec(None), ControllerConfig::default());

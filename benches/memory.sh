@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Peak memory at two run lengths: "memory flat in the length of the run" (README) as numbers.
+#
+#   bash benches/memory.sh [SHORT LONG]     (defaults: 15m and 60m of simulated time)
+#
+# Runs `autosim bench` (an M/M/c service: 8,000 requests per second into 100 pods of 10 slots)
+# for SHORT and for LONG simulated time, and prints each run's requests and peak resident set
+# (the kernel's maximum RSS, from GNU time, or VmHWM from /proc when GNU time is absent), and
+# their ratio. It is a measurement, not a test: nothing is timed, and it exits 1 only if the
+# long run's peak exceeds the short one's by more than 25 % (memory growing with run length).
+# AUTOSIM names the binary (default: target/release/autosim, built if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+short=${1:-15m}
+long=${2:-60m}
+bin=${AUTOSIM:-target/release/autosim}
+if [ ! -x "$bin" ]; then
+    cargo build --release --quiet
+fi
+
+peak_kib() { # peak RSS in KiB of "$@"; the command's output goes to stderr
+    if [ -x /usr/bin/time ]; then
+        local f; f=$(mktemp)
+        /usr/bin/time -f '%M' -o "$f" "$@" >&2
+        tail -n 1 "$f"; rm -f "$f"
+    else
+        "$@" >&2 &
+        local pid=$! hwm=0 v
+        while kill -0 "$pid" 2>/dev/null; do
+            v=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+            [ -n "$v" ] && hwm=$v
+            sleep 0.05
+        done
+        wait "$pid"
+        echo "$hwm"
+    fi
+}
+
+a=$(peak_kib "$bin" bench --duration "$short")
+b=$(peak_kib "$bin" bench --duration "$long")
+ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }')
+printf 'peak RSS, %s simulated: %d KiB (%.1f MiB)\n' "$short" "$a" "$(awk -v a="$a" 'BEGIN { print a / 1024 }')"
+printf 'peak RSS, %s simulated: %d KiB (%.1f MiB)\n' "$long" "$b" "$(awk -v b="$b" 'BEGIN { print b / 1024 }')"
+echo "ratio long / short: $ratio"
+awk -v r="$ratio" 'BEGIN { exit !(r <= 1.25) }' || { echo "memory grows with the run's length" >&2; exit 1; }
