@@ -174,7 +174,7 @@ impl Keda {
         }
         let t = &self.f.triggers[i];
         let r = match &t.source {
-            TriggerSource::Query { expr, ignore_null } => match expr.reduce(&obs.query(&expr.query)) {
+            TriggerSource::Query { expr, ignore_null } => match obs.promql(expr).and_then(|r| expr.reduce(&r)) {
                 Ok(Some(v)) => Ok(v),
                 Ok(None) if *ignore_null => Ok(0.0),
                 Ok(None) => Err(format!("prometheus metrics 'prometheus' target may be lost, the result is empty ({})", expr.text)),

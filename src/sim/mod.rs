@@ -126,6 +126,10 @@ impl<'s> Simulation<'s> {
         mut externals: Vec<Option<Box<dyn crate::policy::external::External>>>,
     ) -> Self {
         let mut metrics = MetricsStore::new(&sc.metrics);
+        metrics.set_labels(
+            sc.services.iter().map(|s| (s.name.clone(), s.kind == crate::scenario::ServiceKind::Queue)).collect(),
+            &sc.metrics.namespace,
+        );
         let spec = &sc.policies[policy];
         let services = sc
             .services
