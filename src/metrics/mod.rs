@@ -263,6 +263,11 @@ impl MetricsStore {
         self.retention_ns = u64::MAX / 4;
     }
 
+    /// When targets stopped being scraped (their series went stale).
+    pub fn target_ends(&self) -> Vec<SimTime> {
+        self.targets.iter().filter(|t| !t.name.is_empty()).filter_map(|t| t.ended_at).collect()
+    }
+
     /// The node a pod target runs on, for its series' `node` label.
     pub fn set_target_node(&mut self, id: u32, node: String) {
         self.targets[id as usize].node = node;
@@ -523,8 +528,9 @@ impl MetricsStore {
     }
 
     /// Every sample of every series kept, as OpenMetrics text (`# EOF` at the end), for
-    /// exporting a run's raw series (see [`MetricsStore::keep_everything`]).
-    pub fn openmetrics(&self) -> String {
+    /// exporting a run's raw series (see [`MetricsStore::keep_everything`]). Timestamps are
+    /// simulated seconds plus `epoch_s` (the run's start as a Unix time).
+    pub fn openmetrics(&self, epoch_s: u64) -> String {
         use std::collections::BTreeMap;
         use std::fmt::Write;
         let mut families: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -540,7 +546,7 @@ impl MetricsStore {
                 for s in &t.samples {
                     let v = if family == Family::Up { 1.0 } else { s.v[idx] };
                     let mut line = String::new();
-                    let _ = write!(line, "{name}{{{}}} {} {}.{:03}", inner.join(","), fmt_float(v), s.t / 1_000_000_000, (s.t / 1_000_000) % 1000);
+                    let _ = write!(line, "{name}{{{}}} {} {}.{:03}", inner.join(","), fmt_float(v), epoch_s + s.t / 1_000_000_000, (s.t / 1_000_000) % 1000);
                     out.push(line);
                 }
             }

@@ -234,6 +234,16 @@ impl<'s> Simulation<'s> {
     }
 
     /// Simulated time reached so far, nanoseconds.
+    /// What Prometheus has scraped so far.
+    pub fn metrics(&self) -> &crate::metrics::MetricsStore {
+        &self.world.metrics
+    }
+
+    /// Keep every scraped sample for the whole run (to export the run's series).
+    pub fn keep_all_series(&mut self) {
+        self.world.metrics.keep_everything();
+    }
+
     pub fn now(&self) -> SimTime {
         self.now
     }

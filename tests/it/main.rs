@@ -13,6 +13,8 @@ mod llm;
 mod load;
 mod nodes;
 mod pipeline;
+mod prom_server;
+mod promql_diff;
 mod predictive;
 mod reactive;
 mod reports;
