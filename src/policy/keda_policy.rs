@@ -15,7 +15,7 @@
 //!   Failures count on both paths (polling and adapter), against one health entry per trigger.
 //!   cpu/memory triggers are Resource metrics read from metrics-server, as the HPA reads them.
 //!
-//! Triggers simulated: `prometheus` (`metadata.query` in autosim's PromQL subset,
+//! Triggers simulated: `prometheus` (`metadata.query` PromQL,
 //! `threshold`, `activationThreshold`, `ignoreNullValues`), `redis` (a list: `listName` names a
 //! `queue` service, whose queue length is the list's; `listLength`, default 5, and
 //! `activationListLength`), `cpu` and `memory`. Metric failures can be injected (`faults`).
@@ -538,7 +538,7 @@ fn trigger_sources(
                 TriggerSource::Resource { memory: t.r#type == "memory", utilization }
             }
             "prometheus" => {
-                let q = t.metadata.get("query").ok_or_else(|| fail("no query given (metadata.query, in autosim's PromQL subset)".into()))?;
+                let q = t.metadata.get("query").ok_or_else(|| fail("no query given (metadata.query, PromQL)".into()))?;
                 let expr = Expr::parse(q, services).map_err(|e| fail(format!("metadata.query: {e}")))?;
                 let ignore_null = match t.metadata.get("ignoreNullValues").map(|s| s.as_str()) {
                     None | Some("true") => true,
