@@ -12,6 +12,7 @@
 //!   their timestamp and window (what the HPA's pod classification reads).
 //! - **Delay**: a policy acting at `t` sees the pipeline as it was at `t - pipeline_delay`.
 
+pub mod eval;
 pub mod expr;
 pub mod promql;
 
@@ -189,6 +190,8 @@ struct Target {
     service: usize,
     pod: Option<u32>,
     name: String,
+    /// The node the pod runs on (empty for service targets).
+    node: String,
     samples: VecDeque<Sample>,
     /// When the target went away: instant queries at or after this see no value.
     ended_at: Option<SimTime>,
@@ -223,6 +226,10 @@ pub struct MetricsStore {
     /// How far back samples are kept.
     retention_ns: u64,
     resource_keep: usize,
+    /// Service names, and whether each is a `queue` service (its queue shows as a Redis list).
+    services: Vec<(String, bool)>,
+    /// The namespace the series are labelled with.
+    namespace: String,
 }
 
 /// Prometheus's lookback for instant vectors.
@@ -239,7 +246,31 @@ impl MetricsStore {
             delay_ns: cfg.pipeline_delay_ns,
             retention_ns: longest_window + cfg.pipeline_delay_ns + 2 * cfg.scrape_interval_ns,
             resource_keep,
+            services: Vec::new(),
+            namespace: "default".to_string(),
         }
+    }
+
+    /// Name the services (in order, with whether each is a `queue` service) and the namespace,
+    /// for the series' labels.
+    pub fn set_labels(&mut self, services: Vec<(String, bool)>, namespace: &str) {
+        self.services = services;
+        self.namespace = namespace.to_string();
+    }
+
+    /// Keep every sample for the whole run (for exporting the run's series).
+    pub fn keep_everything(&mut self) {
+        self.retention_ns = u64::MAX / 4;
+    }
+
+    /// When targets stopped being scraped (their series went stale).
+    pub fn target_ends(&self) -> Vec<SimTime> {
+        self.targets.iter().filter(|t| !t.name.is_empty()).filter_map(|t| t.ended_at).collect()
+    }
+
+    /// The node a pod target runs on, for its series' `node` label.
+    pub fn set_target_node(&mut self, id: u32, node: String) {
+        self.targets[id as usize].node = node;
     }
 
     /// The longest window a query may use.
@@ -249,7 +280,7 @@ impl MetricsStore {
 
     /// Register a scrape target; returns its id.
     pub fn add_target(&mut self, service: usize, pod: Option<u32>, name: String) -> u32 {
-        let t = Target { service, pod, name, samples: VecDeque::new(), ended_at: None };
+        let t = Target { service, pod, name, node: String::new(), samples: VecDeque::new(), ended_at: None };
         if let Some(id) = self.free.pop() {
             self.targets[id as usize] = t;
             id
@@ -371,5 +402,204 @@ impl MetricsStore {
             }
         }
         out
+    }
+}
+
+/// The families of series a target exports, with the labels each exporter gives them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Family {
+    /// The application's own metrics, scraped from the pod (Kubernetes pod discovery, with the
+    /// pod's `app` label and its deployment relabelled onto the series).
+    App,
+    /// cAdvisor's, through the kubelet.
+    Cadvisor,
+    /// The service's own target (its ingress / queue exporter).
+    Service,
+    /// redis_exporter's `redis_key_size` of the queue's list.
+    Redis,
+    /// `up`, 1 at every scrape of the target.
+    Up,
+}
+
+/// Series names beyond [`Metric::ALL`]: `up`, and the Redis exporter's list length.
+pub const EXTRA_SERIES: [&str; 2] = ["up", "redis_key_size"];
+
+/// Every metric name autosim's series have.
+pub fn series_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    v.extend(EXTRA_SERIES);
+    v
+}
+
+impl MetricsStore {
+    /// The series of target `t`: `(name, value index, family)`; the index is ignored for `up`.
+    fn series_of(&self, t: &Target) -> &'static [(&'static str, usize, Family)] {
+        const POD: [(&str, usize, Family); 9] = [
+            ("http_requests_total", 0, Family::App),
+            ("http_request_errors_total", 1, Family::App),
+            ("http_request_duration_seconds_count", 2, Family::App),
+            ("http_request_duration_seconds_sum", 3, Family::App),
+            ("container_cpu_usage_seconds_total", 4, Family::Cadvisor),
+            ("http_requests_in_flight", 5, Family::App),
+            ("pod_queue_length", 6, Family::App),
+            ("container_memory_working_set_bytes", 7, Family::Cadvisor),
+            ("up", 0, Family::Up),
+        ];
+        const SERVICE: [(&str, usize, Family); 3] =
+            [("ingress_requests_total", 0, Family::Service), ("queue_length", 1, Family::Service), ("up", 0, Family::Up)];
+        const QUEUE: [(&str, usize, Family); 4] = [
+            ("ingress_requests_total", 0, Family::Service),
+            ("queue_length", 1, Family::Service),
+            ("up", 0, Family::Up),
+            ("redis_key_size", 1, Family::Redis),
+        ];
+        if t.pod.is_some() {
+            &POD
+        } else if self.services.get(t.service).is_some_and(|s| s.1) {
+            &QUEUE
+        } else {
+            &SERVICE
+        }
+    }
+
+    /// The labels of series `name` of target `t`, sorted by name.
+    fn labels_of(&self, t: &Target, name: &str, family: Family) -> eval::Labels {
+        let service = self.services.get(t.service).map_or("", |s| s.0.as_str());
+        let ns = self.namespace.as_str();
+        let pod = t.pod.is_some();
+        let mut l: Vec<(&str, String)> = vec![("__name__", name.to_string()), ("namespace", ns.to_string())];
+        match (family, pod) {
+            (Family::Cadvisor, _) => {
+                l.extend([
+                    ("container", service.to_string()),
+                    ("instance", t.node.clone()),
+                    ("job", "kubelet".to_string()),
+                    ("metrics_path", "/metrics/cadvisor".to_string()),
+                    ("node", t.node.clone()),
+                    ("pod", t.name.clone()),
+                    ("service", service.to_string()),
+                ]);
+            }
+            (Family::Redis, _) => {
+                l.extend([
+                    ("db", "db0".to_string()),
+                    ("instance", format!("{service}-redis:9121")),
+                    ("job", "redis-exporter".to_string()),
+                    ("key", service.to_string()),
+                ]);
+            }
+            (_, true) => {
+                l.extend([
+                    ("app", service.to_string()),
+                    ("container", service.to_string()),
+                    ("deployment", service.to_string()),
+                    ("instance", format!("{}:8080", t.name)),
+                    ("job", service.to_string()),
+                    ("node", t.node.clone()),
+                    ("pod", t.name.clone()),
+                    ("service", service.to_string()),
+                ]);
+            }
+            (_, false) => {
+                l.extend([
+                    ("instance", format!("{service}:8080")),
+                    ("job", service.to_string()),
+                    ("service", service.to_string()),
+                ]);
+            }
+        }
+        let mut out: eval::Labels = l.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v)).collect();
+        out.sort();
+        out
+    }
+
+    /// Every series target `t` has that `sel` selects, with its labels.
+    fn selected<'a>(&'a self, t: &'a Target, sel: &eval::Selector) -> impl Iterator<Item = (eval::Labels, usize, Family)> + 'a {
+        let want: Option<String> = sel.name.map(str::to_string);
+        let matchers: Vec<promql_parser::label::Matcher> = sel.matchers.to_vec();
+        self.series_of(t).iter().filter_map(move |&(name, idx, family)| {
+            if want.as_deref().is_some_and(|w| w != name) {
+                return None;
+            }
+            let labels = self.labels_of(t, name, family);
+            let s = eval::Selector { name: None, matchers: &matchers };
+            s.matches(&labels).then_some((labels, idx, family))
+        })
+    }
+
+    /// Every sample of every series kept, as OpenMetrics text (`# EOF` at the end), for
+    /// exporting a run's raw series (see [`MetricsStore::keep_everything`]). Timestamps are
+    /// simulated seconds plus `epoch_s` (the run's start as a Unix time).
+    pub fn openmetrics(&self, epoch_s: u64) -> String {
+        use std::collections::BTreeMap;
+        use std::fmt::Write;
+        let mut families: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for t in self.targets.iter().filter(|t| !t.name.is_empty()) {
+            for &(name, idx, family) in self.series_of(t) {
+                let labels = self.labels_of(t, name, family);
+                let inner: Vec<String> = labels
+                    .iter()
+                    .filter(|(k, _)| k != "__name__")
+                    .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                    .collect();
+                let out = families.entry(name).or_default();
+                for s in &t.samples {
+                    let v = if family == Family::Up { 1.0 } else { s.v[idx] };
+                    let mut line = String::new();
+                    let _ = write!(line, "{name}{{{}}} {} {}.{:03}", inner.join(","), fmt_float(v), epoch_s + s.t / 1_000_000_000, (s.t / 1_000_000) % 1000);
+                    out.push(line);
+                }
+            }
+        }
+        let mut text = String::new();
+        for (name, lines) in families {
+            let counter = name.ends_with("_total") || name.ends_with("_count") || name.ends_with("_sum") || name.ends_with("_bucket");
+            let _ = writeln!(text, "# TYPE {name} {}", if counter { "unknown" } else { "gauge" });
+            for l in lines {
+                text.push_str(&l);
+                text.push('\n');
+            }
+        }
+        text.push_str("# EOF\n");
+        text
+    }
+}
+
+fn fmt_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+    } else {
+        format!("{v:?}")
+    }
+}
+
+impl eval::Source for MetricsStore {
+    fn instant(&self, sel: &eval::Selector, at: SimTime, out: &mut Vec<eval::Elem>) {
+        for t in self.targets.iter().filter(|t| !t.name.is_empty()) {
+            if t.ended_at.is_some_and(|e| e <= at) {
+                continue;
+            }
+            let Some(s) = t.samples.iter().rev().find(|s| s.t <= at).filter(|s| s.t + LOOKBACK_NS > at) else { continue };
+            for (labels, idx, family) in self.selected(t, sel) {
+                out.push(eval::Elem { labels, value: if family == Family::Up { 1.0 } else { s.v[idx] } });
+            }
+        }
+    }
+
+    fn range(&self, sel: &eval::Selector, at: SimTime, range_ns: u64, out: &mut Vec<eval::RangeSeries>) {
+        let start = at.saturating_sub(range_ns);
+        for t in self.targets.iter().filter(|t| !t.name.is_empty()) {
+            for (labels, idx, family) in self.selected(t, sel) {
+                let points = t
+                    .samples
+                    .iter()
+                    .filter(|s| s.t > start && s.t <= at)
+                    .map(|s| (secs(s.t), if family == Family::Up { 1.0 } else { s.v[idx] }))
+                    .collect();
+                out.push(eval::RangeSeries { labels, points });
+            }
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! PromQL's range functions over scraped samples, as Prometheus (v3) evaluates them: a range
+//! PromQL's functions over scraped samples, as Prometheus (v3) evaluates them: a range
 //! `[w]` evaluated at `t` holds the samples with timestamps in `(t - w, t]` (left-open), and
 //! `rate`/`increase` extrapolate towards the range's ends (`extrapolatedRate` in
 //! `promql/functions.go`).
@@ -57,6 +57,170 @@ pub fn avg_over_time(points: &[(f64, f64)]) -> Option<f64> {
 /// `max_over_time(x[range])`.
 pub fn max_over_time(points: &[(f64, f64)]) -> Option<f64> {
     points.iter().map(|p| p.1).reduce(f64::max)
+}
+
+/// `delta(x[range])` of a gauge: the difference between the first and last samples,
+/// extrapolated towards the range's ends as `rate` is, without counter resets or zero point.
+pub fn extrapolated_delta(points: &[(f64, f64)], range_start: f64, range_end: f64) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (first_t, first_v) = points[0];
+    let (last_t, last_v) = points[points.len() - 1];
+    let result = last_v - first_v;
+    let sampled_interval = last_t - first_t;
+    if sampled_interval <= 0.0 {
+        return None;
+    }
+    let average_between = sampled_interval / (points.len() - 1) as f64;
+    let threshold = average_between * 1.1;
+    let (to_start, to_end) = (first_t - range_start, range_end - last_t);
+    let mut extrapolate_to = sampled_interval;
+    extrapolate_to += if to_start < threshold { to_start } else { average_between / 2.0 };
+    extrapolate_to += if to_end < threshold { to_end } else { average_between / 2.0 };
+    Some(result * (extrapolate_to / sampled_interval))
+}
+
+/// `irate` (`is_rate`) or `idelta` from the last two samples of the range (`instantValue`).
+pub fn instant_value(points: &[(f64, f64)], is_rate: bool) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (prev_t, prev_v) = points[points.len() - 2];
+    let (last_t, last_v) = points[points.len() - 1];
+    let result = if is_rate && last_v < prev_v { last_v } else { last_v - prev_v };
+    let interval = last_t - prev_t;
+    if interval == 0.0 {
+        return None;
+    }
+    Some(if is_rate { result / interval } else { result })
+}
+
+fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if sum.abs() >= inc.abs() { c + ((sum - t) + inc) } else { c + ((inc - t) + sum) };
+    (t, c)
+}
+
+/// `deriv(x[range])`: the slope of the least-squares line through the samples, per second
+/// (`linearRegression`, with Kahan sums, times relative to the first sample).
+pub fn deriv(points: &[(f64, f64)]) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let t0 = points[0].0;
+    let init_y = points[0].1;
+    let const_y = points.iter().all(|p| p.1 == init_y);
+    if const_y {
+        return Some(if init_y.is_infinite() { f64::NAN } else { 0.0 });
+    }
+    let n = points.len() as f64;
+    let (mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(t, v) in points {
+        let x = t - t0;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(v, sy, cy);
+        (sxy, cxy) = kahan_inc(x * v, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    let (sx, sy, sxy, sx2) = (sx + cx, sy + cy, sxy + cxy, sx2 + cx2);
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    Some(cov / var)
+}
+
+/// `stdvar_over_time(x[range])`, the population variance (Welford's method, as Prometheus).
+pub fn stdvar_over_time(points: &[(f64, f64)]) -> Option<f64> {
+    if points.is_empty() {
+        return None;
+    }
+    let (mut count, mut mean, mut aux) = (0.0, 0.0, 0.0);
+    for &(_, v) in points {
+        count += 1.0;
+        let delta = v - mean;
+        mean += delta / count;
+        aux += delta * (v - mean);
+    }
+    Some(aux / count)
+}
+
+/// The `q`-quantile of values, interpolating between the closest ranks (`quantile` in
+/// `promql/quantile.go`), for `quantile(...)` and `quantile_over_time(...)`.
+pub fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()).reverse()));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// `histogram_quantile(q, ...)` of one histogram's buckets `(upper bound, cumulative count)`,
+/// interpolating linearly inside the bucket the rank falls in (`bucketQuantile`).
+pub fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    // Coalesce buckets with the same bound, then make the counts monotonic.
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        match merged.last_mut() {
+            Some(last) if last.0 == b.0 => last.1 += b.1,
+            _ => merged.push(b),
+        }
+    }
+    let mut max = f64::NEG_INFINITY;
+    for b in &mut merged {
+        if b.1 > max {
+            max = b.1;
+        } else if b.1 < max {
+            b.1 = max;
+        }
+    }
+    if merged.len() < 2 {
+        return f64::NAN;
+    }
+    let observations = merged[merged.len() - 1].1;
+    if observations == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = q * observations;
+    let b = merged[..merged.len() - 1].iter().position(|b| b.1 >= rank).unwrap_or(merged.len() - 1);
+    if b == merged.len() - 1 {
+        return merged[merged.len() - 2].0;
+    }
+    if b == 0 && merged[0].0 <= 0.0 {
+        return merged[0].0;
+    }
+    let bucket_end = merged[b].0;
+    let mut count = merged[b].1;
+    let mut bucket_start = 0.0;
+    if b > 0 {
+        bucket_start = merged[b - 1].0;
+        count -= merged[b - 1].1;
+        rank -= merged[b - 1].1;
+    }
+    bucket_start + (bucket_end - bucket_start) * (rank / count)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //!   Failures count on both paths (polling and adapter), against one health entry per trigger.
 //!   cpu/memory triggers are Resource metrics read from metrics-server, as the HPA reads them.
 //!
-//! Triggers simulated: `prometheus` (`metadata.query` in autosim's PromQL subset,
+//! Triggers simulated: `prometheus` (`metadata.query` PromQL,
 //! `threshold`, `activationThreshold`, `ignoreNullValues`), `redis` (a list: `listName` names a
 //! `queue` service, whose queue length is the list's; `listLength`, default 5, and
 //! `activationListLength`), `cpu` and `memory`. Metric failures can be injected (`faults`).
@@ -174,7 +174,7 @@ impl Keda {
         }
         let t = &self.f.triggers[i];
         let r = match &t.source {
-            TriggerSource::Query { expr, ignore_null } => match expr.reduce(&obs.query(&expr.query)) {
+            TriggerSource::Query { expr, ignore_null } => match obs.promql(expr).and_then(|r| expr.reduce(&r)) {
                 Ok(Some(v)) => Ok(v),
                 Ok(None) if *ignore_null => Ok(0.0),
                 Ok(None) => Err(format!("prometheus metrics 'prometheus' target may be lost, the result is empty ({})", expr.text)),
@@ -538,7 +538,7 @@ fn trigger_sources(
                 TriggerSource::Resource { memory: t.r#type == "memory", utilization }
             }
             "prometheus" => {
-                let q = t.metadata.get("query").ok_or_else(|| fail("no query given (metadata.query, in autosim's PromQL subset)".into()))?;
+                let q = t.metadata.get("query").ok_or_else(|| fail("no query given (metadata.query, PromQL)".into()))?;
                 let expr = Expr::parse(q, services).map_err(|e| fail(format!("metadata.query: {e}")))?;
                 let ignore_null = match t.metadata.get("ignoreNullValues").map(|s| s.as_str()) {
                     None | Some("true") => true,

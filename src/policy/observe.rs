@@ -142,6 +142,11 @@ impl<'a> Observation<'a> {
         self.world.metrics.pod_resources(pod.id, pod.gen, self.now)
     }
 
+    /// A PromQL query, as Prometheus answers it through the pipeline delay.
+    pub fn promql(&self, e: &crate::metrics::expr::Expr) -> Result<QueryResult, String> {
+        e.eval(&self.world.metrics, self.now)
+    }
+
     /// A Prometheus query, as seen through the pipeline delay.
     pub fn query(&self, q: &Query) -> QueryResult {
         self.world.metrics.query(q, self.now)

@@ -67,8 +67,7 @@ impl Predictor {
 
     /// Read the metric and forecast.
     pub fn sample(&mut self, obs: &Observation<'_>) {
-        let r = obs.query(&self.cfg.metric.query);
-        let v = match self.cfg.metric.reduce(&r) {
+        let v = match obs.promql(&self.cfg.metric).and_then(|r| self.cfg.metric.reduce(&r)) {
             Ok(Some(v)) => v,
             Ok(None) => 0.0,
             Err(_) => self.last,

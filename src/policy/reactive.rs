@@ -166,7 +166,7 @@ impl Policy for Reactive {
         let next = now + f.control_interval_ns;
         let current = obs.deployment(f.service).spec_replicas;
         let hold = |reason: String| Decision { target: Target::Deployment(f.service), from: current, to: current, verdict: Verdict::Hold, reason };
-        let raw = match f.query.reduce(&obs.query(&f.query.query)) {
+        let raw = match obs.promql(&f.query).and_then(|r| f.query.reduce(&r)) {
             Ok(Some(v)) if v.is_finite() => v,
             Ok(_) => {
                 out.push(hold(format!("No {} data for {}", f.metric.label(), f.service_name)));

@@ -103,8 +103,7 @@ impl ScheduleRt {
             self.learned = Some(self.peaks.iter().map(|p| p.map(|v| (v / per - 1e-9).ceil().max(0.0) as i32)).collect());
             return;
         }
-        let r = obs.query(&l.metric.query);
-        if let Ok(Some(v)) = l.metric.reduce(&r) {
+        if let Ok(Some(v)) = obs.promql(&l.metric).and_then(|r| l.metric.reduce(&r)) {
             let (d, h) = self.s.clock.wall(now);
             let i = self.slot(d, h);
             let p = &mut self.peaks[i];

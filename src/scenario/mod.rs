@@ -197,9 +197,10 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
 
     // Metrics pipeline.
     let metrics = {
-        let RawMetrics { scrape_interval, rate_window, pipeline_delay, resource_resolution } = metrics.unwrap_or_default();
+        let RawMetrics { namespace, scrape_interval, rate_window, pipeline_delay, resource_resolution } = metrics.unwrap_or_default();
         let d = MetricsConfig::default();
         let m = MetricsConfig {
+            namespace: namespace.unwrap_or(d.namespace.clone()),
             scrape_interval_ns: scrape_interval.as_ref().map_or(Ok(d.scrape_interval_ns), |v| positive(v, "scrape_interval"))?,
             rate_window_ns: rate_window.as_ref().map_or(Ok(d.rate_window_ns), |v| positive(v, "rate_window"))?,
             pipeline_delay_ns: pipeline_delay.as_ref().map_or(d.pipeline_delay_ns, |v| v.get_ref().nanos()),

@@ -77,8 +77,10 @@ pub struct NodePool {
     pub drain_time_ns: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MetricsConfig {
+    /// The namespace the series are labelled with.
+    pub namespace: String,
     pub scrape_interval_ns: u64,
     pub rate_window_ns: u64,
     pub pipeline_delay_ns: u64,
@@ -88,6 +90,7 @@ pub struct MetricsConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
+            namespace: "default".to_string(),
             scrape_interval_ns: 15_000_000_000,
             rate_window_ns: 60_000_000_000,
             pipeline_delay_ns: 0,

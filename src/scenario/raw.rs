@@ -107,6 +107,9 @@ pub struct RawNodePool {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
+    /// The Kubernetes namespace the series are labelled with (`default`).
+    #[serde(default)]
+    pub namespace: Option<String>,
     #[serde(default)]
     pub scrape_interval: Option<Spanned<Duration>>,
     #[serde(default)]

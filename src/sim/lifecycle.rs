@@ -154,6 +154,11 @@ impl Simulation<'_> {
         let name = format!("{}-{}", self.sc.services[s].name, p.ordinal);
         let offset = self.scrape_offset(&name);
         let target = self.world.metrics.add_target(s, Some(pod), name);
+        if let Some(n) = self.world.pods.get(pod).node {
+            let node = self.world.nodes.get(n);
+            let node_name = format!("{}-{}", self.sc.cluster.pools[node.pool as usize].name, node.ordinal);
+            self.world.metrics.set_target_node(target, node_name);
+        }
         self.world.pods.get_mut(pod).target = target;
         let interval = self.sc.metrics.scrape_interval_ns;
         // The first scrape at the pod's phase in the interval, after it is ready.

@@ -129,6 +129,10 @@ impl<'s> Simulation<'s> {
         mut externals: Vec<Option<Box<dyn crate::policy::external::External>>>,
     ) -> Self {
         let mut metrics = MetricsStore::new(&sc.metrics);
+        metrics.set_labels(
+            sc.services.iter().map(|s| (s.name.clone(), s.kind == crate::scenario::ServiceKind::Queue)).collect(),
+            &sc.metrics.namespace,
+        );
         let spec = &sc.policies[policy];
         let services = sc
             .services
@@ -234,6 +238,16 @@ impl<'s> Simulation<'s> {
     }
 
     /// Simulated time reached so far, nanoseconds.
+    /// What Prometheus has scraped so far.
+    pub fn metrics(&self) -> &crate::metrics::MetricsStore {
+        &self.world.metrics
+    }
+
+    /// Keep every scraped sample for the whole run (to export the run's series).
+    pub fn keep_all_series(&mut self) {
+        self.world.metrics.keep_everything();
+    }
+
     pub fn now(&self) -> SimTime {
         self.now
     }

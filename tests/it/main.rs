@@ -21,6 +21,8 @@ mod load;
 mod long_runs;
 mod nodes;
 mod pipeline;
+mod prom_instant;
+mod promql_diff;
 mod predictive;
 mod prom_server;
 mod prometheus;

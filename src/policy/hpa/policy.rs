@@ -42,6 +42,11 @@ pub enum MetricSource {
     Resource { memory: bool, container: Option<String> },
     /// Per-pod series of a service.
     PerPod(Query),
+    /// An adapter query giving one series per pod (named by its `pod` label).
+    PerPodQuery(Expr),
+    /// The sum of a service's pod series (Object and External by name); the text names it in
+    /// messages.
+    ServiceSum(Query, String),
     /// One query, reduced to one value (Object) or kept as series (External).
     Query(Expr),
     /// A service's own series (Object and External by name).
@@ -207,8 +212,36 @@ impl Hpa {
                     MetricObservation::External(r.series.iter().map(|s| milli(s.value)).collect())
                 }
             }
+            MetricSource::PerPodQuery(e) => {
+                let r = match obs.promql(e) {
+                    Ok(r) => r,
+                    Err(m) => return MetricObservation::Unavailable(m),
+                };
+                let window = e.window_ns();
+                let mut m = PodMetrics::new();
+                for s in &r.series {
+                    m.insert(s.target.clone(), PodMetric { value_milli: milli(s.value), timestamp: r.at, window_ns: window });
+                }
+                if m.is_empty() {
+                    let name = spec.and_then(|s| s.pods.as_ref()).map_or(String::new(), |p| p.metric.name.clone());
+                    return MetricObservation::Unavailable(format!("unable to fetch metrics from custom metrics API: no metrics returned for {name}"));
+                }
+                MetricObservation::PerPod(m)
+            }
+            MetricSource::ServiceSum(q, text) => {
+                let r = obs.query(q);
+                let object = spec.is_some_and(|s| s.r#type == MetricSourceType::Object);
+                match r.sum() {
+                    Some(v) if object => MetricObservation::Object(milli(v)),
+                    Some(v) => MetricObservation::External(vec![milli(v)]),
+                    None => MetricObservation::Unavailable(format!("query {text:?} returned no data")),
+                }
+            }
             MetricSource::Query(e) => {
-                let r = obs.query(&e.query);
+                let r = match obs.promql(e) {
+                    Ok(r) => r,
+                    Err(m) => return MetricObservation::Unavailable(m),
+                };
                 let object = spec.is_some_and(|s| s.r#type == MetricSourceType::Object);
                 if object {
                     match e.reduce(&r) {
@@ -223,7 +256,7 @@ impl Hpa {
                         Err(m) => MetricObservation::Unavailable(m),
                     }
                 } else {
-                    let s: Vec<i64> = r.series.iter().filter(|s| e.pod.as_ref().is_none_or(|p| *p == s.target)).map(|s| milli(s.value)).collect();
+                    let s: Vec<i64> = r.series.iter().map(|s| milli(s.value)).collect();
                     if s.is_empty() {
                         MetricObservation::Unavailable(format!("query {:?} returned no data", e.text))
                     } else {
@@ -421,7 +454,7 @@ fn source_for(
                 if e.agg.is_some() {
                     return Err(format!("the adapter query for {name:?} aggregates; a Pods metric needs one series per pod"));
                 }
-                return Ok(MetricSource::PerPod(e.query));
+                return Ok(MetricSource::PerPodQuery(e.clone()));
             }
             match query_for_name(name, service, rate_window_ns) {
                 Some(q) if q.metric.per_pod() => Ok(MetricSource::PerPod(q)),
@@ -457,7 +490,7 @@ fn by_name(name: &str, s: usize, rate_window_ns: u64) -> Option<MetricSource> {
     let q = query_for_name(name, s, rate_window_ns)?;
     if q.metric.per_pod() {
         let text = format!("sum({name} of service {s})");
-        Some(MetricSource::Query(Expr { query: q, pod: None, agg: Some(crate::metrics::expr::Agg::Sum), text }))
+        Some(MetricSource::ServiceSum(q, text))
     } else {
         Some(MetricSource::Service(q))
     }
