@@ -248,7 +248,7 @@ pub fn baseline_update(file: &Path, out: Option<PathBuf>, expect: Option<PathBuf
     let mut text = serde_json::to_vec_pretty(&b)?;
     text.push(b'\n');
     output::write_atomic(&path, &text).with_context(|| format!("writing {}", path.display()))?;
-    println!("{}: baseline of {} polic(ies) of {:?} ({})", path.display(), plan.len(), sc.name, plan.iter().map(|&(p, n)| format!("{} x{n}", sc.policies[p].name)).collect::<Vec<_>>().join(", "));
+    println!("{}: baseline of {} of {:?} ({})", path.display(), autosim::units::count(plan.len(), "policy", "policies"), sc.name, plan.iter().map(|&(p, n)| format!("{} x{n}", sc.policies[p].name)).collect::<Vec<_>>().join(", "));
     Ok(())
 }
 

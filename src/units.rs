@@ -1017,3 +1017,8 @@ mod tests {
         assert_eq!(s.trim(), "t = \"1h30m\"");
     }
 }
+
+/// A count and its noun, in the singular for one: "1 policy", "3 policies".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -69,7 +69,11 @@ pub struct ScenarioError {
 }
 
 impl ScenarioError {
-    pub fn locate(file: &Path, source: &str, err: ConfigError) -> Self {
+    pub fn locate(file: &Path, source: &str, mut err: ConfigError) -> Self {
+        if let Some(end) = err.span.as_ref().and_then(|span| unclosed_inline_table(source, span.start, &err.message)) {
+            err.span = Some(end..end);
+            err.message = format!("unclosed inline table: a `{{` on this line has no `}}` (an inline table ends on its own line); {}", err.message);
+        }
         let (position, snippet) = match err.span {
             Some(span) => {
                 let (line, col, text) = line_col(source, span.start);
@@ -95,6 +99,45 @@ impl ScenarioError {
     pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
         Self { file: file.to_path_buf(), position: None, message: message.into(), snippet: None }
     }
+}
+
+/// Where an unclosed inline table really is. TOML reports a missing `,` or `}` where the next
+/// line begins (after blank and comment lines, often at the next table), but an inline table
+/// must end on the line it opens on: the place is the end of the last line with content before
+/// the error, when that line has more `{` than `}` outside strings.
+fn unclosed_inline_table(source: &str, at: usize, message: &str) -> Option<usize> {
+    if !message.contains("expected `,`") && !message.contains("expected `}`") {
+        return None;
+    }
+    let at = floor_char_boundary(source, at.min(source.len()));
+    let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+    if !source[line_start..at].trim().is_empty() {
+        return None;
+    }
+    let mut end = line_start;
+    while end > 0 {
+        let prev_start = source[..end - 1].rfind('\n').map_or(0, |i| i + 1);
+        let line = &source[prev_start..end - 1];
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            end = prev_start;
+            continue;
+        }
+        let (mut open, mut quote) = (0i32, None::<char>);
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '{') => open += 1,
+                (None, '}') => open -= 1,
+                _ => {}
+            }
+        }
+        return (open > 0).then_some(prev_start + line.trim_end().len());
+    }
+    None
 }
 
 impl fmt::Display for ScenarioError {
@@ -141,5 +184,21 @@ mod tests {
         assert!(shown.starts_with("s.toml:2:6: bad"), "{shown}");
         assert!(shown.contains("2 | bb = \"x\""), "{shown}");
         assert!(shown.contains("^^^"), "{shown}");
+    }
+
+    /// An unclosed inline table is placed at the end of its own line, not where TOML noticed
+    /// it (the next line with content, past blank and comment lines).
+    #[test]
+    fn an_unclosed_inline_table_is_placed_on_its_own_line() {
+        let src = "a = 1\nt = { dist = \"x{\", mean = \"5s\"  \n\n# note\n[[policies]]\n";
+        let toml_err: toml::de::Error = toml::from_str::<toml::Table>(src).unwrap_err();
+        let e = ScenarioError::locate(Path::new("s.toml"), src, toml_err.into());
+        assert_eq!(e.position, Some((2, 31)), "{e}");
+        assert!(e.message.starts_with("unclosed inline table"), "{e}");
+        // A closed table followed by a real missing comma stays where TOML put it.
+        let src = "t = { a = 1 }\nb = 2 3\n";
+        let toml_err: toml::de::Error = toml::from_str::<toml::Table>(src).unwrap_err();
+        let e = ScenarioError::locate(Path::new("s.toml"), src, toml_err.into());
+        assert!(!e.message.starts_with("unclosed"), "{e}");
     }
 }

@@ -14,6 +14,7 @@ use crate::check::metric::fmt_number;
 use crate::check::stats::Estimate;
 use crate::output;
 use crate::plot;
+use crate::units::count;
 
 /// One point and policy, over its seeds.
 #[derive(Debug, Clone)]
@@ -75,10 +76,6 @@ fn clamped(e: &Estimate, b: plot::Bounds) -> (f64, f64) {
     (lo, hi)
 }
 
-/// "1 policy", "3 policies".
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
 
 fn metric_index(sweep: &Sweep, m: &str) -> usize {
     sweep.metrics.iter().position(|x| x == m).expect("the metric columns hold every metric the answers use")

@@ -83,11 +83,6 @@ impl PromServer {
         std::fs::read_to_string(self._dir.path().join("prometheus.log")).unwrap_or_default()
     }
 
-    /// The data directory (for looking at what was backfilled).
-    pub fn dir(&self) -> &Path {
-        self._dir.path()
-    }
-
     fn get(&self, path: &str) -> Result<(u16, String), String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();

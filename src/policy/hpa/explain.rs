@@ -795,10 +795,6 @@ fn target_text(t: &Option<MetricTarget>) -> String {
     }
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 fn pod_line(name: &str, g: PodGroup) -> String {
     match g {
         PodGroup::Ready => format!("{name}: ready, its sample is used"),
@@ -841,7 +837,7 @@ fn write_pods(out: &mut String, b: &PodBasis) {
         let _ = writeln!(
             out,
             "      {} of pods the selector does not list (they still enter the averages, as upstream's do)",
-            plural(b.unknown_pod_samples, "sample", "samples")
+            crate::units::count(b.unknown_pod_samples, "sample", "samples")
         );
     }
 }
@@ -872,7 +868,7 @@ fn write_metric(out: &mut String, i: usize, total: usize, e: &MetricEvaluation, 
                 out,
                 "    usage: {percent}% of the requests (truncated to a whole percent; {} per pod on average, over the samples of {} ready)",
                 q(*average_milli),
-                plural(b.groups.ready_count, "pod", "pods")
+                crate::units::count(b.groups.ready_count, "pod", "pods")
             );
             let _ = writeln!(out, "    usage ratio: {percent}% / {target}% = {ratio:.3}, {inside} the tolerance {band}");
         }
@@ -887,7 +883,7 @@ fn write_metric(out: &mut String, i: usize, total: usize, e: &MetricEvaluation, 
                 "    value: {} in total ({} per pod over {})",
                 q(b.usage_milli),
                 q(*milli),
-                plural(b.status_replicas as usize, "status replica", "status replicas")
+                crate::units::count(b.status_replicas as usize, "status replica", "status replicas")
             );
             let _ = writeln!(
                 out,
@@ -916,7 +912,7 @@ fn write_metric(out: &mut String, i: usize, total: usize, e: &MetricEvaluation, 
                 let _ = writeln!(
                     out,
                     "    proposal: ceil({ratio:.3} x {}) = {}",
-                    plural(b.groups.ready_count, "ready pod", "ready pods"),
+                    crate::units::count(b.groups.ready_count, "ready pod", "ready pods"),
                     p.replicas
                 );
             }
@@ -951,7 +947,7 @@ fn write_metric(out: &mut String, i: usize, total: usize, e: &MetricEvaluation, 
                 let _ = writeln!(
                     out,
                     "    new ratio over {}: {:.3}",
-                    plural(rb.samples, "pod", "pods"),
+                    crate::units::count(rb.samples, "pod", "pods"),
                     rb.new_ratio
                 );
                 let line = match rb.outcome {
@@ -975,7 +971,7 @@ fn write_metric(out: &mut String, i: usize, total: usize, e: &MetricEvaluation, 
                 ValueStep::WithinTolerance => format!("within the tolerance: the metric proposes the current {current}"),
                 ValueStep::Scaled { ready_pods } => format!(
                     "proposal: ceil({ratio:.3} x {}) = {} (ready: Running with Ready=True)",
-                    plural(ready_pods as usize, "ready pod", "ready pods"),
+                    crate::units::count(ready_pods as usize, "ready pod", "ready pods"),
                     p.replicas
                 ),
                 ValueStep::FromZero => format!("from zero replicas, no tolerance: ceil({ratio:.3}) = {}", p.replicas),
@@ -1125,13 +1121,13 @@ pub fn render_text(r: &Report) -> String {
         "  the target has {} replicas (spec), {} (status); its selector lists {}",
         e.spec_replicas,
         e.status_replicas,
-        plural(r.snapshot.pods.len(), "pod", "pods")
+        crate::units::count(r.snapshot.pods.len(), "pod", "pods")
     );
     if r.snapshot.pods_without_age > 0 {
         let _ = writeln!(
             out,
             "  ({} without an `age`: taken as started long ago, past the CPU initialization period)",
-            plural(r.snapshot.pods_without_age, "pod", "pods")
+            crate::units::count(r.snapshot.pods_without_age, "pod", "pods")
         );
     }
     let _ = writeln!(out);
@@ -1180,7 +1176,7 @@ pub fn render_text(r: &Report) -> String {
                         let _ = writeln!(
                             out,
                             "  {} invalid: the controller still acts, because {replicas} is not below the current {} (it never scales down while a metric is invalid)",
-                            plural(*invalid, "metric is", "metrics are"),
+                            crate::units::count(*invalid, "metric is", "metrics are"),
                             e.spec_replicas
                         );
                     }
