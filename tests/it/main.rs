@@ -21,7 +21,6 @@ mod load;
 mod long_runs;
 mod nodes;
 mod pipeline;
-mod prom_instant;
 mod promql_diff;
 mod predictive;
 mod prom_server;

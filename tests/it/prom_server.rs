@@ -10,6 +10,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// One element of an instant query's answer: its labels (`__name__` included when kept) and value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+/// An instant query's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Scalar(f64),
+    Vector(Vec<Sample>),
+}
+
 /// A running server; killed (and its folder removed) on drop.
 pub struct PromServer {
     child: Child,
@@ -28,7 +42,7 @@ pub fn binaries(test: &str) -> Option<(PathBuf, PathBuf)> {
     match (which("prometheus"), which("promtool")) {
         (Some(p), Some(t)) => Some((p, t)),
         _ => {
-            println!("skipped {test}: prometheus and promtool are not installed (apt-get install prometheus)");
+            crate::common::skip(test, "prometheus and promtool are not installed (apt-get install prometheus)");
             None
         }
     }
@@ -134,6 +148,45 @@ impl PromServer {
                 (s["metric"].clone(), pts)
             })
             .collect()
+    }
+
+    /// `/api/v1/query`'s answer at `time` (Unix seconds): a scalar, or a vector of samples with
+    /// their labels sorted; an error names Prometheus's error type and message.
+    pub fn query(&self, query: &str, time: f64) -> Result<Answer, String> {
+        let body = match ureq::post(&format!("{}/api/v1/query", self.url)).send_form(&[("query", query), ("time", &format!("{time:.3}"))]) {
+            Ok(r) => r.into_string().map_err(|e| e.to_string())?,
+            Err(ureq::Error::Status(_, r)) => r.into_string().map_err(|e| e.to_string())?,
+            Err(e) => return Err(e.to_string()),
+        };
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+        if v["status"] != "success" {
+            return Err(format!("{}: {}", v["errorType"], v["error"]));
+        }
+        let value = |x: &Value| -> f64 {
+            match x[1].as_str().unwrap_or("NaN") {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                s => s.parse().unwrap_or(f64::NAN),
+            }
+        };
+        let data = &v["data"];
+        match data["resultType"].as_str() {
+            Some("scalar") => Ok(Answer::Scalar(value(&data["result"]))),
+            Some("vector") => Ok(Answer::Vector(
+                data["result"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        let mut labels: Vec<(String, String)> =
+                            e["metric"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect();
+                        labels.sort();
+                        Sample { labels, value: value(&e["value"]) }
+                    })
+                    .collect(),
+            )),
+            other => Err(format!("unexpected result type {other:?}")),
+        }
     }
 
     pub fn data_dir(&self) -> &Path {

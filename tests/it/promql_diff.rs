@@ -17,7 +17,7 @@ use autosim::metrics::expr::Expr;
 use autosim::Simulation;
 
 use crate::common::scenario;
-use crate::prom_instant::{self as prom_server, Answer, PromServer};
+use crate::prom_server::{Answer, PromServer};
 
 const EPOCH: u64 = 1_700_000_000;
 
@@ -169,8 +169,7 @@ fn theirs(a: Answer) -> Result_ {
 
 #[test]
 fn promql_agrees_with_prometheus() {
-    if !prom_server::available() {
-        eprintln!("skipped: prometheus and promtool are not installed (apt-get install prometheus)");
+    if crate::prom_server::binaries("promql_agrees_with_prometheus").is_none() {
         return;
     }
     assert!(QUERIES.len() >= 50, "{} queries", QUERIES.len());
@@ -199,7 +198,7 @@ fn promql_agrees_with_prometheus() {
         .collect();
     assert!(instants.len() >= 10, "only {} comparable instants", instants.len());
 
-    let prom = PromServer::start(&text).expect("prometheus starts from the backfilled series");
+    let prom = PromServer::start("promql_agrees_with_prometheus", &text).expect("the binaries were there a moment ago");
     let (mut compared, mut nonempty, mut failures) = (0, 0, Vec::new());
     for q in QUERIES {
         let e = Expr::parse(q, &services).unwrap_or_else(|err| panic!("autosim refuses {q}: {err}"));
