@@ -6,10 +6,9 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use autosim::scenario;
-use autosim::Simulation;
+use autosim::{Experiment, Simulation};
 
-fn mmc(duration: &str, kind: &str) -> autosim::Scenario {
+fn mmc(duration: &str, kind: &str) -> Experiment {
     let toml = format!(
         r#"
 name = "bench"
@@ -26,7 +25,7 @@ service_time = {{ dist = "exponential", mean = "100ms" }}
 workload = {{ pattern = {{ kind = "constant", rate = 8000 }} }}
 "#
     );
-    scenario::parse(&toml, Path::new(".")).expect("bench scenario parses")
+    autosim::parse(&toml, Path::new(".")).expect("bench scenario parses")
 }
 
 fn engine(c: &mut Criterion) {
@@ -37,7 +36,7 @@ fn engine(c: &mut Criterion) {
         // About 480,000 requests per iteration.
         g.throughput(Throughput::Elements(480_000));
         g.bench_function(format!("mmc-8000rps-100x10-1min/{name}"), |b| {
-            b.iter(|| Simulation::new(&sc, 0, 1).run().summary.requests.arrived)
+            b.iter(|| Simulation::new(&sc.scenario, &sc.policies[0], 1).run().summary.requests.arrived)
         });
     }
     g.finish();
@@ -66,7 +65,7 @@ concurrency = 10
 service_time = { dist = "exponential", mean = "100ms" }
 workload = { pattern = { kind = "constant", rate = 0 } }
 "#;
-    let mut sc = scenario::parse(toml, Path::new(".")).expect("bench scenario parses");
+    let mut sc = autosim::parse(toml, Path::new(".")).expect("bench scenario parses");
     // A deterministic bursty pattern: mostly 0 and 1, sometimes up to 20.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let rates: Vec<f32> = (0..BINS)
@@ -83,11 +82,11 @@ workload = { pattern = { kind = "constant", rate = 0 } }
         })
         .collect();
     let trace = Arc::new(Trace::Bins { bin_ns: 1_000_000_000, rates: rates.into(), counts: true, arrivals: WithinBin::Poisson });
-    sc.services[0].workload.sources = vec![Source::Trace { trace, looped: false }];
+    sc.scenario.services[0].workload.sources = vec![Source::Trace { trace, looped: false }];
     let mut g = c.benchmark_group("trace");
     g.sample_size(10);
     g.throughput(Throughput::Elements(BINS as u64));
-    g.bench_function("replay-5M-bins", |b| b.iter(|| Simulation::new(&sc, 0, 1).run().summary.requests.arrived));
+    g.bench_function("replay-5M-bins", |b| b.iter(|| Simulation::new(&sc.scenario, &sc.policies[0], 1).run().summary.requests.arrived));
     g.finish();
 }
 

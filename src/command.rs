@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::policy::external::{Exchange, External, ExternalFailure, ExternalSpec};
-use crate::scenario::{ConfigError, Scenario};
+use crate::experiment::Experiment;
+use crate::scenario::ConfigError;
 
 /// The environment variable that allows a scenario's programs, as `--allow-commands` does
 /// (for CI, where a workflow sets it on purpose): `1` or `true`.
@@ -39,13 +40,13 @@ impl Commands {
 /// The variables a program always gets (when autosim has them).
 pub const BASE_ENV: &[&str] = &["PATH", "HOME", "LANG"];
 
-/// The programs the policies `selected` (indices into `sc.policies`) would run: policy name
+/// The programs the policies `selected` (indices into `ex.policies`) would run: policy name
 /// and spec, in order.
-pub fn commands_of<'a>(sc: &'a Scenario, selected: &[usize]) -> Vec<(&'a str, &'a ExternalSpec)> {
+pub fn commands_of<'a>(ex: &'a Experiment, selected: &[usize]) -> Vec<(&'a str, &'a ExternalSpec)> {
     selected
         .iter()
         .flat_map(|&i| {
-            let p = &sc.policies[i];
+            let p = &ex.policies[i];
             p.pods.iter().chain(p.nodes.iter()).filter_map(move |f| f.external().map(|x| (p.name.as_str(), x)))
         })
         .collect()
@@ -53,11 +54,11 @@ pub fn commands_of<'a>(sc: &'a Scenario, selected: &[usize]) -> Vec<(&'a str, &'
 
 /// The refusal of a scenario whose policies `selected` name programs, placed at the first
 /// `command`; `None` when they name none or `commands` allows them.
-pub fn refusal(sc: &Scenario, selected: &[usize], commands: Commands) -> Option<ConfigError> {
+pub fn refusal(ex: &Experiment, selected: &[usize], commands: Commands) -> Option<ConfigError> {
     if commands == Commands::Allow {
         return None;
     }
-    let found = commands_of(sc, selected);
+    let found = commands_of(ex, selected);
     let (policy, x) = found.first()?;
     let more = match found.len() - 1 {
         0 => String::new(),
@@ -80,8 +81,8 @@ pub fn refusal(sc: &Scenario, selected: &[usize], commands: Commands) -> Option<
 pub struct CommandsRefused(pub String);
 
 /// The refusal without a place (for callers without the scenario's text).
-pub fn check_allowed(sc: &Scenario, selected: &[usize], commands: Commands) -> Result<(), CommandsRefused> {
-    match refusal(sc, selected, commands) {
+pub fn check_allowed(ex: &Experiment, selected: &[usize], commands: Commands) -> Result<(), CommandsRefused> {
+    match refusal(ex, selected, commands) {
         Some(e) => Err(CommandsRefused(e.message)),
         None => Ok(()),
     }
@@ -89,14 +90,14 @@ pub fn check_allowed(sc: &Scenario, selected: &[usize], commands: Commands) -> R
 
 /// The engine for one run of policy `policy`, with its programs attached when the scenario
 /// names some (and `commands` allows them: refused otherwise); no recording.
-pub fn simulation<'a>(sc: &'a Scenario, policy: usize, seed: u64, commands: Commands) -> Result<crate::Simulation<'a>, CommandsRefused> {
-    check_allowed(sc, &[policy], commands)?;
-    let externals: Vec<Option<Box<dyn External>>> = sc.policies[policy]
+pub fn simulation<'a>(ex: &'a Experiment, policy: usize, seed: u64, commands: Commands) -> Result<crate::sim::Simulation<'a>, CommandsRefused> {
+    check_allowed(ex, &[policy], commands)?;
+    let externals: Vec<Option<Box<dyn External>>> = ex.policies[policy]
         .pods
         .iter()
         .map(|f| f.external().map(|x| Box::new(CommandExternal::new(x.clone())) as Box<dyn External>))
         .collect();
-    Ok(crate::Simulation::with_externals(sc, policy, seed, externals))
+    Ok(crate::sim::Simulation::with_externals(&ex.scenario, &ex.policies[policy], seed, externals))
 }
 
 /// A command line as a scenario writes it: `["sh", "-c", "..."]`.

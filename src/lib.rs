@@ -5,6 +5,7 @@ pub mod command;
 pub mod confine;
 pub mod dist;
 pub mod engine;
+pub mod experiment;
 pub mod export;
 pub mod metrics;
 pub mod output;
@@ -12,6 +13,7 @@ pub mod plot;
 pub mod policy;
 pub mod prom;
 pub mod quote;
+pub mod render;
 pub mod report;
 pub mod run;
 pub mod scenario;
@@ -21,7 +23,8 @@ pub mod sweep;
 pub mod theory;
 pub mod units;
 
-pub use scenario::{load, Scenario};
+pub use experiment::{load, parse, Experiment};
+pub use scenario::Scenario;
 pub use sim::Simulation;
 pub mod workload;
 #[cfg(feature = "live")]

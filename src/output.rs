@@ -1,5 +1,7 @@
 //! Writing reports: the I/O edge. Every file is written to a temporary name beside its final
 //! one and renamed into place, so a reader sees a whole file or none.
+//!
+//! Uses the report and its renderers; nothing of the engine may use it.
 
 use std::fs;
 use std::io::Write;
@@ -8,8 +10,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::report::view::{Brief, RunView};
-use crate::report::{charts, html, markdown, Report, ResponseEvent, Summary};
+use crate::render::view::{Brief, RunView};
+use crate::render::format::fmt_secs;
+use crate::render::{charts, html, markdown};
+use crate::report::{Report, ResponseEvent, Summary};
 
 /// Write `bytes` to `path` whole or not at all.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -334,17 +338,6 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
     }
     out.push_str("(* best of the column; SLO: met when every service's attainment reaches its percentile and its availability its target; scale, rev: scale events and reversals of Deployments and node groups; under: share of time with fewer ready pods than the load needs)\n");
     out
-}
-
-/// A latency for people: "850us", "42.1ms", "1.25s".
-pub fn fmt_secs(s: f64) -> String {
-    if s < 1e-3 {
-        format!("{:.0}us", s * 1e6)
-    } else if s < 1.0 {
-        format!("{:.1}ms", s * 1e3)
-    } else {
-        format!("{s:.2}s")
-    }
 }
 
 /// The output folder of `autosim run` holds something that is not an earlier run's outputs

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::command::{CommandExternal, Commands, Recorder};
 use crate::policy::external::{Exchange, External, ExternalSpec, Recording, FORMAT};
 use crate::report::Report;
-use crate::scenario::Scenario;
+use crate::experiment::Experiment;
 use crate::sim::Simulation;
 
 type Log = Arc<Mutex<Vec<Exchange>>>;
@@ -42,19 +42,19 @@ pub struct Tick {
     pub requests: u64,
 }
 
-/// Run the policy alternatives `selected` (indices into `sc.policies`) with `seed`, in
+/// Run the policy alternatives `selected` (indices into `ex.policies`) with `seed`, in
 /// parallel, in order. `progress` is told of simulated time and requests as they pass (about
 /// 200 ticks per run). External programs are started for the policies that name one, and
 /// recordings are written at the end.
 /// Programs run only when `commands` allows them: a scenario that names one is refused
 /// otherwise ([`crate::command::CommandsRefused`]), before anything runs.
-pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, commands: Commands, progress: &(dyn Fn(Tick) + Sync)) -> Result<Vec<Report>> {
-    crate::command::check_allowed(sc, selected, commands)?;
+pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Commands, progress: &(dyn Fn(Tick) + Sync)) -> Result<Vec<Report>> {
+    crate::command::check_allowed(ex, selected, commands)?;
     // Per selected alternative, per service: the program and where its exchanges go.
     let mut files: BTreeMap<PathBuf, RecordFile> = BTreeMap::new();
     let mut attach: Vec<Vec<Attachment>> = Vec::new();
     for &i in selected {
-        let spec = &sc.policies[i];
+        let spec = &ex.policies[i];
         let mut per = Vec::new();
         for f in &spec.pods {
             let Some(x) = f.external() else {
@@ -85,7 +85,7 @@ pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, commands: Comm
         }
         attach.push(per);
     }
-    let chunk = (sc.duration_ns / 200).max(1);
+    let chunk = (ex.scenario.duration_ns / 200).max(1);
     let reports = selected
         .par_iter()
         .zip(attach.par_iter())
@@ -102,7 +102,7 @@ pub fn run_policies(sc: &Scenario, selected: &[usize], seed: u64, commands: Comm
                     })
                 })
                 .collect();
-            let mut sim = Simulation::with_externals(sc, i, seed, externals);
+            let mut sim = Simulation::with_externals(&ex.scenario, &ex.policies[i], seed, externals);
             let mut t = 0;
             loop {
                 let (before, requests_before) = (sim.now(), sim.requests_arrived());

@@ -4,9 +4,13 @@
 //! - `metric`: metrics by dotted path into summary.json; `bound`: the bounds' text;
 //!   `stats`: means and Student-t intervals over seeds.
 //! - Expectations are written in the scenario (`[[expect]]`, see docs/scenario.md) or in a file
-//!   of `[[expect]]` tables; `scenario` validates them into [`Expectation`]s.
+//!   of `[[expect]]` tables; `expect` validates them into [`Expectation`]s.
+//!
+//! Reads summaries (`crate::report`) and scenario spans; runs nothing itself (`cli/` runs the
+//! seeds).
 
 pub mod bound;
+pub mod expect;
 pub mod metric;
 pub mod stats;
 

@@ -1,4 +1,6 @@
 //! The discrete-event core: simulated time, the event queue and random streams.
+//!
+//! May use nothing else of the crate: everything builds on it (see tests/it/layers.rs).
 pub mod fifo;
 pub mod queue;
 pub mod rng;

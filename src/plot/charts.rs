@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    checked_dims, ensure_font, rgb, text_width, PlotError, Ticked, ValueAxis, DESC_SIZE, FAMILY, LABEL_SIZE,
+    checked_dims, ensure_font, house_mesh, rgb, text_width, PlotError, Ticked, ValueAxis, DESC_SIZE, FAMILY, LABEL_SIZE,
     LEGEND_ROW_PX, LEGEND_SIZE, TITLE_SIZE,
 };
 
@@ -176,16 +176,11 @@ where
         .build_cartesian_2d(Ticked::new(xa.lo..xa.hi, xa.ticks()), Ticked::new(ya.lo..ya.hi, ya.ticks()))?;
     let x_fmt = |v: &f64| xa.label(*v);
     let y_fmt = |v: &f64| ya.label(*v);
-    cc.configure_mesh()
+    house_mesh(&mut cc.configure_mesh(), LABEL_SIZE, DESC_SIZE)
         .x_desc(c.x_desc.as_str())
         .y_desc(c.y_desc.as_str())
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
-        .label_style((FAMILY, LABEL_SIZE))
-        .axis_desc_style((FAMILY, DESC_SIZE))
-        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-        .light_line_style(TRANSPARENT)
-        .axis_style(RGBColor(0x55, 0x55, 0x55))
         .draw()?;
     for s in &c.series {
         let color = rgb(s.color);

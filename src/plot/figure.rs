@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{band_color, coincident, dense, ensure_font, text_width, Dense, PlotError, Ticked, TimeAxis, ValueAxis, FAMILY};
+use super::{band_color, coincident, dense, ensure_font, house_mesh, text_width, Dense, PlotError, Ticked, TimeAxis, ValueAxis, FAMILY};
 
 const PANEL_TITLE: f64 = 19.0;
 const LABEL: f64 = 15.0;
@@ -350,14 +350,7 @@ where
         let x_fmt = |v: &f64| time_axis.label(*v);
         let y_fmt = |v: &f64| axis.label(*v);
         let mut mesh = cc.configure_mesh();
-        mesh.x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .y_desc(p.y_desc.as_str())
-            .label_style((FAMILY, LABEL))
-            .axis_desc_style((FAMILY, DESC))
-            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-            .light_line_style(TRANSPARENT)
-            .axis_style(RGBColor(0x55, 0x55, 0x55));
+        house_mesh(&mut mesh, LABEL, DESC).x_label_formatter(&x_fmt).y_label_formatter(&y_fmt).y_desc(p.y_desc.as_str());
         if last {
             mesh.x_desc(t.x_desc.as_str());
         }
@@ -519,16 +512,11 @@ where
         .build_cartesian_2d(Ticked::new(d0..d1, ticks), Ticked::new(0.0..100.0, y_ticks))?;
     let x_fmt = |v: &f64| short_secs(10f64.powf(*v));
     let y_fmt = |v: &f64| format!("{v:.0}%");
-    cc.configure_mesh()
+    house_mesh(&mut cc.configure_mesh(), LABEL, DESC)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .x_desc("latency, arrival to response (logarithmic)")
         .y_desc("completed requests at or below")
-        .label_style((FAMILY, LABEL))
-        .axis_desc_style((FAMILY, DESC))
-        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-        .light_line_style(TRANSPARENT)
-        .axis_style(RGBColor(0x55, 0x55, 0x55))
         .draw()?;
     for (_, v) in &c.vlines {
         if *v > 0.0 {
@@ -623,16 +611,11 @@ where
         .y_label_area_size(y_area)
         .build_cartesian_2d(Ticked::new(0.0..SPECTRUM_NINES, x_ticks), Ticked::new(ya.lo..ya.hi, ya.ticks()))?;
     let x_fmt = |v: &f64| nines_label(*v);
-    cc.configure_mesh()
+    house_mesh(&mut cc.configure_mesh(), LABEL, DESC)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .x_desc("percentile (logarithmic in the number of nines)")
         .y_desc("latency, arrival to response")
-        .label_style((FAMILY, LABEL))
-        .axis_desc_style((FAMILY, DESC))
-        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-        .light_line_style(TRANSPARENT)
-        .axis_style(RGBColor(0x55, 0x55, 0x55))
         .draw()?;
     for (_, lat, pct) in &c.slos {
         if *lat > 0.0 {
@@ -685,16 +668,11 @@ where
         .build_cartesian_2d(Ticked::new(xa.lo..xa.hi, xa.ticks()), Ticked::new(ya.lo..ya.hi, ya.ticks()))?;
     let x_fmt = |v: &f64| xa.label(*v);
     let y_fmt = |v: &f64| ya.label(*v);
-    cc.configure_mesh()
+    house_mesh(&mut cc.configure_mesh(), LABEL, DESC)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .x_desc(s.x_desc.as_str())
         .y_desc(s.y_desc.as_str())
-        .label_style((FAMILY, LABEL))
-        .axis_desc_style((FAMILY, DESC))
-        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-        .light_line_style(TRANSPARENT)
-        .axis_style(RGBColor(0x55, 0x55, 0x55))
         .draw()?;
     for (i, (name, c, x, y)) in s.points.iter().enumerate() {
         cc.draw_series(std::iter::once(Circle::new((*x, *y), 7, rgb(*c).filled())))?;
@@ -750,15 +728,7 @@ where
             if i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
         };
         let x_fmt = |v: &f64| xa.label(*v);
-        cc.configure_mesh()
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .label_style((FAMILY, LABEL))
-            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-            .light_line_style(TRANSPARENT)
-            .axis_style(RGBColor(0x55, 0x55, 0x55))
-            .disable_y_mesh()
-            .draw()?;
+        house_mesh(&mut cc.configure_mesh(), LABEL, DESC).x_label_formatter(&x_fmt).y_label_formatter(&y_fmt).disable_y_mesh().draw()?;
         for (i, ((v, label), (_, c))) in m.values.iter().zip(&b.items).enumerate() {
             let y = (n - 1 - i) as f64;
             let v = if v.is_finite() { *v } else { 0.0 };

@@ -34,6 +34,21 @@ const FAMILY: &str = "sans-serif";
 
 // Font sizes as plotters takes them (about 1.2 times the em in pixels).
 const TITLE_SIZE: f64 = 26.0;
+/// The house style of every chart's mesh: tick labels and axis descriptions in our font at
+/// these sizes, light grey major grid lines, no minor ones, dark grey axes.
+fn house_mesh<'m, 'a, 'b, X, Y, DB>(mesh: &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB>, label: f64, desc: f64) -> &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged,
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    mesh.label_style((FAMILY, label))
+        .axis_desc_style((FAMILY, desc))
+        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+        .light_line_style(TRANSPARENT)
+        .axis_style(RGBColor(0x55, 0x55, 0x55))
+}
+
 const LABEL_SIZE: f64 = 16.0;
 const DESC_SIZE: f64 = 17.0;
 const LEGEND_SIZE: f64 = 16.0;
@@ -382,16 +397,11 @@ where
     } else {
         chart.x_desc.clone()
     };
-    cc.configure_mesh()
+    house_mesh(&mut cc.configure_mesh(), LABEL_SIZE, DESC_SIZE)
         .x_desc(x_desc.as_str())
         .y_desc(chart.y_desc.as_str())
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
-        .label_style((FAMILY, LABEL_SIZE))
-        .axis_desc_style((FAMILY, DESC_SIZE))
-        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-        .light_line_style(TRANSPARENT)
-        .axis_style(RGBColor(0x55, 0x55, 0x55))
         .draw()?;
 
     for (i, d) in dense.iter().enumerate() {

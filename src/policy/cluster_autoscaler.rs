@@ -29,8 +29,8 @@ use std::sync::Arc;
 
 use rand::Rng as _;
 
-use super::{BuildContext, Decision, NodeView, Observation, ParseContext, Policy, PolicyFactory, PoolView, Target, Verdict};
-use crate::cluster::{NodeState, PodPhase};
+use super::{BuildContext, Decision, NodeView, Observation, NodeContext, Policy, PolicyFactory, PoolView, Target, Verdict};
+use crate::policy::api::{NodeState, PodPhase};
 use crate::engine::rng::{self, Rng};
 use crate::engine::SimTime;
 use crate::scenario::params::Params;
@@ -77,7 +77,7 @@ pub struct Config {
 }
 
 /// Reads the cluster-autoscaler's flags, in snake_case (see docs/scenario.md).
-pub fn parse(p: &mut Params, ctx: &ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
+pub fn parse(p: &mut Params, ctx: &NodeContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
     let what = p.what.clone();
     if ctx.scenario.cluster.implicit {
         return Err(ConfigError::at(p.span.clone(), format!("{what}: the scenario has no `[cluster]`: a node autoscaler needs node pools to scale")));
@@ -375,10 +375,10 @@ impl ClusterAutoscaler {
     /// Scale-up; true when it scaled up.
     fn scale_up(&mut self, obs: &Observation<'_>, pools: &[PoolView], nodes: &[NodeView], out: &mut Vec<Decision>) -> bool {
         let now = obs.now();
-        let sc = obs.scenario();
         let mut pending: Vec<Req> = Vec::new();
         let mut services: Vec<usize> = Vec::new();
-        for (s, svc) in sc.services.iter().enumerate() {
+        for s in 0..obs.deployments() {
+            let svc = obs.pod_template(s);
             for pod in obs.pods(s) {
                 if pod.phase == PodPhase::Pending && now.saturating_sub(pod.created) >= self.c.new_pod_scale_up_delay_ns {
                     pending.push(Req { cpu_m: svc.cpu_request_m, mem: svc.memory_request_bytes });
@@ -395,7 +395,7 @@ impl ClusterAutoscaler {
             .iter()
             .filter(|n| n.state != NodeState::Draining)
             .map(|n| {
-                let pool = &sc.cluster.pools[n.pool];
+                let pool = &pools[n.pool];
                 let (cpu, mem, pods) = if n.state == NodeState::Provisioning {
                     (0, 0, 0)
                 } else {
@@ -434,7 +434,7 @@ impl ClusterAutoscaler {
                 skipped.push(format!("{}: backed off", p.name));
                 continue;
             }
-            let mut o = estimate(p, sc.cluster.pools[i].max_pods, &pending, self.c.max_nodes_per_scaleup);
+            let mut o = estimate(p, pools[i].max_pods, &pending, self.c.max_nodes_per_scaleup);
             o.pool = i;
             if o.nodes > 0 {
                 options.push(o);
@@ -489,11 +489,11 @@ impl ClusterAutoscaler {
 
     fn scale_down(&mut self, obs: &Observation<'_>, pools: &[PoolView], nodes: &[NodeView], out: &mut Vec<Decision>) {
         let now = obs.now();
-        let sc = obs.scenario();
         let c = self.c.clone();
         // The movable pods of each node (not terminating).
         let mut pods_on: BTreeMap<u32, Vec<Req>> = BTreeMap::new();
-        for (s, svc) in sc.services.iter().enumerate() {
+        for s in 0..obs.deployments() {
+            let svc = obs.pod_template(s);
             for pod in obs.pods(s) {
                 if let (Some(n), false) = (pod.node, pod.deleting) {
                     pods_on.entry(n).or_default().push(Req { cpu_m: svc.cpu_request_m, mem: svc.memory_request_bytes });
@@ -504,7 +504,7 @@ impl ClusterAutoscaler {
         let mut rooms: Vec<Room> = ready
             .iter()
             .map(|n| {
-                let pool = &sc.cluster.pools[n.pool];
+                let pool = &pools[n.pool];
                 Room {
                     cpu_m: pool.cpu_m.saturating_sub(n.cpu_requested_m),
                     mem: pool.memory_bytes.saturating_sub(n.memory_requested_bytes),
@@ -516,7 +516,7 @@ impl ClusterAutoscaler {
         let mut unneeded: Vec<(usize, String)> = Vec::new();
         let mut statuses: BTreeMap<String, (u32, String)> = BTreeMap::new();
         for (i, n) in ready.iter().enumerate() {
-            let pool = &sc.cluster.pools[n.pool];
+            let pool = &pools[n.pool];
             let cpu_u = n.cpu_requested_m as f64 / pool.cpu_m as f64;
             let mem_u = n.memory_requested_bytes as f64 / pool.memory_bytes as f64;
             let util = cpu_u.max(mem_u);
@@ -677,6 +677,7 @@ mod tests {
             name: name.into(),
             cpu_m,
             memory_bytes: gib << 30,
+            max_pods: 110,
             price_per_hour: price,
             min: 0,
             max: 10,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Decision, Observation, ParseContext, Policy, PolicyFactory, Target, Verdict};
+use super::{Decision, NodeContext, Observation, PodContext, Policy, PolicyFactory, Target, Verdict};
 use crate::engine::{SimTime, NEVER};
 use crate::scenario::params::Params;
 use crate::scenario::ConfigError;
@@ -15,8 +15,8 @@ struct StaticPods {
 }
 
 /// `replicas` (default: the service's `replicas`).
-pub fn parse_pods(p: &mut Params, ctx: &ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
-    let service = ctx.service.expect("pod policies are parsed for a service");
+pub fn parse_pods(p: &mut Params, ctx: &PodContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
+    let service = ctx.service;
     let replicas = p.get_or("replicas", ctx.scenario.services[service].replicas)?;
     if replicas > crate::scenario::MAX_REPLICAS {
         return Err(ConfigError::at(
@@ -62,7 +62,7 @@ impl Policy for StaticPods {
 struct StaticNodes;
 
 /// No settings: the node pools keep the nodes they start with.
-pub fn parse_nodes(_p: &mut Params, _ctx: &ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
+pub fn parse_nodes(_p: &mut Params, _ctx: &NodeContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
     Ok(Arc::new(StaticNodes))
 }
 

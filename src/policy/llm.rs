@@ -28,7 +28,7 @@ use rand_distr::StandardNormal;
 use serde::Serialize;
 
 use super::external::{External, ExternalFailure, ExternalSpec, Recording, Replay};
-use super::{BuildContext, Decision, Observation, ParseContext, Policy, PolicyFactory, Target, Verdict};
+use super::{BuildContext, Decision, Observation, PodContext, Policy, PolicyFactory, Target, Verdict};
 use crate::dist::{Dist, DistSpec};
 use crate::engine::rng::{self, Rng};
 use crate::engine::SimTime;
@@ -635,8 +635,8 @@ fn read_recording(base_dir: &Path, file: &str) -> Result<Recording, String> {
 }
 
 /// `[policies.pods] kind = "llm-stub"`: see the module documentation and docs/scenario.md.
-pub fn parse(p: &mut Params, ctx: &ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
-    let service = ctx.service.expect("pod policies are parsed for a service");
+pub fn parse(p: &mut Params, ctx: &PodContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
+    let service = ctx.service;
     let sc = ctx.scenario;
     let svc = &sc.services[service];
     let what = p.what.clone();

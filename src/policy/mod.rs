@@ -9,30 +9,34 @@
 //! the size of a node group, the deletion of a node), which is what a live mode will issue.
 //!
 //! Adding a policy is adding one file here and one line in [`POD_POLICIES`] or [`NODE_POLICIES`].
+//!
+//! Policies see the world through [`api::ClusterApi`] only: nothing here may use `sim/`,
+//! `cluster/`, `service/` or `report/` (tests/it/layers.rs holds it).
 
 pub mod fixed;
 pub mod forecast;
 pub mod manifest;
 pub mod hpa;
 pub mod keda;
-pub mod keda_policy;
 pub mod predictive;
 pub mod schedule;
 pub mod external;
 pub mod llm;
 pub mod node_pool;
 pub mod cluster_autoscaler;
-mod observe;
+pub mod api;
 pub mod reactive;
+pub mod spec;
 
 use std::fmt;
 use std::sync::Arc;
 
-pub use observe::{DeploymentView, NodeView, Observation, PodView, PoolView};
+pub use spec::PolicySpec;
+pub use api::{ClusterApi, DeploymentView, NodeView, Observation, PodTemplateView, PodView, PoolView};
 
 use crate::engine::SimTime;
 use crate::scenario::params::Params;
-use crate::scenario::ConfigError;
+use crate::scenario::{ConfigError, Scenario};
 
 /// An autoscaler instance with its own state (recommendation history, cooldown timers, ...).
 pub trait Policy: Send {
@@ -133,41 +137,53 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// The context a policy's settings are read in.
+/// What a pod autoscaler's settings are read against.
 #[derive(Debug, Clone)]
-pub struct ParseContext<'a> {
-    /// The service a pod autoscaler is for (`None` for node autoscalers).
-    pub service: Option<usize>,
-    pub scenario: &'a crate::scenario::Scenario,
+pub struct PodContext<'a> {
+    /// The service (Deployment) it scales.
+    pub service: usize,
+    pub scenario: &'a Scenario,
     /// The scenario file's folder: files a policy names are relative to it.
     pub base_dir: &'a std::path::Path,
 }
 
-pub type ParseFn = fn(&mut Params, &ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError>;
+/// What a node autoscaler's settings are read against.
+#[derive(Debug, Clone)]
+pub struct NodeContext<'a> {
+    pub scenario: &'a Scenario,
+    /// The scenario file's folder: files a policy names are relative to it.
+    pub base_dir: &'a std::path::Path,
+}
 
-/// A kind of policy that may be named in a scenario.
-pub struct Kind {
+/// Reads a pod autoscaler's settings.
+pub type PodParseFn = fn(&mut Params, &PodContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError>;
+/// Reads a node autoscaler's settings.
+pub type NodeParseFn = fn(&mut Params, &NodeContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError>;
+
+/// A kind of policy that may be named in a scenario, with its parser (`F`: [`PodParseFn`] or
+/// [`NodeParseFn`]).
+pub struct Kind<F: 'static> {
     pub name: &'static str,
-    pub parse: ParseFn,
+    pub parse: F,
 }
 
 /// Pod autoscalers (`[policies.pods] kind = ...`).
-pub const POD_POLICIES: &[Kind] = &[
+pub const POD_POLICIES: &[Kind<PodParseFn>] = &[
     Kind { name: "static", parse: fixed::parse_pods },
     Kind { name: "hpa", parse: hpa::policy::parse },
-    Kind { name: "keda", parse: keda_policy::parse },
+    Kind { name: "keda", parse: keda::policy::parse },
     Kind { name: "predictive", parse: predictive::parse },
     Kind { name: "reactive", parse: reactive::parse },
     Kind { name: "llm-stub", parse: llm::parse },
 ];
 
 /// Node autoscalers (`[policies.nodes] kind = ...`).
-pub const NODE_POLICIES: &[Kind] = &[
+pub const NODE_POLICIES: &[Kind<NodeParseFn>] = &[
     Kind { name: "static", parse: fixed::parse_nodes },
     Kind { name: "node-pool", parse: node_pool::parse },
     Kind { name: "cluster-autoscaler", parse: cluster_autoscaler::parse },
 ];
 
-pub fn find(kinds: &'static [Kind], name: &str) -> Option<&'static Kind> {
+pub fn find<C>(kinds: &'static [Kind<C>], name: &str) -> Option<&'static Kind<C>> {
     kinds.iter().find(|k| k.name == name)
 }

@@ -22,8 +22,8 @@
 
 use std::sync::Arc;
 
-use super::{Decision, Observation, ParseContext, Policy, PolicyFactory, Target, Verdict};
-use crate::cluster::{NodeState, PodPhase};
+use super::{Decision, Observation, NodeContext, Policy, PolicyFactory, Target, Verdict};
+use crate::policy::api::{NodeState, PodPhase};
 use crate::engine::SimTime;
 use crate::scenario::params::Params;
 use crate::scenario::ConfigError;
@@ -58,7 +58,7 @@ pub struct Config {
 }
 
 /// Reads the seed's configuration keys (see docs/scenario.md).
-pub fn parse(p: &mut Params, ctx: &ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
+pub fn parse(p: &mut Params, ctx: &NodeContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
     let sc = ctx.scenario;
     let what = p.what.clone();
     let pool = match p.get::<String>("pool")? {
@@ -184,8 +184,7 @@ fn pct(x: f64) -> String {
 
 impl NodePool {
     fn read(&self, obs: &Observation<'_>) -> Reading {
-        let sc = obs.scenario();
-        let pool = &sc.cluster.pools[self.c.pool];
+        let pool = &obs.pools()[self.c.pool];
         let nodes: Vec<_> = obs.nodes().into_iter().filter(|n| n.pool == self.c.pool && n.state == NodeState::Ready).collect();
         let pending = obs.unschedulable_pods();
         if nodes.is_empty() {
@@ -197,7 +196,7 @@ impl NodePool {
         let mut mem_use = vec![0.0; nodes.len()];
         let mut reported = false;
         if need_usage {
-            for s in 0..sc.services.len() {
+            for s in 0..obs.deployments() {
                 for pod in obs.pods(s) {
                     let Some(at) = pod.node.and_then(|id| nodes.iter().position(|n| n.id == id)) else { continue };
                     if pod.phase == PodPhase::Pending {

@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Decision, Observation, ParseContext, Policy, PolicyFactory, Target, Verdict};
+use super::{Decision, Observation, PodContext, Policy, PolicyFactory, Target, Verdict};
 use crate::engine::SimTime;
 use crate::metrics::expr::Expr;
 use crate::scenario::params::Params;
@@ -237,8 +237,8 @@ fn table(v: BTreeMap<String, Vec<f64>>) -> Result<Thresholds, String> {
 /// `ema_alpha` (0.7), `min_replicas` (1), `max_replicas` (10), `metric` (`"rps"` or
 /// `"cpu"`), `rps_thresholds` / `cpu_thresholds` (the seed's tables), `service_thresholds`
 /// (a table per service name), `query` (PromQL, `{service}` replaced by the service's name).
-pub fn parse(p: &mut Params, ctx: &ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
-    let service = ctx.service.expect("pod policies are parsed for a service");
+pub fn parse(p: &mut Params, ctx: &PodContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
+    let service = ctx.service;
     let sc = ctx.scenario;
     let name = sc.services[service].name.clone();
     let what = p.what.clone();

@@ -1,12 +1,9 @@
-//! What a run produces: streaming accumulators fed by the engine, and the report they become.
-//! The shapes here are the output contract (`summary.json`, `timeseries.csv`,
-//! `decisions.csv`), documented in `docs/scenario.md`.
+//! What a run produces: the streaming accumulators the engine feeds, and the report they
+//! become. The shapes here are the output contract (`summary.json`, `timeseries.csv`,
+//! `decisions.csv`), documented in `docs/scenario.md`. Rendering them for people (tables,
+//! Markdown, HTML, figures) is `crate::render`'s; this module draws and writes nothing.
 
-pub mod charts;
 pub mod elasticity;
-pub mod html;
-pub mod markdown;
-pub mod view;
 pub mod stats;
 
 use std::collections::BTreeMap;

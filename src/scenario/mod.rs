@@ -1,5 +1,9 @@
 //! Scenario files: parse (`raw`), validate into the model (`model`), and report mistakes with
 //! their file, line and column (`error`).
+//!
+//! The world only: cluster, services, load, metrics pipeline and report settings. It may use
+//! only `units`, `quote`, `engine`, `dist` and `workload`; the policy alternatives and
+//! expectations of a file are read above it (`crate::experiment`).
 
 pub mod error;
 mod model;
@@ -13,14 +17,12 @@ use toml::Spanned;
 
 pub use error::{ConfigError, ScenarioError};
 pub use model::*;
-use params::{ParamMap, Params};
 use raw::*;
 
 use serde::Deserialize as _;
 
 use crate::dist::{Dist, DistSpec};
 use crate::workload::Workload;
-use crate::policy::{self, ParseContext};
 
 /// Most replicas a deployment may have: beyond this a run would exhaust memory.
 pub const MAX_REPLICAS: u32 = 100_000;
@@ -35,12 +37,22 @@ pub const MAX_NODES: u32 = 100_000;
 /// Longest run: ten years.
 pub const MAX_DURATION_NS: u64 = 10 * 365 * 86_400 * 1_000_000_000;
 
-/// Read and validate a scenario file.
+/// Read and validate a scenario file: the world only (its policies and expectations are
+/// the experiment's: `crate::experiment::load` reads the whole file).
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError::whole_file(path, format!("cannot read the scenario: {e}")))?;
-    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    parse(&source, &base_dir).map_err(|e| match file_kind(&source) {
+    let source = read(path)?;
+    parse(&source, &base_dir(path)).map_err(|e| locate(path, &source, e))
+}
+
+/// A scenario file's text.
+pub fn read(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|e| ScenarioError::whole_file(path, format!("cannot read the scenario: {e}")))
+}
+
+/// An error in the scenario file `path` (text `source`) with its line and column; a sweep
+/// file given where a scenario belongs is told so.
+pub fn locate(path: &Path, source: &str, e: ConfigError) -> ScenarioError {
+    match file_kind(source) {
         Some(FileKind::Sweep) => ScenarioError::whole_file(
             path,
             format!(
@@ -48,8 +60,8 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
                 path.display()
             ),
         ),
-        _ => ScenarioError::locate(path, &source, e),
-    })
+        _ => ScenarioError::locate(path, source, e),
+    }
 }
 
 /// What a TOML file of ours is, by its top-level keys.
@@ -129,7 +141,7 @@ fn validate_report(raw: raw::RawReport) -> Result<ReportConfig, ConfigError> {
 }
 
 fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> {
-    let RawScenario { name, description, duration, seed, step, warmup, cluster, metrics, services, policies, report, expect } = raw;
+    let RawScenario { name, description, duration, seed, step, warmup, cluster, metrics, services, policies: _, report, expect: _ } = raw;
     let report = validate_report(report.unwrap_or_default())?;
     let name_s = name.get_ref().clone();
     if name_s.is_empty() || name_s.contains(['/', '\\']) || name_s.starts_with('.') {
@@ -251,7 +263,7 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
         ));
     }
 
-    let mut scenario = Scenario {
+    let scenario = Scenario {
         name: name_s,
         description,
         duration_ns,
@@ -261,106 +273,10 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
         cluster,
         metrics,
         services: out_services,
-        policies: Vec::new(),
         report,
-        expectations: Vec::new(),
     };
 
-    // Policies.
-    let policies = match policies {
-        None => vec![],
-        Some(p) => {
-            if p.get_ref().is_empty() {
-                return Err(ConfigError::at(p.span(), "`policies` is empty: expected at least one [[policies]] table, or none at all for a static run"));
-            }
-            p.into_inner()
-        }
-    };
-    let mut specs = Vec::new();
-    let mut policy_names = BTreeSet::new();
-    for p in policies {
-        let span = p.span();
-        let name_span = p.get_ref().name.span();
-        let spec = validate_policy(p.into_inner(), span, &scenario, base_dir)?;
-        if !policy_names.insert(spec.name.clone()) {
-            return Err(ConfigError::at(name_span, format!("duplicate policy name {:?}: policy names must be unique (each names a report folder)", spec.name)));
-        }
-        specs.push(spec);
-    }
-    if specs.is_empty() {
-        // No policies: one static alternative.
-        let empty = ParamMap::default();
-        let mut pods = Vec::new();
-        for s in 0..scenario.services.len() {
-            let mut params = Params::new(&empty, None, 0..0, "static".into());
-            let ctx = ParseContext { service: Some(s), scenario: &scenario, base_dir };
-            pods.push((policy::fixed::parse_pods)(&mut params, &ctx)?);
-        }
-        specs.push(PolicySpec { name: "static".into(), description: None, pods, nodes: None });
-    }
-    scenario.policies = specs;
-    scenario.expectations = validate_expectations(expect.unwrap_or_default(), &scenario)?;
     Ok(scenario)
-}
-
-/// Most seeds an expectation may ask for.
-pub const MAX_EXPECT_SEEDS: u32 = 1000;
-
-fn validate_expectations(list: Vec<Spanned<RawExpect>>, sc: &Scenario) -> Result<Vec<crate::check::Expectation>, ConfigError> {
-    let mut out = Vec::new();
-    for e in list {
-        let span = e.span();
-        let RawExpect { policy, seeds, by, confidence, checks } = e.into_inner();
-        let known = || sc.policies.iter().map(|p| format!("{:?}", p.name)).collect::<Vec<_>>().join(", ");
-        let policies = match &policy {
-            None => Vec::new(),
-            Some(v) => {
-                let names: Vec<String> = match v.get_ref() {
-                    toml::Value::String(s) => vec![s.clone()],
-                    toml::Value::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_str()) => {
-                        a.iter().filter_map(|x| x.as_str().map(String::from)).collect()
-                    }
-                    _ => return Err(ConfigError::at(v.span(), "`expect.policy`: expected a policy name or a list of names")),
-                };
-                for n in &names {
-                    if !sc.policies.iter().any(|p| &p.name == n) {
-                        return Err(ConfigError::at(v.span(), format!("`expect.policy`: no policy {n:?} in the scenario (it has: {})", known())));
-                    }
-                }
-                names
-            }
-        };
-        let seeds_v = seeds.as_ref().map_or(1, |s| *s.get_ref());
-        if seeds_v == 0 || seeds_v > MAX_EXPECT_SEEDS {
-            return Err(ConfigError::at(seeds.map_or(span.clone(), |s| s.span()), format!("`expect.seeds` must be between 1 and {MAX_EXPECT_SEEDS}")));
-        }
-        let confidence_v = confidence.as_ref().map_or(0.95, |c| *c.get_ref());
-        if !(confidence_v > 0.0 && confidence_v < 1.0) {
-            return Err(ConfigError::at(confidence.map_or(span.clone(), |c| c.span()), "`expect.confidence` must be between 0 and 1, like 0.95"));
-        }
-        if checks.get_ref().is_empty() {
-            return Err(ConfigError::at(checks.span(), "`expect.checks` is empty: expected bounds like \"sla.attainment >= 0.999\""));
-        }
-        let mut bounds = Vec::new();
-        for c in checks.into_inner() {
-            let b = crate::check::bound::Bound::parse(c.get_ref(), true).map_err(|m| ConfigError::at(c.span(), format!("`expect.checks`: {m}")))?;
-            bounds.push((b, c.span()));
-        }
-        out.push(crate::check::Expectation {
-            policies,
-            seeds: seeds_v,
-            by: by.map_or(crate::check::By::Mean, |b| *b.get_ref()),
-            confidence: confidence_v,
-            bounds,
-        });
-    }
-    Ok(out)
-}
-
-/// Expectations from a file of `[[expect]]` tables, for the scenario `sc`.
-pub fn parse_expectations(source: &str, sc: &Scenario) -> Result<Vec<crate::check::Expectation>, ConfigError> {
-    let raw: RawExpectFile = toml::from_str(source).map_err(ConfigError::from)?;
-    validate_expectations(raw.expect, sc)
 }
 
 fn validate_pool(p: RawNodePool, span: std::ops::Range<usize>, base_dir: &Path) -> Result<NodePool, ConfigError> {
@@ -634,82 +550,6 @@ fn validate_workload(workload: Spanned<RawWorkload>, svc: &str, base_dir: &Path)
     Ok(Workload { sources })
 }
 
-fn kind_of(map: &Spanned<ParamMap>, kinds: &'static [policy::Kind], what: &str) -> Result<&'static policy::Kind, ConfigError> {
-    let names: Vec<_> = kinds.iter().map(|k| format!("\"{}\"", k.name)).collect();
-    let Some(k) = map.get_ref().fields.get("kind") else {
-        return Err(ConfigError::at(map.span(), format!("{what}: missing `kind`, expected one of {}", names.join(", "))));
-    };
-    let Some(name) = k.get_ref().as_str() else {
-        return Err(ConfigError::at(k.span(), format!("{what}: `kind` must be a string, one of {}", names.join(", "))));
-    };
-    policy::find(kinds, name).ok_or_else(|| {
-        ConfigError::at(k.span(), format!("{what}: unknown kind {name:?}, expected one of {}", names.join(", ")))
-    })
-}
-
-fn validate_policy(p: RawPolicy, _span: std::ops::Range<usize>, sc: &Scenario, base_dir: &Path) -> Result<PolicySpec, ConfigError> {
-    let RawPolicy { name, description, pods, nodes } = p;
-    let pname = name.get_ref().clone();
-    if pname.is_empty() || !pname.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') || pname.starts_with('.') {
-        return Err(ConfigError::at(
-            name.span(),
-            format!("invalid policy name {pname:?}: expected letters, digits, '-', '_' or '.' (it names the policy's report folder)"),
-        ));
-    }
-    let mut pod_factories = Vec::new();
-    match &pods {
-        None => {
-            for s in 0..sc.services.len() {
-                let empty = ParamMap::default();
-                let mut params = Params::new(&empty, None, name.span(), format!("policy {pname:?}"));
-                let ctx = ParseContext { service: Some(s), scenario: sc, base_dir };
-                pod_factories.push(policy::fixed::parse_pods(&mut params, &ctx)?);
-            }
-        }
-        Some(map) => {
-            let what = format!("policy {pname:?} pods");
-            let kind = kind_of(map, policy::POD_POLICIES, &what)?;
-            for (svc, o) in &map.get_ref().overrides {
-                if !sc.services.iter().any(|s| &s.name == svc) {
-                    let known: Vec<_> = sc.services.iter().map(|s| format!("{:?}", s.name)).collect();
-                    return Err(ConfigError::at(
-                        o.span(),
-                        format!("{what}: override for service {svc:?}, which does not exist (services: {})", known.join(", ")),
-                    ));
-                }
-                if o.get_ref().fields.contains_key("kind") {
-                    let k = &o.get_ref().fields["kind"];
-                    return Err(ConfigError::at(k.span(), format!("{what}: an override cannot change `kind`; overrides adjust the settings of kind {:?}", kind.name)));
-                }
-            }
-            for (s, svc) in sc.services.iter().enumerate() {
-                let overrides = map.get_ref().overrides.get(&svc.name).map(|o| o.get_ref());
-                let label = format!("policy {pname:?} pods (kind = {:?}, service {:?})", kind.name, svc.name);
-                let mut params = Params::new(map.get_ref(), overrides, map.span(), label);
-                let ctx = ParseContext { service: Some(s), scenario: sc, base_dir };
-                pod_factories.push((kind.parse)(&mut params, &ctx)?);
-                params.finish()?;
-            }
-        }
-    }
-    let node_factory = match &nodes {
-        None => None,
-        Some(map) => {
-            let what = format!("policy {pname:?} nodes");
-            let kind = kind_of(map, policy::NODE_POLICIES, &what)?;
-            if let Some((svc, o)) = map.get_ref().overrides.iter().next() {
-                return Err(ConfigError::at(o.span(), format!("{what}: `overrides.{svc}`: a node autoscaler has no per-service overrides")));
-            }
-            let mut params = Params::new(map.get_ref(), None, map.span(), format!("{what} (kind = {:?})", kind.name));
-            let ctx = ParseContext { service: None, scenario: sc, base_dir };
-            let f = (kind.parse)(&mut params, &ctx)?;
-            params.finish()?;
-            Some(f)
-        }
-    };
-    Ok(PolicySpec { name: pname, description, pods: pod_factories, nodes: node_factory })
-}
-
 /// The scenario's folder: base for the files it names.
 pub fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
@@ -719,33 +559,13 @@ pub fn base_dir(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn ok(body: &str) -> Scenario {
-        let src = format!("name = \"x\"\nduration = \"1m\"\n{body}");
-        parse(&src, Path::new(".")).unwrap_or_else(|e| panic!("{e:?}\n{src}"))
-    }
-
-    const SVC: &str = "[[services]]\nname = \"api\"\nservice_time = \"10ms\"\n";
-
     #[test]
-    fn implicit_and_dotted_tables_are_read_like_explicit_ones() {
-        let a = ok(&format!("{SVC}[services.workload.pattern]\nkind = \"constant\"\nrate = 5\n"));
-        assert_eq!(a.services[0].workload.mean_rate(), 5.0);
-        let b = ok(&format!("{SVC}workload.pattern = {{ kind = \"constant\", rate = 5 }}\nslo.latency = \"250ms\"\nresources.cpu = \"1\"\n"));
-        assert_eq!(b.services[0].slo.latency_ns, 250_000_000);
-        assert_eq!(b.services[0].cpu_request_m, 1000);
-        let c = ok(&format!(
-            "[[cluster.node_pools]]\nname = \"p\"\ncpu = \"2\"\nmemory = \"4Gi\"\n{SVC}workload.pattern = {{ kind = \"constant\", rate = 5 }}\n[[policies]]\nname = \"p\"\npods.kind = \"static\"\npods.overrides.api.replicas = 3\n"
-        ));
-        assert_eq!(c.cluster.pools[0].cpu_m, 2000);
-        assert_eq!(c.policies[0].pods[0].initial_replicas(), Some(3));
-    }
-
-    #[test]
-    fn overrides_apply_to_their_service_only() {
-        let s = ok(&format!(
-            "{SVC}workload.pattern = {{ kind = \"constant\", rate = 5 }}\n[[services]]\nname = \"worker\"\nkind = \"queue\"\nservice_time = \"1s\"\nworkload.pattern = {{ kind = \"constant\", rate = 1 }}\n[[policies]]\nname = \"p\"\n[policies.pods]\nkind = \"static\"\nreplicas = 4\n[policies.pods.overrides.worker]\nreplicas = 2\n"
-        ));
-        assert_eq!(s.policies[0].pods[0].initial_replicas(), Some(4));
-        assert_eq!(s.policies[0].pods[1].initial_replicas(), Some(2));
+    fn the_world_leaves_policies_and_expectations_to_the_experiment() {
+        // The world reads past them, whatever they hold; `crate::experiment` checks them.
+        let src = "name = \"x\"\nduration = \"1m\"\n[[services]]\nname = \"api\"\nservice_time = \"10ms\"\nworkload.pattern = { kind = \"constant\", rate = 5 }\n[[policies]]\nname = \"p\"\npods.kind = \"no-such-kind\"\n[[expect]]\nchecks = []\n";
+        let sc = parse(src, Path::new(".")).expect("the world is valid");
+        assert_eq!(sc.services.len(), 1);
+        let e = parse("name = \"x\"\nduration = \"1m\"\nservices = []\nnot_a_key = 1\n", Path::new(".")).unwrap_err();
+        assert!(e.message.contains("`policies`") && e.message.contains("`expect`"), "{}", e.message);
     }
 }

@@ -2,13 +2,11 @@
 //! value here has been checked, defaulted and converted to engine units (nanoseconds,
 //! millicores, bytes).
 
-use std::sync::Arc;
-
 use crate::dist::Dist;
-use crate::policy::PolicyFactory;
 
-/// A scenario ready to run: the cluster, the services and their load, and the policy
-/// alternatives to compare.
+/// The world a run simulates: the cluster, the services and their load, the metrics pipeline
+/// and the report's settings. The policy alternatives and expectations an experiment runs on
+/// it live above it (`crate::experiment`).
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub name: String,
@@ -23,10 +21,7 @@ pub struct Scenario {
     pub cluster: Cluster,
     pub metrics: MetricsConfig,
     pub services: Vec<Service>,
-    pub policies: Vec<PolicySpec>,
     pub report: ReportConfig,
-    /// `[[expect]]` tables, for `autosim check`.
-    pub expectations: Vec<crate::check::Expectation>,
 }
 
 /// `[report]`: settings of the outputs' metrics; they never change the simulation.
@@ -157,14 +152,4 @@ pub struct Slo {
     pub percentile: f64,
     /// Target share of requests served, e.g. 0.999.
     pub availability: f64,
-}
-
-/// One alternative to compare: a pod autoscaler per service, and optionally a node autoscaler.
-#[derive(Debug, Clone)]
-pub struct PolicySpec {
-    pub name: String,
-    pub description: Option<String>,
-    /// One factory per service, in service order.
-    pub pods: Vec<Arc<dyn PolicyFactory>>,
-    pub nodes: Option<Arc<dyn PolicyFactory>>,
 }

@@ -4,7 +4,6 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::params::ParamMap;
 use crate::dist::DistSpec;
 use crate::units::{Bytes, Duration, Millicores};
 use crate::workload::pattern::PatternSpec;
@@ -28,13 +27,17 @@ pub struct RawScenario {
     #[serde(default)]
     pub metrics: Option<RawMetrics>,
     pub services: Spanned<Vec<Spanned<RawService>>>,
+    /// Policy alternatives: the experiment's, read by `crate::experiment` (named here so that the
+    /// world accepts the key and lists it among the known ones).
     #[serde(default)]
-    pub policies: Option<Spanned<Vec<Spanned<RawPolicy>>>>,
+    #[allow(dead_code)]
+    pub policies: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub report: Option<RawReport>,
-    /// Expectations for `autosim check`.
+    /// Expectations for `autosim check`: the experiment's, read by `crate::experiment`.
     #[serde(default)]
-    pub expect: Option<Vec<Spanned<RawExpect>>>,
+    #[allow(dead_code)]
+    pub expect: Option<serde::de::IgnoredAny>,
 }
 
 /// `[report]`: how the outputs judge a run (not how it runs).
@@ -45,29 +48,6 @@ pub struct RawReport {
     pub reversal_window: Option<Spanned<Duration>>,
     #[serde(default)]
     pub demand_utilization: Option<Spanned<f64>>,
-}
-
-/// `[[expect]]`: bounds on a policy's results, for `autosim check`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawExpect {
-    /// A policy name or a list of them; omitted: every policy.
-    #[serde(default)]
-    pub policy: Option<Spanned<toml::Value>>,
-    #[serde(default)]
-    pub seeds: Option<Spanned<u32>>,
-    #[serde(default)]
-    pub by: Option<Spanned<crate::check::By>>,
-    #[serde(default)]
-    pub confidence: Option<Spanned<f64>>,
-    pub checks: Spanned<Vec<Spanned<String>>>,
-}
-
-/// A file of expectations only (`autosim check --expect FILE`).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawExpectFile {
-    pub expect: Vec<Spanned<RawExpect>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,16 +198,4 @@ pub struct RawWorkload {
     /// scenario file.
     #[serde(default)]
     pub k6_options: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPolicy {
-    pub name: Spanned<String>,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub pods: Option<Spanned<ParamMap>>,
-    #[serde(default)]
-    pub nodes: Option<Spanned<ParamMap>>,
 }

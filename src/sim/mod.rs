@@ -5,7 +5,11 @@
 //! Event handlers live beside the state they change: `requests.rs` (arrivals, dispatch,
 //! completions, timeouts), `lifecycle.rs` (pods, nodes, the ReplicaSet and the scheduler),
 //! `observe.rs` (scrapes, policies, the timeseries).
+//!
+//! `api.rs` is the simulator's side of the policy API: the only place where policies meet the
+//! engine's state. Above the policies and the report; nothing below may use it.
 
+mod api;
 mod lifecycle;
 mod demand;
 mod load;
@@ -20,7 +24,7 @@ use crate::engine::time::secs;
 use crate::engine::queue::{key_time, Key};
 use crate::engine::{EventQueue, SimTime};
 use crate::metrics::MetricsStore;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicySpec};
 use crate::report::{DecisionRow, Integral, Report, Row, ServiceAcc};
 use crate::scenario::Scenario;
 use crate::service::{ReqSlab, ServiceRt};
@@ -89,7 +93,8 @@ struct Streams {
 /// One run of one policy alternative of a scenario.
 pub struct Simulation<'s> {
     sc: &'s Scenario,
-    policy: usize,
+    /// The policy alternative's name, for the report.
+    policy_name: String,
     seed: u64,
     now: SimTime,
     end: SimTime,
@@ -115,16 +120,16 @@ pub struct Simulation<'s> {
 }
 
 impl<'s> Simulation<'s> {
-    /// Set up the run of policy alternative `policy` of the scenario, with `seed`.
-    pub fn new(sc: &'s Scenario, policy: usize, seed: u64) -> Self {
-        Self::with_externals(sc, policy, seed, Vec::new())
+    /// Set up the run of the policy alternative `spec` on the scenario, with `seed`.
+    pub fn new(sc: &'s Scenario, spec: &PolicySpec, seed: u64) -> Self {
+        Self::with_externals(sc, spec, seed, Vec::new())
     }
 
     /// As [`Simulation::new`], with the external programs the edge attached to the pod
     /// autoscalers: `externals[s]` for service `s`'s (missing entries: none).
     pub fn with_externals(
         sc: &'s Scenario,
-        policy: usize,
+        spec: &PolicySpec,
         seed: u64,
         mut externals: Vec<Option<Box<dyn crate::policy::external::External>>>,
     ) -> Self {
@@ -133,7 +138,6 @@ impl<'s> Simulation<'s> {
             sc.services.iter().map(|s| (s.name.clone(), s.kind == crate::scenario::ServiceKind::Queue)).collect(),
             &sc.metrics.namespace,
         );
-        let spec = &sc.policies[policy];
         let services = sc
             .services
             .iter()
@@ -179,7 +183,7 @@ impl<'s> Simulation<'s> {
         };
         let mut sim = Simulation {
             sc,
-            policy,
+            policy_name: spec.name.clone(),
             seed,
             now: 0,
             end: sc.duration_ns,

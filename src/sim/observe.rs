@@ -9,7 +9,9 @@ use crate::engine::rng::fnv1a;
 use crate::engine::time::secs;
 use crate::engine::NEVER;
 use crate::metrics::Sample;
-use crate::policy::{Observation, Target, Verdict};
+use crate::policy::{Target, Verdict};
+
+use super::api::SimApi;
 use crate::report::elasticity;
 use crate::report::{
     Cost, DecisionRow, Flaps, Latency, LatencyHist, Little, MetricSettings, QueueWait, Report, Requests, Row,
@@ -68,7 +70,7 @@ impl Simulation<'_> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let next = {
-            let obs = Observation { now: self.now, world: &self.world, scenario: self.sc };
+            let obs = SimApi { now: self.now, world: &self.world, scenario: self.sc };
             self.instances[i].policy.wake(&obs, &mut buf)
         };
         let (kind, controller) = (self.instances[i].kind, self.instances[i].controller);
@@ -407,7 +409,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
     }
     let summary = Summary {
         scenario: sc.name.clone(),
-        policy: sc.policies[sim.policy].name.clone(),
+        policy: sim.policy_name.clone(),
         seed: sim.seed,
         duration_s: secs(sc.duration_ns),
         warmup_s: secs(sc.warmup_ns),

@@ -299,7 +299,7 @@ pub fn point_hpa(sweep: &Sweep, point: usize, policy: &str, note: &str) -> Optio
         let path = crate::scenario::base_dir(&sweep.base_file).join(m);
         return std::fs::read_to_string(path).ok().map(|t| format!("# {note} (the policy's own manifest, {m})\n{t}"));
     }
-    let docs: Vec<String> = sweep.base.services.iter().map(|s| super::yaml::hpa_manifest(pods, &s.name, note)).collect();
+    let docs: Vec<String> = sweep.base.scenario.services.iter().map(|s| super::yaml::hpa_manifest(pods, &s.name, note)).collect();
     Some(docs.join("---\n"))
 }
 

@@ -20,7 +20,6 @@ mod yaml;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -33,7 +32,7 @@ use crate::check::metric;
 use crate::command::{self, Commands};
 use crate::output;
 use crate::scenario::{ConfigError, ScenarioError};
-use crate::Simulation;
+use crate::sim::Simulation;
 
 /// The file of results.
 pub const CSV: &str = "sweep.csv";
@@ -219,11 +218,11 @@ impl std::error::Error for BadResults {}
 
 /// Check that every metric the sweep names is in a summary: a short run of each policy.
 pub fn probe_metrics(sweep: &Sweep) -> Result<(), ScenarioError> {
-    let mut sc = sweep.base.clone();
+    let mut sc = sweep.base.scenario.clone();
     sc.duration_ns = sc.step_ns.min(sc.duration_ns).max(1);
     sc.warmup_ns = 0;
     for (i, _) in &sweep.policies {
-        let Ok(report) = catch_unwind(AssertUnwindSafe(|| Simulation::new(&sc, *i, sc.seed).run())) else { continue };
+        let report = Simulation::new(&sc, &sweep.base.policies[*i], sc.seed).run();
         let json = metric::summary_json(&report.summary);
         for (m, span) in &sweep.metric_refs {
             if let Err(e) = metric::number(&json, m) {
@@ -257,39 +256,26 @@ pub fn read_manifest(dir: &Path) -> Option<serde_json::Value> {
 }
 
 /// One run's row.
-fn run_row(sweep: &Sweep, sc: &crate::Scenario, point: &Point, seed: u64, policy: (usize, &str), commands: Commands) -> Row {
+fn run_row(sweep: &Sweep, sc: &crate::experiment::Experiment, point: &Point, seed: u64, policy: (usize, &str), commands: Commands) -> Row {
     let sim = match command::simulation(sc, policy.0, seed, commands) {
         Ok(sim) => sim,
         Err(refused) => return invalid_row(sweep, point, seed, policy.1, &refused.to_string()),
     };
     let mut fields = vec![point.id.to_string(), seed.to_string(), policy.1.to_string()];
     fields.extend(point.values.iter().map(|v| v.label.clone()));
-    let result = catch_unwind(AssertUnwindSafe(|| sim.run()));
-    let (status, metrics, error) = match result {
-        Ok(report) => {
-            let json = metric::summary_json(&report.summary);
-            let mut values = Vec::new();
-            let mut error = String::new();
-            for m in &sweep.metrics {
-                match metric::number(&json, m) {
-                    Ok(x) => values.push(metric::fmt_number(x)),
-                    Err(e) => {
-                        values.push(String::new());
-                        error = e.to_string();
-                    }
-                }
+    let json = metric::summary_json(&sim.run().summary);
+    let mut metrics = Vec::with_capacity(sweep.metrics.len());
+    let mut error = String::new();
+    for m in &sweep.metrics {
+        match metric::number(&json, m) {
+            Ok(x) => metrics.push(metric::fmt_number(x)),
+            Err(e) => {
+                metrics.push(String::new());
+                error = e.to_string();
             }
-            (if error.is_empty() { "ok" } else { "failed" }, values, error)
         }
-        Err(panic) => {
-            let why = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown".into());
-            ("failed", vec![String::new(); sweep.metrics.len()], format!("the simulation panicked: {why}").replace('\n', " "))
-        }
-    };
+    }
+    let status = if error.is_empty() { "ok" } else { "failed" };
     fields.push(status.into());
     fields.extend(metrics);
     fields.push(error);

@@ -12,7 +12,8 @@ use toml::Spanned;
 use super::path::{self, Edited, Origin, Slot, TomlPath};
 use crate::check::bound::Bound;
 use crate::check::metric;
-use crate::scenario::{self, ConfigError, Scenario, ScenarioError};
+use crate::experiment::Experiment;
+use crate::scenario::{self, ConfigError, ScenarioError};
 use crate::units::{parse_duration, Duration};
 
 #[derive(Debug, Deserialize)]
@@ -145,7 +146,7 @@ pub struct Sweep {
     pub name: String,
     pub base_file: PathBuf,
     pub base_source: String,
-    pub base: Scenario,
+    pub base: Experiment,
     pub axes: Vec<Axis>,
     pub points: Vec<Point>,
     pub seeds: Vec<u64>,
@@ -282,7 +283,7 @@ impl Sweep {
         let base_source = std::fs::read_to_string(&base_file).map_err(|e| {
             locate(at(base.span(), format!("`base`: cannot read the scenario {}: {e}", base_file.display())))
         })?;
-        let base_sc = scenario::load(&base_file).map_err(|mut e| {
+        let base_sc = crate::experiment::load(&base_file).map_err(|mut e| {
             // A `base` that is not TOML at all may be any file: its line is not shown.
             if toml::from_str::<toml::Table>(&base_source).is_err() {
                 e.snippet = None;
@@ -303,10 +304,10 @@ impl Sweep {
         };
 
         let seeds = match &seeds {
-            None => vec![base_sc.seed],
+            None => vec![base_sc.scenario.seed],
             Some(v) => match v.get_ref() {
                 toml::Value::Integer(n) if *n >= 1 && (*n as usize) <= MAX_SEEDS => {
-                    (0..*n as u64).map(|k| base_sc.seed.wrapping_add(k)).collect()
+                    (0..*n as u64).map(|k| base_sc.scenario.seed.wrapping_add(k)).collect()
                 }
                 toml::Value::Array(list) if !list.is_empty() && list.len() <= MAX_SEEDS => {
                     let mut out = Vec::new();
@@ -585,10 +586,10 @@ impl Sweep {
 
     /// The point's scenario, validated; an error says where (in the base file, or in an
     /// axis' value).
-    pub fn scenario(&self, p: &Point) -> Result<Scenario, PointError> {
+    pub fn scenario(&self, p: &Point) -> Result<Experiment, PointError> {
         let edited = self.point_text(p);
         let dir = scenario::base_dir(&self.base_file);
-        scenario::parse(&edited.text, &dir).map_err(|e| {
+        crate::experiment::parse(&edited.text, &dir).map_err(|e| {
             let origin = e.span.clone().map(|s| edited.origin(s));
             match origin {
                 Some(Origin::Edit(i)) => PointError::Axis { axis: i, message: e.message },

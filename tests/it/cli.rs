@@ -242,7 +242,7 @@ fn every_shipped_scenario_validates_and_runs() {
         assert_eq!(code, 0, "{what}: validate failed\n{stderr}");
         assert!(stdout.contains("ok"), "{what}: validate said {stdout:?}");
 
-        let sc = autosim::scenario::load(file).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let sc = autosim::load(file).unwrap_or_else(|e| panic!("{what}: {e}"));
         let policies: Vec<String> = sc.policies.iter().map(|p| p.name.clone()).collect();
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");

@@ -4,25 +4,25 @@
 use std::path::{Path, PathBuf};
 
 use autosim::report::Report;
-use autosim::scenario::{self, Scenario};
-use autosim::Simulation;
+use autosim::{Experiment, Simulation};
 
-/// Parse a scenario from TOML text (files it names are relative to the crate root).
-pub fn scenario(toml: &str) -> Scenario {
-    match scenario::parse(toml, Path::new(env!("CARGO_MANIFEST_DIR"))) {
+/// Parse a scenario with its policies from TOML text (files it names are relative to the
+/// crate root).
+pub fn scenario(toml: &str) -> Experiment {
+    match autosim::parse(toml, Path::new(env!("CARGO_MANIFEST_DIR"))) {
         Ok(s) => s,
         Err(e) => panic!("test scenario does not parse: {e:?}"),
     }
 }
 
 /// Run policy alternative `policy` of a scenario with its own seed.
-pub fn run(sc: &Scenario, policy: usize) -> Report {
-    Simulation::new(sc, policy, sc.seed).run()
+pub fn run(ex: &Experiment, policy: usize) -> Report {
+    run_seed(ex, policy, ex.scenario.seed)
 }
 
 /// Run with another seed.
-pub fn run_seed(sc: &Scenario, policy: usize, seed: u64) -> Report {
-    Simulation::new(sc, policy, seed).run()
+pub fn run_seed(ex: &Experiment, policy: usize, seed: u64) -> Report {
+    Simulation::new(&ex.scenario, &ex.policies[policy], seed).run()
 }
 
 /// The crate's root folder.

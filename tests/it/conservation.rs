@@ -138,7 +138,7 @@ fn case() -> impl Strategy<Value = Case> {
         )
 }
 
-fn build(c: &Case) -> autosim::Scenario {
+fn build(c: &Case) -> autosim::Experiment {
     let timeout = c.timeout_ms.map_or(String::new(), |t| format!("timeout = \"{t}ms\""));
     // Nodes of 1 CPU hold two pods of 500m: the cycle's replicas often do not fit.
     let toml = format!(

@@ -25,10 +25,10 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn reports_with_threads(sc: &autosim::Scenario, threads: usize) -> BTreeMap<String, Vec<u8>> {
+fn reports_with_threads(sc: &autosim::Experiment, threads: usize) -> BTreeMap<String, Vec<u8>> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let all: Vec<usize> = (0..sc.policies.len()).collect();
-    let reports = pool.install(|| run_policies(sc, &all, sc.seed, autosim::command::Commands::Refuse, &|_| {}).unwrap());
+    let reports = pool.install(|| run_policies(sc, &all, sc.scenario.seed, autosim::command::Commands::Refuse, &|_| {}).unwrap());
     let dir = tempfile::tempdir().unwrap();
     write_reports(dir.path(), &reports).unwrap();
     files(dir.path())

@@ -115,7 +115,7 @@ fn every_toml_example_in_the_docs_parses() {
             for alt in alternatives(&body) {
                 let errors: Vec<String> = contexts(&alt)
                     .iter()
-                    .map(|text| match autosim::scenario::parse(text, &base) {
+                    .map(|text| match autosim::parse(text, &base) {
                         Ok(_) => String::new(),
                         Err(e) => autosim::scenario::ScenarioError::locate(Path::new("doc.toml"), text, e).to_string(),
                     })

@@ -4,24 +4,24 @@
 
 use autosim::report::elasticity::reversals;
 use autosim::report::Report;
-use autosim::scenario::Scenario;
+use autosim::Experiment;
 
 use super::common;
 
 const S: u64 = 1_000_000_000;
 
-fn shipped(name: &str) -> Scenario {
-    autosim::scenario::load(&common::root().join("scenarios").join(name)).unwrap()
+fn shipped(name: &str) -> Experiment {
+    autosim::load(&common::root().join("scenarios").join(name)).unwrap()
 }
 
-fn policy(sc: &Scenario, name: &str) -> usize {
+fn policy(sc: &Experiment, name: &str) -> usize {
     sc.policies.iter().position(|p| p.name == name).unwrap_or_else(|| panic!("no policy {name}"))
 }
 
 /// The run of `policy` with the report's step set to `step_ns`.
-fn at_step(sc: &Scenario, policy: usize, step_ns: u64) -> Report {
+fn at_step(sc: &Experiment, policy: usize, step_ns: u64) -> Report {
     let mut sc = sc.clone();
-    sc.step_ns = step_ns;
+    sc.scenario.step_ns = step_ns;
     common::run(&sc, policy)
 }
 
@@ -47,7 +47,7 @@ fn same_figures(a: &Report, b: &Report, what: &str) {
 fn elasticity_and_flapping_do_not_depend_on_the_step() {
     // The HPA on the spike, shortened to 50 minutes, at steps of 100 ms, 15 s and 1 min.
     let mut sc = shipped("high-load-spike.toml");
-    sc.duration_ns = 3000 * S;
+    sc.scenario.duration_ns = 3000 * S;
     let i = policy(&sc, "hpa-cpu-60");
     let fine = at_step(&sc, i, S / 10);
     let mid = at_step(&sc, i, 15 * S);
@@ -73,7 +73,7 @@ fn node_flapping_does_not_depend_on_the_step() {
 
 /// A fixed replica count (6 pods of 4 slots) on `pattern`, judged after a one-minute
 /// warm-up (the pods are ready by then).
-fn fixed(pattern: &str) -> Scenario {
+fn fixed(pattern: &str) -> Experiment {
     common::scenario(&format!(
         r#"
 name = "fixed"
@@ -147,7 +147,7 @@ fn node_pool_with_short_cooldowns_shows_its_node_reversals() {
             if d.target == "k3s-worker" { (t, d.from, d.to) } else { (t, 2, 1) }
         })
         .collect();
-    let (events, revs) = reversals(&changes, sc.report.reversal_window_ns);
+    let (events, revs) = reversals(&changes, sc.scenario.report.reversal_window_ns);
     let s = &r.summary.scaling;
     let nodes = s.by_controller["nodes"];
     let pods = s.by_controller["pods"];
@@ -160,7 +160,7 @@ fn node_pool_with_short_cooldowns_shows_its_node_reversals() {
     // The terminal table and the reports say so.
     let table = autosim::output::terminal_table(std::slice::from_ref(&r));
     assert!(table.contains(&format!(" {} ", s.reversals)), "{table}");
-    let line = autosim::report::markdown::flapping_line(s);
+    let line = autosim::render::markdown::flapping_line(s);
     assert!(line.contains(&format!("node groups {} events, {} reversals", nodes.events, nodes.reversals)), "{line}");
 }
 

@@ -144,7 +144,7 @@ spec:
     )
     .unwrap();
     let from_toml = run(&scenario(&service(2, CPU_50)), 0);
-    let sc = autosim::scenario::parse(&service(2, "manifest = \"hpa.yaml\""), dir.path()).unwrap();
+    let sc = autosim::parse(&service(2, "manifest = \"hpa.yaml\""), dir.path()).unwrap();
     let from_yaml = run(&sc, 0);
     assert_eq!(serde_json::to_string(&from_toml.summary).unwrap(), serde_json::to_string(&from_yaml.summary).unwrap());
     assert_eq!(applied(&from_toml), applied(&from_yaml));
@@ -155,7 +155,7 @@ fn err(toml: &str, files: &[(&str, &str)]) -> String {
     for (n, t) in files {
         std::fs::write(dir.path().join(n), t).unwrap();
     }
-    let e = autosim::scenario::parse(toml, dir.path()).unwrap_err();
+    let e = autosim::parse(toml, dir.path()).unwrap_err();
     let text = toml.to_string();
     autosim::scenario::ScenarioError::locate(std::path::Path::new("s.toml"), &text, e).to_string()
 }
@@ -273,7 +273,7 @@ fn one_manifest_with_several_hpas_serves_each_service_its_own() {
     let end = one.find("[[policies]]").unwrap();
     let web = one[start..end].replace("name = \"api\"", "name = \"web\"");
     let two = format!("{}{web}{}", &one[..end], &one[end..]);
-    let sc = autosim::scenario::parse(&two, dir.path()).unwrap();
+    let sc = autosim::parse(&two, dir.path()).unwrap();
     let r = run(&sc, 0);
     // Both see 2 cores of use at a 50% target of 500m: 8 pods; `web`'s HPA caps it at 3.
     let last = |s: &str| pod_decisions(&r, s).last().map(|d| d.2).unwrap();

@@ -249,7 +249,7 @@ spec:
     let steps = "{ at = \"0s\", rate = 0 }, { at = \"5m\", rate = 20 }, { at = \"12m\", rate = 0 }";
     let inline = keda("polling_interval = 30\ncooldown_period = 120\nmax_replica_count = 10\nadvanced = { horizontal_pod_autoscaler_config = { behavior = { scale_down = { stabilization_window_seconds = 60 } } } }");
     let from_toml = run(&scenario(&service(0, steps, "25m", &inline)), 0);
-    let sc = autosim::scenario::parse(&service(0, steps, "25m", "kind = \"keda\"\nmanifest = \"so.yaml\""), dir.path()).unwrap();
+    let sc = autosim::parse(&service(0, steps, "25m", "kind = \"keda\"\nmanifest = \"so.yaml\""), dir.path()).unwrap();
     let from_yaml = run(&sc, 0);
     assert_eq!(serde_json::to_string(&from_toml.summary).unwrap(), serde_json::to_string(&from_yaml.summary).unwrap());
     assert_eq!(applied(&from_toml), applied(&from_yaml));
@@ -261,7 +261,7 @@ fn err(toml: &str, files: &[(&str, &str)]) -> String {
     for (n, t) in files {
         std::fs::write(dir.path().join(n), t).unwrap();
     }
-    let e = autosim::scenario::parse(toml, dir.path()).unwrap_err();
+    let e = autosim::parse(toml, dir.path()).unwrap_err();
     autosim::scenario::ScenarioError::locate(std::path::Path::new("s.toml"), toml, e).to_string()
 }
 

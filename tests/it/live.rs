@@ -522,7 +522,7 @@ fn the_k6_export_reads_back_to_the_same_stages() {
     let tmp = tempfile::tempdir().unwrap();
     // k6 tables pass through.
     let file = root().join("scenarios/k6-load-test.toml");
-    let sc = autosim::scenario::load(&file).unwrap();
+    let sc = autosim::load(&file).unwrap();
     for speed in [1.0, 4.0] {
         let out = tmp.path().join(format!("k6-{speed}.js"));
         let (code, _, stderr) = autosim([
@@ -533,7 +533,7 @@ fn the_k6_export_reads_back_to_the_same_stages() {
         let js = std::fs::read_to_string(&out).unwrap();
         let opts = autosim::live::k6::options_of_script(&js).expect("an options object");
         let back = parse_options_json(opts).unwrap();
-        let want: Vec<_> = sc.services[0].workload.sources.iter().filter_map(|s| if let Source::K6(k) = s { Some(k) } else { None }).collect();
+        let want: Vec<_> = sc.scenario.services[0].workload.sources.iter().filter_map(|s| if let Source::K6(k) = s { Some(k) } else { None }).collect();
         assert_eq!(back.len(), want.len());
         for (name, spec) in &back {
             let k = spec.validate(name, Path::new(".")).unwrap();
@@ -560,7 +560,7 @@ fn the_k6_export_reads_back_to_the_same_stages() {
     }
     // A pattern becomes ramping-arrival-rate stages holding the simulation's rate bins.
     let file = root().join("scenarios/high-load-spike.toml");
-    let sc = autosim::scenario::load(&file).unwrap();
+    let sc = autosim::load(&file).unwrap();
     let out = tmp.path().join("spike.js");
     let (code, _, stderr) = autosim([
         "live", "k6", file.to_str().unwrap(), "--service", "api", "--url", "http://web/", "--speed", "4", "--out", out.to_str().unwrap(),
@@ -571,12 +571,12 @@ fn the_k6_export_reads_back_to_the_same_stages() {
     assert_eq!(back.len(), 1);
     let k = back[0].1.validate(&back[0].0, Path::new(".")).unwrap();
     let Executor::ArrivalRate { stages, .. } = &k.exec else { panic!("{:?}", k.exec) };
-    let Source::Pattern { spec, resolution_ns } = &sc.services[0].workload.sources[0] else { panic!() };
-    let key = autosim::engine::rng::fnv1a("load/api/0") ^ sc.seed;
-    assert_eq!(stages.total_duration_ns(), sc.duration_ns / 4);
+    let Source::Pattern { spec, resolution_ns } = &sc.scenario.services[0].workload.sources[0] else { panic!() };
+    let key = autosim::engine::rng::fnv1a("load/api/0") ^ sc.scenario.seed;
+    assert_eq!(stages.total_duration_ns(), sc.scenario.duration_ns / 4);
     // The simulation's bins (the pattern at each bin's middle), merged in groups so that there
     // are at most MAX_STAGES stages: each group's mean rate, at a sixtieth of a request per second.
-    let n = (sc.duration_ns / resolution_ns) as usize;
+    let n = (sc.scenario.duration_ns / resolution_ns) as usize;
     let group = n.div_ceil(autosim::live::k6::MAX_STAGES / 2);
     let rates: Vec<f64> = (0..n).map(|b| spec.rate_at((b as f64 + 0.5) * *resolution_ns as f64 / 1e9, key)).collect();
     for (g, chunk) in rates.chunks(group).enumerate() {

@@ -237,7 +237,7 @@ fn a_command_is_asked_and_a_recorded_run_replays_byte_for_byte() {
     std::fs::write(&recorded, command_toml(", \"--fence\", \"--garble\", \"300\"", "record = \"exchanges.json\"")).unwrap();
     let (code, stderr) = autosim_run(&recorded, &tmp.path().join("a"), true);
     assert_eq!(code, 0, "{stderr}");
-    let sc = autosim::scenario::load(&recorded).unwrap();
+    let sc = autosim::load(&recorded).unwrap();
     let text = std::fs::read_to_string(tmp.path().join("exchanges.json")).unwrap();
     let rec = autosim::policy::external::Recording::parse(&text).unwrap();
     assert_eq!(rec.services["api"].len(), 10, "calls at 60 s ... 600 s");
@@ -261,12 +261,12 @@ fn a_command_is_asked_and_a_recorded_run_replays_byte_for_byte() {
         assert!(std::fs::read(a).unwrap() == std::fs::read(b).unwrap(), "{} differs from its replay", a.display());
     }
     // Replayed through the library too (pure: no program, no edge).
-    let r = run(&autosim::scenario::load(&replayed).unwrap(), 0);
+    let r = run(&autosim::load(&replayed).unwrap(), 0);
     assert!(!r.summary.policy_stats.contains_key("pods.api.llm_replay_mismatches"));
     // A replay of another load does not match the recording: the fallback decides, and says why.
     let other = tmp.path().join("other.toml");
     std::fs::write(&other, service(2, 140.0, "", "replay = \"exchanges.json\"")).unwrap();
-    let r = run(&autosim::scenario::load(&other).unwrap(), 0);
+    let r = run(&autosim::load(&other).unwrap(), 0);
     assert!(landed(&r).iter().all(|d| d.reason.starts_with("fallback (model call failed: replay: exchange ")), "{}", landed(&r)[0].reason);
     assert_eq!(r.summary.policy_stats["pods.api.llm_replay_mismatches"], 10.0);
 }
@@ -279,7 +279,7 @@ fn a_slow_or_failing_command_falls_back() {
     let short = |t: String| t.replace("duration = \"10m\"", "duration = \"3m\"");
     // Too slow: killed at the timeout; the fallback's answer lands the timeout later.
     let sc = scenario(&short(command_toml(", \"--sleep\", \"5\"", "timeout = \"300ms\"")));
-    let r = autosim::run::run_policies(&sc, &[0], sc.seed, autosim::command::Commands::Allow, &|_| {}).unwrap().remove(0);
+    let r = autosim::run::run_policies(&sc, &[0], sc.scenario.seed, autosim::command::Commands::Allow, &|_| {}).unwrap().remove(0);
     let l = landed(&r);
     assert_eq!(l.len(), 2);
     assert!(l[0].reason.starts_with("fallback (model call failed: timed out after 300ms)"), "{}", l[0].reason);
@@ -287,7 +287,7 @@ fn a_slow_or_failing_command_falls_back() {
     assert_eq!(r.summary.policy_stats["pods.api.llm_timed_out_calls"], 2.0);
     // Failing: its exit status and the first line of its standard error.
     let sc = scenario(&short(command_toml(", \"--fail\"", "")));
-    let r = autosim::run::run_policies(&sc, &[0], sc.seed, autosim::command::Commands::Allow, &|_| {}).unwrap().remove(0);
+    let r = autosim::run::run_policies(&sc, &[0], sc.scenario.seed, autosim::command::Commands::Allow, &|_| {}).unwrap().remove(0);
     let l = landed(&r);
     assert!(l[0].reason.contains("exited with exit status: 3: wrapper: the model API is unavailable"), "{}", l[0].reason);
     // Without the edge (a pure run), no program is attached: the fallback decides.
@@ -300,7 +300,7 @@ fn err(toml: &str, files: &[(&str, &str)]) -> String {
     for (n, t) in files {
         std::fs::write(dir.path().join(n), t).unwrap();
     }
-    let e = autosim::scenario::parse(toml, dir.path()).unwrap_err();
+    let e = autosim::parse(toml, dir.path()).unwrap_err();
     autosim::scenario::ScenarioError::locate(Path::new("s.toml"), toml, e).to_string()
 }
 

@@ -243,7 +243,7 @@ fn k6_options_json_is_read() {
     )
     .unwrap();
     let toml = one_service("5m", 10, 10, "\"10ms\"", r#"k6_options = "options.json""#);
-    let sc = autosim::scenario::parse(&toml, dir.path()).unwrap();
+    let sc = autosim::parse(&toml, dir.path()).unwrap();
     let n = run(&sc, 0).summary.requests.arrived as i64;
     assert!((n - 3600).abs() <= 1, "{n}");
 }
@@ -270,19 +270,19 @@ fn count_traces_replay_their_counts_per_bin() {
             "\"10ms\"",
             &format!(r#"trace = {{ file = "t.csv", bin = "1m", arrivals = "{arrivals}" }}"#),
         );
-        let sc = autosim::scenario::parse(&toml, dir.path()).unwrap();
+        let sc = autosim::parse(&toml, dir.path()).unwrap();
         let r = run(&sc, 0);
         let got: Vec<u64> = r.timeseries.iter().map(|row| (row.load_rps * 60.0).round() as u64).collect();
         assert_eq!(got, counts, "{arrivals}");
     }
     // Looped: the 6-minute trace fills 18 minutes, three times the total.
     let toml = one_service("18m", 20, 10, "\"10ms\"", r#"trace = { file = "t.csv", bin = "1m", arrivals = "even", loop = true }"#);
-    let sc = autosim::scenario::parse(&toml, dir.path()).unwrap();
+    let sc = autosim::parse(&toml, dir.path()).unwrap();
     assert_eq!(run(&sc, 0).summary.requests.arrived, 3 * counts.iter().sum::<u64>());
     // Compressed 6x into one minute with a target mean rate: every request kept per bin, then
     // scaled to 10/s on average.
     let toml = one_service("1m", 20, 10, "\"10ms\"", r#"trace = { file = "t.csv", bin = "1m", arrivals = "even", speedup = 6, mean_rate = 10 }"#);
-    let sc = autosim::scenario::parse(&toml, dir.path()).unwrap();
+    let sc = autosim::parse(&toml, dir.path()).unwrap();
     let n = run(&sc, 0).summary.requests.arrived as i64;
     assert!((n - 600).abs() <= 6, "{n}");
 }
@@ -303,7 +303,7 @@ fn request_logs_replay_arrivals_and_work() {
         "\"1s\"",
         r#"trace = { file = "log.csv", format = "requests", work = { column = "latency_ms", unit = "ms" } }"#,
     );
-    let sc = autosim::scenario::parse(&toml, dir.path()).unwrap();
+    let sc = autosim::parse(&toml, dir.path()).unwrap();
     let r = run(&sc, 0);
     assert_conserved(&r);
     assert_eq!(r.summary.requests.arrived, 1000);
@@ -320,7 +320,7 @@ fn every_policy_sees_the_same_trace_arrivals() {
         "{}\n[[policies]]\nname = \"few\"\npods = {{ kind = \"static\", replicas = 1 }}\n[[policies]]\nname = \"many\"\npods = {{ kind = \"static\", replicas = 5 }}\n",
         one_service("10s", 1, 1, "\"300ms\"", r#"trace = { file = "c.txt", loop = true }"#)
     );
-    let sc = autosim::scenario::parse(&toml, dir.path()).unwrap();
+    let sc = autosim::parse(&toml, dir.path()).unwrap();
     let a = run(&sc, 0);
     let b = run(&sc, 1);
     assert_eq!(a.summary.requests.arrived, b.summary.requests.arrived);

@@ -13,6 +13,7 @@ mod gate;
 mod hpa;
 mod hpa_vectors;
 mod keda;
+mod layers;
 mod lifecycle;
 #[cfg(feature = "live")]
 mod live;

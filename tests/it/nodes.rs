@@ -265,7 +265,7 @@ fn drawn(seed: u64, tied: &[&str]) -> String {
 /// Runs `sc` on seeds 1..=24 and checks that each seed's first scale-up goes where its draw
 /// says and that the expander named in the reason is `expander`; returns the distinct winners
 /// in the order of `tied`.
-fn seeded_choices(sc: &autosim::Scenario, expander: &str, tied: &[&str]) -> Vec<String> {
+fn seeded_choices(sc: &autosim::Experiment, expander: &str, tied: &[&str]) -> Vec<String> {
     let mut won = std::collections::BTreeMap::<String, u32>::new();
     for seed in 1..=24 {
         let r = crate::common::run_seed(sc, 0, seed);
@@ -342,7 +342,7 @@ fn bad_node_policy_settings_are_reported_with_their_place() {
     ];
     for (policy, expected) in cases {
         let text = pool_scenario(1, 1, "", 1.0, policy);
-        let e = match autosim::scenario::parse(&text, std::path::Path::new(".")) {
+        let e = match autosim::parse(&text, std::path::Path::new(".")) {
             Ok(_) => panic!("{policy:?} was accepted"),
             Err(e) => e,
         };
@@ -352,7 +352,7 @@ fn bad_node_policy_settings_are_reported_with_their_place() {
         assert!(policy.lines().any(|l| l.contains(line.trim_matches('"')) || line.contains(l)), "{policy:?} points at {line:?}");
     }
     let text = pool_scenario(1, 1, "provision_failure = 1.5", 1.0, "kind = \"static\"");
-    let e = autosim::scenario::parse(&text, std::path::Path::new(".")).expect_err("rejected");
+    let e = autosim::parse(&text, std::path::Path::new(".")).expect_err("rejected");
     assert!(e.message.contains("`provision_failure` = 1.5: expected a probability in [0, 1]"), "{}", e.message);
     assert_eq!(&text[e.span.expect("placed")], "1.5");
 }

@@ -148,7 +148,7 @@ hybrid = { margin = 2 }
 fn bad_predictive_configurations_are_refused() {
     let bad = |p: &str| {
         let toml = periodic(&format!("[[policies]]\nname = \"p\"\n[policies.pods]\nkind = \"predictive\"\n{p}"));
-        let e = autosim::scenario::parse(&toml, std::path::Path::new(".")).unwrap_err();
+        let e = autosim::parse(&toml, std::path::Path::new(".")).unwrap_err();
         autosim::scenario::ScenarioError::locate(std::path::Path::new("s.toml"), &toml, e).to_string()
     };
     let e = bad("max_replica_count = 5");

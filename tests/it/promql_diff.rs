@@ -174,8 +174,8 @@ fn promql_agrees_with_prometheus() {
     }
     assert!(QUERIES.len() >= 50, "{} queries", QUERIES.len());
     let sc = scenario(SCENARIO);
-    let services: Vec<String> = sc.services.iter().map(|s| s.name.clone()).collect();
-    let mut sim = Simulation::new(&sc, 0, sc.seed);
+    let services: Vec<String> = sc.scenario.services.iter().map(|s| s.name.clone()).collect();
+    let mut sim = Simulation::new(&sc.scenario, &sc.policies[0], sc.scenario.seed);
     sim.keep_all_series();
     let end = sim.end();
     sim.run_until(end);

@@ -152,7 +152,7 @@ fn cpu_metric_reads_cores_per_pod() {
 }
 
 fn err(toml: &str) -> String {
-    let e = autosim::scenario::parse(toml, std::path::Path::new(".")).unwrap_err();
+    let e = autosim::parse(toml, std::path::Path::new(".")).unwrap_err();
     autosim::scenario::ScenarioError::locate(std::path::Path::new("s.toml"), toml, e).to_string()
 }
 

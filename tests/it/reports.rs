@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use autosim::output;
 use autosim::plot::figure;
 use autosim::report::elasticity::reversals;
-use autosim::report::view::RunView;
-use autosim::report::{charts, html};
+use autosim::render::view::RunView;
+use autosim::render::{charts, html};
 
 use super::common;
 use crate::common::autosim;
@@ -140,8 +140,8 @@ workload.pattern = { kind = "constant", rate = 20 }
 fn reversals_and_scale_counts_match_the_decisions() {
     // The HPA on the spike scenario, shortened: the summary's counts are those of its applied
     // decisions, by the reversal rule.
-    let mut sc = autosim::scenario::load(&common::root().join("scenarios/high-load-spike.toml")).unwrap();
-    sc.duration_ns = 3_000_000_000_000; // 50 minutes
+    let mut sc = autosim::load(&common::root().join("scenarios/high-load-spike.toml")).unwrap();
+    sc.scenario.duration_ns = 3_000_000_000_000; // 50 minutes
     let i = sc.policies.iter().position(|p| p.name == "hpa-cpu-60").expect("the scenario has hpa-cpu-60");
     let r = common::run(&sc, i);
     let changes: Vec<(u64, u32, u32)> = r
@@ -152,7 +152,7 @@ fn reversals_and_scale_counts_match_the_decisions() {
         .collect();
     let s = &r.summary.scaling;
     assert!(s.events > 2, "{s:?}");
-    assert_eq!((s.events, s.reversals), reversals(&changes, sc.report.reversal_window_ns));
+    assert_eq!((s.events, s.reversals), reversals(&changes, sc.scenario.report.reversal_window_ns));
     assert_eq!(s.events, s.scale_ups + s.scale_downs);
     assert!(close(s.events_per_hour, s.events as f64 / (50.0 / 60.0), 1e-12));
     // The spike found too few pods, and the HPA caught up.
@@ -174,14 +174,14 @@ fn shipped() -> Vec<PathBuf> {
 /// A shipped scenario cut to 20 minutes of simulated time (the figures' shape does not depend
 /// on the length: long runs are drawn in buckets).
 fn short_view(file: &Path) -> RunView {
-    let mut sc = autosim::scenario::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    sc.duration_ns = sc.duration_ns.min(1_200_000_000_000);
-    if sc.warmup_ns >= sc.duration_ns {
-        sc.warmup_ns = 0;
+    let mut sc = autosim::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    sc.scenario.duration_ns = sc.scenario.duration_ns.min(1_200_000_000_000);
+    if sc.scenario.warmup_ns >= sc.scenario.duration_ns {
+        sc.scenario.warmup_ns = 0;
     }
     let all: Vec<usize> = (0..sc.policies.len()).collect();
-    let reports = autosim::run::run_policies(&sc, &all, sc.seed, autosim::command::Commands::Refuse, &|_| {}).unwrap();
-    RunView::of(&sc, sc.seed, &reports)
+    let reports = autosim::run::run_policies(&sc, &all, sc.scenario.seed, autosim::command::Commands::Refuse, &|_| {}).unwrap();
+    RunView::of(&sc.scenario, sc.policy_briefs(), sc.scenario.seed, &reports)
 }
 
 /// Elements open and close in order (void elements and `/>` aside); the DOCTYPE and the XML

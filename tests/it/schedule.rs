@@ -114,7 +114,7 @@ schedule = { speedup = 24, learn = { metric = "sum(rate(ingress_requests_total[1
 fn bad_schedules_are_refused() {
     let bad = |s: &str| {
         let toml = service(&format!("kind = \"hpa\"\nmax_replicas = 5\nschedule = {s}"));
-        let e = autosim::scenario::parse(&toml, std::path::Path::new(".")).unwrap_err();
+        let e = autosim::parse(&toml, std::path::Path::new(".")).unwrap_err();
         autosim::scenario::ScenarioError::locate(std::path::Path::new("s.toml"), &toml, e).to_string()
     };
     let e = bad("{ entries = [ { days = \"funday\", hours = \"1-2\", min_replicas = 3 } ] }");

@@ -120,10 +120,10 @@ fn grid_sweep_finds_the_brute_force_best_point() {
     let mut feasible = 0;
     for &t in &TARGETS {
         for &m in &MAXES {
-            let sc = autosim::scenario::parse(&base(&t.to_string(), &m.to_string()), dir.path()).unwrap();
+            let sc = autosim::parse(&base(&t.to_string(), &m.to_string()), dir.path()).unwrap();
             let (mut cost, mut att) = (0.0, 0.0);
             for &s in &SEEDS {
-                let r = Simulation::new(&sc, 1, s).run();
+                let r = Simulation::new(&sc.scenario, &sc.policies[1], s).run();
                 cost += r.summary.cost.pod_seconds;
                 att += r.summary.sla.attainment;
             }
@@ -153,8 +153,8 @@ fn grid_sweep_finds_the_brute_force_best_point() {
 
     // The chosen scenario is ready to use: it validates and has the point's values.
     let best_toml = out.join("best.toml");
-    let sc = autosim::scenario::load(&best_toml).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(sc.name, "tiny");
+    let sc = autosim::load(&best_toml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sc.scenario.name, "tiny");
     let text = read(&best_toml);
     assert!(text.contains(&format!("max_replicas = {m}")) && text.contains(&format!("average_utilization = {t}")), "{text}");
     let yaml = read(&out.join("best-hpa.yaml"));

@@ -569,6 +569,47 @@ fn rebalanced_outcome(
     (computed, RebalanceOutcome::Scaled)
 }
 
+/// What differs between the two per-pod calculations (utilization of requests, and a plain
+/// average value): how samples become a usage ratio, and what a missing pod counts as when the
+/// ratio is below 1. Everything else, upstream's `GetResourceReplicas` and
+/// `calcPlainMetricReplicas` do alike ([`per_pod_replicas`]).
+trait PerPodTarget {
+    /// (usage ratio, the current value as the HPA's status reports it).
+    fn ratio(&self, samples: &BTreeMap<&str, i64>) -> Result<(f64, CurrentValue), CalcError>;
+    /// The sample a missing pod gets when the ratio is below 1, and how the report says it.
+    fn missing_below(&self, pod: &str) -> (i64, MissingAs);
+}
+
+/// Utilization in percent of the pods' requests.
+struct Utilization<'a> {
+    requests: BTreeMap<&'a str, i64>,
+    target: i32,
+}
+
+impl PerPodTarget for Utilization<'_> {
+    fn ratio(&self, samples: &BTreeMap<&str, i64>) -> Result<(f64, CurrentValue), CalcError> {
+        let (ratio, percent, average_milli) = utilization_ratio(samples, &self.requests, self.target)?;
+        Ok((ratio, CurrentValue::Utilization { percent, average_milli }))
+    }
+    fn missing_below(&self, pod: &str) -> (i64, MissingAs) {
+        let fallback = i64::from(self.target.max(100));
+        (self.requests[pod].wrapping_mul(fallback) / 100, MissingAs::PercentOfRequest(fallback))
+    }
+}
+
+/// A per-pod average value, in milli-units.
+struct AverageValue(i64);
+
+impl PerPodTarget for AverageValue {
+    fn ratio(&self, samples: &BTreeMap<&str, i64>) -> Result<(f64, CurrentValue), CalcError> {
+        let (ratio, milli) = usage_ratio(samples, self.0);
+        Ok((ratio, CurrentValue::AverageValue { milli }))
+    }
+    fn missing_below(&self, _pod: &str) -> (i64, MissingAs) {
+        (self.0, MissingAs::Target(self.0))
+    }
+}
+
 /// `GetResourceReplicas`: a Resource (or, with `container`, ContainerResource) metric with a
 /// `Utilization` target, in percent of the pods' requests. `current_replicas` is the spec's.
 #[allow(clippy::too_many_arguments)]
@@ -582,67 +623,8 @@ pub fn resource_utilization_replicas(
     tolerances: Tolerances,
     readiness: &Readiness,
 ) -> Result<Proposal, CalcError> {
-    if pods.is_empty() {
-        return Err(CalcError::NoPods);
-    }
-    let groups = group_pods(pods, metrics, resource, readiness);
-    let mut samples = usable_samples(metrics, &groups);
-    if samples.is_empty() {
-        return Err(CalcError::NoMetricsForTargetedPods);
-    }
-    let requests = calculate_requests(pods, container, resource)?;
-    let (ratio, percent, average_milli) = utilization_ratio(&samples, &requests, target_utilization)?;
-    let current = CurrentValue::Utilization { percent, average_milli };
-    let unknown_pod_samples = unknown_samples(metrics, pods);
-
-    let scale_up_with_unready = groups.unready_count() > 0 && ratio > 1.0;
-    if !scale_up_with_unready && groups.missing_count() == 0 {
-        let within_tolerance = tolerances.is_within(ratio);
-        let replicas = if within_tolerance { current_replicas } else { ceil_i32(ratio * groups.ready_count as f64) };
-        let step = PodStep::Direct { within_tolerance };
-        return Ok(Proposal {
-            replicas,
-            usage_ratio: ratio,
-            current,
-            basis: Basis::Pods(PodBasis { groups, unknown_pod_samples, step }),
-        });
-    }
-
-    let mut missing_as = MissingAs::NotFilled;
-    if groups.missing_count() > 0 {
-        if ratio < 1.0 {
-            let fallback = i64::from(target_utilization.max(100));
-            for name in groups.missing() {
-                samples.insert(name, requests[name].wrapping_mul(fallback) / 100);
-            }
-            missing_as = MissingAs::PercentOfRequest(fallback);
-        } else if ratio > 1.0 {
-            for name in groups.missing() {
-                samples.insert(name, 0);
-            }
-            missing_as = MissingAs::Zero;
-        }
-    }
-    if scale_up_with_unready {
-        for name in groups.unready() {
-            samples.insert(name, 0);
-        }
-    }
-    let (new_ratio, _, _) = utilization_ratio(&samples, &requests, target_utilization)?;
-    let (replicas, outcome) = rebalanced_outcome(current_replicas, ratio, new_ratio, samples.len(), tolerances);
-    let step = PodStep::Rebalanced(Rebalance {
-        missing_as,
-        unready_as_zero: scale_up_with_unready,
-        new_ratio,
-        samples: samples.len(),
-        outcome,
-    });
-    Ok(Proposal {
-        replicas,
-        usage_ratio: ratio,
-        current,
-        basis: Basis::Pods(PodBasis { groups, unknown_pod_samples, step }),
-    })
+    let target = || Ok(Utilization { requests: calculate_requests(pods, container, resource)?, target: target_utilization });
+    per_pod_replicas(current_replicas, resource, pods, metrics, tolerances, readiness, target)
 }
 
 /// `calcPlainMetricReplicas`: a per-pod `AverageValue` target, in milli-units. `resource` is the
@@ -657,6 +639,22 @@ pub fn plain_metric_replicas(
     tolerances: Tolerances,
     readiness: &Readiness,
 ) -> Result<Proposal, CalcError> {
+    per_pod_replicas(current_replicas, resource, pods, metrics, tolerances, readiness, || Ok(AverageValue(target_milli)))
+}
+
+/// The per-pod calculation: group the pods, drop ignored and unready ones, and either scale by
+/// the ratio directly or re-balance with missing pods (and, on a scale-up, unready ones) filled
+/// in. `target` is built once the samples are known to be there (upstream reads the requests
+/// only then, so its errors come in that order).
+fn per_pod_replicas<T: PerPodTarget>(
+    current_replicas: i32,
+    resource: &str,
+    pods: &[PodInfo],
+    metrics: &PodMetrics,
+    tolerances: Tolerances,
+    readiness: &Readiness,
+    target: impl FnOnce() -> Result<T, CalcError>,
+) -> Result<Proposal, CalcError> {
     if pods.is_empty() {
         return Err(CalcError::NoPods);
     }
@@ -665,8 +663,8 @@ pub fn plain_metric_replicas(
     if samples.is_empty() {
         return Err(CalcError::NoMetricsForTargetedPods);
     }
-    let (ratio, usage) = usage_ratio(&samples, target_milli);
-    let current = CurrentValue::AverageValue { milli: usage };
+    let target = target()?;
+    let (ratio, current) = target.ratio(&samples)?;
     let unknown_pod_samples = unknown_samples(metrics, pods);
 
     let scale_up_with_unready = groups.unready_count() > 0 && ratio > 1.0;
@@ -686,9 +684,10 @@ pub fn plain_metric_replicas(
     if groups.missing_count() > 0 {
         if ratio < 1.0 {
             for name in groups.missing() {
-                samples.insert(name, target_milli);
+                let (value, how) = target.missing_below(name);
+                samples.insert(name, value);
+                missing_as = how;
             }
-            missing_as = MissingAs::Target(target_milli);
         } else if ratio > 1.0 {
             for name in groups.missing() {
                 samples.insert(name, 0);
@@ -701,7 +700,7 @@ pub fn plain_metric_replicas(
             samples.insert(name, 0);
         }
     }
-    let (new_ratio, _) = usage_ratio(&samples, target_milli);
+    let (new_ratio, _) = target.ratio(&samples)?;
     let (replicas, outcome) = rebalanced_outcome(current_replicas, ratio, new_ratio, samples.len(), tolerances);
     let step = PodStep::Rebalanced(Rebalance {
         missing_as,

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use super::calc::{ConditionStatus, ContainerRequests, PodInfo, PodMetric, PodMetrics, PodPhase, ReadyCondition};
 use super::controller::{ControllerConfig, HpaController, MetricObservation, Outcome, ReconcileInput, Stage};
 use super::spec::{HpaSpec, MetricSourceType, MetricSpec};
-use crate::cluster::PodPhase as EnginePhase;
+use crate::policy::api::PodPhase as ApiPhase;
 use crate::engine::SimTime;
 use crate::metrics::expr::Expr;
 use crate::metrics::{Func, Metric, Query};
@@ -118,7 +118,7 @@ pub(crate) fn milli(v: f64) -> i64 {
 
 impl Hpa {
     pub(crate) fn pods(&self, obs: &Observation<'_>) -> (Vec<PodInfo>, Vec<crate::policy::PodView>) {
-        let svc = &obs.scenario().services[self.f.service];
+        let svc = obs.pod_template(self.f.service);
         let views = obs.pods(self.f.service);
         let requests: BTreeMap<String, i64> = [
             ("cpu".to_string(), svc.cpu_request_m as i64),
@@ -130,15 +130,15 @@ impl Hpa {
             .iter()
             .map(|v| {
                 let (phase, ready) = match v.phase {
-                    EnginePhase::Pending => (PodPhase::Pending, None),
-                    EnginePhase::Starting => (
+                    ApiPhase::Pending => (PodPhase::Pending, None),
+                    ApiPhase::Starting => (
                         PodPhase::Running,
                         Some(ReadyCondition {
                             status: ConditionStatus::False,
                             last_transition_time: v.ready_transition.unwrap_or(v.created),
                         }),
                     ),
-                    EnginePhase::Ready | EnginePhase::Terminating => (
+                    ApiPhase::Ready | ApiPhase::Terminating => (
                         PodPhase::Running,
                         Some(ReadyCondition {
                             status: if v.ready { ConditionStatus::True } else { ConditionStatus::False },
@@ -152,7 +152,7 @@ impl Hpa {
                     deleting: v.deleting,
                     start_time: v.start_time,
                     ready,
-                    containers: vec![ContainerRequests { name: svc.name.clone(), requests: requests.clone() }],
+                    containers: vec![ContainerRequests { name: svc.container.clone(), requests: requests.clone() }],
                     pod_requests: None,
                 }
             })
@@ -162,7 +162,7 @@ impl Hpa {
 
     pub(crate) fn observe(&self, obs: &Observation<'_>, views: &[crate::policy::PodView], i: usize) -> MetricObservation {
         let spec = &self.f.spec.metrics.get(i);
-        let svc_name = &obs.scenario().services[self.f.service].name;
+        let svc_name = &obs.pod_template(self.f.service).container;
         match &self.f.sources[i] {
             MetricSource::Resource { memory, container } => {
                 if let Some(c) = container {
@@ -644,10 +644,10 @@ pub fn hpas_in_manifest(m: &crate::policy::manifest::Manifest) -> Result<Vec<Man
 /// `controller` flags and `adapter` queries.
 pub fn parse(
     p: &mut crate::scenario::params::Params,
-    ctx: &crate::policy::ParseContext<'_>,
+    ctx: &crate::policy::PodContext<'_>,
 ) -> Result<Arc<dyn PolicyFactory>, crate::scenario::ConfigError> {
     use crate::scenario::ConfigError;
-    let service = ctx.service.expect("pod policies are parsed for a service");
+    let service = ctx.service;
     let sc = ctx.scenario;
     let svc_name = sc.services[service].name.clone();
     let what = p.what.clone();

@@ -23,15 +23,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::hpa::policy::{milli, summary, Hpa, HpaFactory, MetricSource};
-use super::hpa::spec::{HpaSpec, MetricSourceType, MetricTarget, MetricTargetType};
-use super::hpa::{ControllerConfig, HpaController, MetricObservation, ReconcileInput};
-use super::keda::{
+use crate::policy::hpa::policy::{milli, summary, Hpa, HpaFactory, MetricSource};
+use crate::policy::hpa::spec::{HpaSpec, MetricSourceType, MetricTarget, MetricTargetType};
+use crate::policy::hpa::{ControllerConfig, HpaController, MetricObservation, ReconcileInput};
+use super::{
     activation_threshold, get_metrics_with_fallback, hpa_for_scaled_object, request_scale, ExecutorAction,
     FallbackResult, KedaAnnotations, MetricHealth, ScaleRequest, ScaledObjectSpec,
 };
-use super::predictive::Predictor;
-use super::schedule::{Schedule, ScheduleRt};
+use super::forecast_scaler::Predictor;
+use crate::policy::schedule::{Schedule, ScheduleRt};
 use crate::engine::SimTime;
 use crate::metrics::expr::Expr;
 use crate::policy::{Decision, Observation, Policy, PolicyFactory, Target, Verdict};
@@ -49,7 +49,7 @@ pub enum TriggerSource {
     /// A query; an empty result is 0 when `ignore_null` (the prometheus scaler's default).
     Query { expr: Expr, ignore_null: bool },
     /// The predictive scaler's forecast (`kind = "predictive"`).
-    Forecast(Arc<super::predictive::ForecastConfig>),
+    Forecast(Arc<super::forecast_scaler::ForecastConfig>),
 }
 
 /// One trigger as simulated.
@@ -181,7 +181,7 @@ impl Keda {
                 Err(e) => Err(e),
             },
             TriggerSource::Resource { memory, utilization } => {
-                let svc = &obs.scenario().services[self.f.service];
+                let svc = obs.pod_template(self.f.service);
                 let (mut sum, mut n) = (0.0, 0u32);
                 for v in obs.pods(self.f.service) {
                     if let Some(r) = obs.pod_resources(&v) {
@@ -603,7 +603,7 @@ pub(crate) fn build_factory(
     let mut triggers = Vec::new();
     for (i, (t, (source, use_cached))) in so.triggers.iter().zip(sources).enumerate() {
         let activation = activation_threshold(t).map_err(|e| format!("triggers[{i}] ({}): {e}", t.r#type))?;
-        let ms = super::keda::trigger_metric_spec(&name, i, t).map_err(|e| e.to_string())?;
+        let ms = super::trigger_metric_spec(&name, i, t).map_err(|e| e.to_string())?;
         let metric_name = match &ms.external {
             Some(e) => e.metric.name.clone(),
             None => t.r#type.clone(),
@@ -677,7 +677,7 @@ pub(crate) fn parse_faults(p: &mut Params, so: &ScaledObjectSpec) -> Result<Vec<
 
 pub(crate) fn parse_controller(p: &mut Params) -> Result<ControllerConfig, ConfigError> {
     let mut config = ControllerConfig::default();
-    if let Some(flags) = p.get::<super::hpa::policy::ControllerFlags>("controller")? {
+    if let Some(flags) = p.get::<crate::policy::hpa::policy::ControllerFlags>("controller")? {
         let what = p.what.clone();
         flags.apply(&mut config).map_err(|e| ConfigError::at(p.span_of("controller"), format!("{what}: {e}")))?;
     }
@@ -687,8 +687,8 @@ pub(crate) fn parse_controller(p: &mut Params) -> Result<ControllerConfig, Confi
 /// `[policies.pods] kind = "keda"`: the ScaledObject's spec inline (snake_case) or
 /// `manifest = "scaledobject.yaml"`; plus `name`, `annotations`, `controller`, `faults` and
 /// `schedule`.
-pub fn parse(p: &mut Params, ctx: &crate::policy::ParseContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
-    let service = ctx.service.expect("pod policies are parsed for a service");
+pub fn parse(p: &mut Params, ctx: &crate::policy::PodContext<'_>) -> Result<Arc<dyn PolicyFactory>, ConfigError> {
+    let service = ctx.service;
     let sc = ctx.scenario;
     let svc_name = sc.services[service].name.clone();
     let what = p.what.clone();
@@ -734,7 +734,7 @@ pub fn parse(p: &mut Params, ctx: &crate::policy::ParseContext<'_>) -> Result<Ar
     let config = parse_controller(p)?;
     let faults = parse_faults(p, &so)?;
     let services: Vec<String> = sc.services.iter().map(|s| s.name.clone()).collect();
-    let schedule = super::schedule::parse(p, &services)?;
+    let schedule = crate::policy::schedule::parse(p, &services)?;
     let at = if manifest.is_some() { p.span_of("manifest") } else { p.span_of("triggers") };
     let kinds: Vec<crate::scenario::ServiceKind> = sc.services.iter().map(|s| s.kind).collect();
     let sources = trigger_sources(&mut so, service, &services, &kinds).map_err(|e| ConfigError::at(at.clone(), format!("{what}: {e}")))?;

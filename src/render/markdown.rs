@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::view::{DecisionRec, PolicyRun, RunView};
-use crate::output::fmt_secs;
+use super::format::fmt_secs;
 use crate::plot::format_time;
 
 /// Which way a column is better.
@@ -182,6 +182,43 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// What the reports say of one policy, for Markdown and HTML alike: lines, then titled lists
+/// of its notable decisions (only the lists that have some).
+pub struct PolicyNotes {
+    pub lines: Vec<String>,
+    pub lists: Vec<(&'static str, Vec<String>)>,
+}
+
+pub fn policy_notes(p: &PolicyRun) -> PolicyNotes {
+    let s = &p.summary;
+    let r = &s.responsiveness;
+    let n = notable(p);
+    let lines = vec![
+        elasticity_line(&s.elasticity),
+        flapping_line(&s.scaling),
+        format!(
+            "responsiveness: {} load increases found too few ready pods ({} never caught up); time to capacity mean {}, p95 {}, max {}",
+            r.events,
+            r.unresolved,
+            format_time(r.mean_s, 1.0),
+            format_time(r.p95_s, 1.0),
+            format_time(r.max_s, 1.0)
+        ),
+        format!("decisions: {} in all, {} applied changes, {} blocked, {} fallbacks", n.total, n.applied, n.blocked, n.fallbacks),
+    ];
+    let lists = [
+        ("largest scale-ups", &n.scale_ups),
+        ("largest scale-downs", &n.scale_downs),
+        ("blocked (first)", &n.blocked_first),
+        ("fallbacks (first)", &n.fallback_first),
+    ]
+    .into_iter()
+    .filter(|(_, list)| !list.is_empty())
+    .map(|(title, list)| (title, list.iter().map(decision_line).collect()))
+    .collect();
+    PolicyNotes { lines, lists }
+}
+
 pub fn decision_line(d: &DecisionRec) -> String {
     format!("{} {} {} -> {}: {}", format_time(d.time_s, 1.0), d.target, d.from, d.to, clip(&d.reason, 200))
 }
@@ -267,10 +304,10 @@ pub fn render(view: &RunView, figures: &[String]) -> String {
         o,
         "\nThe best value of each column is in **bold**. Definitions: docs/scenario.md, Outputs. \
          Latency percentiles are exact to {:.1}%.\n",
-        super::LATENCY_PRECISION * 100.0
+        crate::report::LATENCY_PRECISION * 100.0
     );
-    let labelled: Vec<(&str, &super::Summary)> = view.policies.iter().map(|p| (p.label.as_str(), &p.summary)).collect();
-    for line in super::slo_lines(&labelled) {
+    let labelled: Vec<(&str, &crate::report::Summary)> = view.policies.iter().map(|p| (p.label.as_str(), &p.summary)).collect();
+    for line in crate::report::slo_lines(&labelled) {
         let _ = writeln!(o, "- {}", md_escape(&line));
     }
     o.push('\n');
@@ -282,38 +319,18 @@ pub fn render(view: &RunView, figures: &[String]) -> String {
     }
     let _ = writeln!(o, "## Policies\n");
     for p in &view.policies {
-        let s = &p.summary;
         let _ = writeln!(o, "### {}\n", p.label);
         for f in figures.iter().filter(|f| f.starts_with(&format!("{}/", p.label))) {
             let _ = writeln!(o, "![{f}]({f}.png)\n");
         }
-        let e = &s.elasticity;
-        let r = &s.responsiveness;
-        let _ = writeln!(o, "- {}", md_escape(&elasticity_line(e)));
-        let _ = writeln!(o, "- {}", md_escape(&flapping_line(&s.scaling)));
-        let _ = writeln!(
-            o,
-            "- responsiveness: {} load increases found too few ready pods ({} never caught up); time to capacity mean {}, p95 {}, max {}",
-            r.events,
-            r.unresolved,
-            format_time(r.mean_s, 1.0),
-            format_time(r.p95_s, 1.0),
-            format_time(r.max_s, 1.0)
-        );
-        let n = notable(p);
-        let _ = writeln!(o, "- decisions: {} in all, {} applied changes, {} blocked, {} fallbacks", n.total, n.applied, n.blocked, n.fallbacks);
-        for (title, list) in [
-            ("largest scale-ups", &n.scale_ups),
-            ("largest scale-downs", &n.scale_downs),
-            ("blocked (first)", &n.blocked_first),
-            ("fallbacks (first)", &n.fallback_first),
-        ] {
-            if list.is_empty() {
-                continue;
-            }
+        let notes = policy_notes(p);
+        for line in &notes.lines {
+            let _ = writeln!(o, "- {}", md_escape(line));
+        }
+        for (title, list) in &notes.lists {
             let _ = writeln!(o, "- {title}:");
             for d in list {
-                let _ = writeln!(o, "  - {}", md_escape(&decision_line(d)));
+                let _ = writeln!(o, "  - {}", md_escape(d));
             }
         }
         o.push('\n');

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DecisionRow, Report, Row, Summary};
+use crate::report::{DecisionRow, Report, Row, Summary};
 use crate::engine::time::secs;
 use crate::scenario::{Scenario, ServiceKind};
 use crate::workload::Source;
@@ -128,7 +128,8 @@ fn source_text(s: &Source) -> String {
 }
 
 impl Brief {
-    pub fn of(sc: &Scenario, seed: u64) -> Self {
+    /// The brief of a run of `sc` with `seed`, comparing `policies`.
+    pub fn of(sc: &Scenario, policies: Vec<PolicyBrief>, seed: u64) -> Self {
         Brief {
             scenario: sc.name.clone(),
             description: sc.description.clone(),
@@ -136,7 +137,7 @@ impl Brief {
             warmup_s: secs(sc.warmup_ns),
             step_s: secs(sc.step_ns),
             seed,
-            load_fingerprint: super::load_fingerprint(sc, seed),
+            load_fingerprint: crate::report::load_fingerprint(sc, seed),
             demand_utilization: sc.report.demand_utilization,
             services: sc
                 .services
@@ -177,19 +178,7 @@ impl Brief {
                     })
                     .collect()
             },
-            policies: sc
-                .policies
-                .iter()
-                .map(|p| PolicyBrief {
-                    name: p.name.clone(),
-                    pods: {
-                        let mut k: Vec<&str> = p.pods.iter().map(|f| f.kind()).collect();
-                        k.dedup();
-                        k.join(", ")
-                    },
-                    nodes: p.nodes.as_ref().map_or("none".into(), |f| f.kind().to_string()),
-                })
-                .collect(),
+            policies,
         }
     }
 
@@ -227,8 +216,8 @@ pub struct RunView {
 }
 
 impl RunView {
-    pub fn of(sc: &Scenario, seed: u64, reports: &[Report]) -> Self {
-        RunView { brief: Brief::of(sc, seed), policies: reports.iter().map(PolicyRun::of).collect(), sources: Vec::new() }
+    pub fn of(sc: &Scenario, policies: Vec<PolicyBrief>, seed: u64, reports: &[Report]) -> Self {
+        RunView { brief: Brief::of(sc, policies, seed), policies: reports.iter().map(PolicyRun::of).collect(), sources: Vec::new() }
     }
 
     /// The service names, in the order of the first policy's timeseries.

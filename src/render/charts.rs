@@ -6,7 +6,7 @@
 //! both stay visible.
 
 use super::view::{PolicyRun, RunView};
-use super::Row;
+use crate::report::Row;
 use crate::plot::figure::{BarGrid, Bars, Cdf, Figure, Line, Marker, Panel, Scatter, Spectrum, Timeline};
 use crate::plot::{color, format_time};
 
@@ -294,7 +294,7 @@ pub fn headline(view: &RunView) -> Figure {
     let ps = &view.policies;
     let m = |title: &str, f: &dyn Fn(&PolicyRun) -> (f64, String)| Bars { title: title.into(), values: ps.iter().map(f).collect(), max: None };
     let metrics = vec![
-        m("p99 latency", &|p| (p.summary.latency_s.p99, crate::output::fmt_secs(p.summary.latency_s.p99))),
+        m("p99 latency", &|p| (p.summary.latency_s.p99, super::format::fmt_secs(p.summary.latency_s.p99))),
         Bars { max: Some(100.0), ..m("SLO attainment", &|p| (p.summary.sla.attainment * 100.0, format!("{:.3}%", p.summary.sla.attainment * 100.0))) },
         m("SLO violation minutes", &|p| (p.summary.sla.violation_minutes as f64, p.summary.sla.violation_minutes.to_string())),
         if dollars {

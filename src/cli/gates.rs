@@ -13,10 +13,13 @@ use rayon::prelude::*;
 use autosim::check::{self, metric, Baseline, BaselinePolicy, Expectation};
 use autosim::command::{self, Commands};
 use autosim::output;
-use autosim::scenario::{self, ConfigError, Scenario, ScenarioError};
+use autosim::scenario::{self, ConfigError, ScenarioError};
+use autosim::Experiment;
 use autosim::sweep::{self, answer, Progress, Sweep};
 
-use crate::{refuse_commands, BadInput, SweepArgs, SweepCommand};
+use clap::Subcommand;
+
+use super::{refuse_commands, BadInput};
 
 fn pool(jobs: Option<usize>) -> Result<Option<rayon::ThreadPool>> {
     match jobs {
@@ -155,11 +158,11 @@ struct Expectations {
     source: String,
 }
 
-fn expectations(file: &Path, sc: &Scenario, expect: Option<&Path>) -> Result<Expectations> {
+fn expectations(file: &Path, sc: &Experiment, expect: Option<&Path>) -> Result<Expectations> {
     match expect {
         Some(path) => {
             let source = std::fs::read_to_string(path).map_err(|e| ScenarioError::whole_file(path, format!("cannot read the expectations: {e}")))?;
-            let list = scenario::parse_expectations(&source, sc).map_err(|e| ScenarioError::locate(path, &source, e))?;
+            let list = sc.parse_expectations(&source).map_err(|e| ScenarioError::locate(path, &source, e))?;
             Ok(Expectations { list, file: path.to_path_buf(), source })
         }
         None => {
@@ -197,11 +200,11 @@ fn default_baseline(file: &Path) -> PathBuf {
 
 /// Run each policy with its seeds; summary JSON per (policy index, seed index). Programs the
 /// policies name are attached (no recording: `record` is `autosim run`'s), and must be allowed.
-fn run_seeds(sc: &Scenario, seeds: &[(usize, u32)], commands: Commands) -> Result<BTreeMap<(usize, u32), serde_json::Value>> {
+fn run_seeds(sc: &Experiment, seeds: &[(usize, u32)], commands: Commands) -> Result<BTreeMap<(usize, u32), serde_json::Value>> {
     let jobs: Vec<(usize, u32)> = seeds.iter().flat_map(|&(p, n)| (0..n).map(move |k| (p, k))).collect();
     jobs.par_iter()
         .map(|&(p, k)| {
-            let r = command::simulation(sc, p, sc.seed.wrapping_add(k as u64), commands)?.run();
+            let r = command::simulation(sc, p, sc.scenario.seed.wrapping_add(k as u64), commands)?.run();
             Ok(((p, k), metric::summary_json(&r.summary)))
         })
         .collect()
@@ -211,7 +214,7 @@ fn plan_policies(plan: &[(usize, u32)]) -> Vec<usize> {
     plan.iter().map(|&(p, _)| p).collect()
 }
 
-fn seeds_per_policy(sc: &Scenario, ex: &[Expectation], at_least_one: bool) -> Vec<(usize, u32)> {
+fn seeds_per_policy(sc: &Experiment, ex: &[Expectation], at_least_one: bool) -> Vec<(usize, u32)> {
     sc.policies
         .iter()
         .enumerate()
@@ -227,7 +230,7 @@ fn seeds_per_policy(sc: &Scenario, ex: &[Expectation], at_least_one: bool) -> Ve
 }
 
 pub fn baseline_update(file: &Path, out: Option<PathBuf>, expect: Option<PathBuf>, commands: Commands) -> Result<()> {
-    let sc = scenario::load(file)?;
+    let sc = autosim::load(file)?;
     let ex = expectations(file, &sc, expect.as_deref())?;
     let plan = seeds_per_policy(&sc, &ex.list, true);
     refuse_commands(file, &sc, &plan_policies(&plan), commands)?;
@@ -240,15 +243,15 @@ pub fn baseline_update(file: &Path, out: Option<PathBuf>, expect: Option<PathBuf
                 metrics.entry(m).or_default().push(v);
             }
         }
-        let seeds = (0..n).map(|k| sc.seed.wrapping_add(k as u64)).collect();
+        let seeds = (0..n).map(|k| sc.scenario.seed.wrapping_add(k as u64)).collect();
         policies.insert(sc.policies[p].name.clone(), BaselinePolicy { seeds, metrics });
     }
-    let b = Baseline { autosim_baseline: 1, scenario: sc.name.clone(), policies };
+    let b = Baseline { autosim_baseline: 1, scenario: sc.scenario.name.clone(), policies };
     let path = out.unwrap_or_else(|| default_baseline(file));
     let mut text = serde_json::to_vec_pretty(&b)?;
     text.push(b'\n');
     output::write_atomic(&path, &text).with_context(|| format!("writing {}", path.display()))?;
-    println!("{}: baseline of {} of {:?} ({})", path.display(), autosim::units::count(plan.len(), "policy", "policies"), sc.name, plan.iter().map(|&(p, n)| format!("{} x{n}", sc.policies[p].name)).collect::<Vec<_>>().join(", "));
+    println!("{}: baseline of {} of {:?} ({})", path.display(), autosim::units::count(plan.len(), "policy", "policies"), sc.scenario.name, plan.iter().map(|&(p, n)| format!("{} x{n}", sc.policies[p].name)).collect::<Vec<_>>().join(", "));
     Ok(())
 }
 
@@ -261,7 +264,7 @@ pub fn check(
     quiet: bool,
     commands: Commands,
 ) -> Result<()> {
-    let sc = scenario::load(file)?;
+    let sc = autosim::load(file)?;
     let ex = expectations(file, &sc, expect.as_deref())?;
     if ex.list.is_empty() {
         return Err(BadInput(format!(
@@ -305,7 +308,7 @@ pub fn check(
                             return Err(BadInput(format!("the baseline of {:?} has {} seed(s) of `{}`, the check needs {}: {hint}", pol.name, v.len(), b.metric, e.seeds)).into());
                         }
                         // The check runs the scenario's seed and the ones after it.
-                        let seeds: Vec<u64> = (0..e.seeds).map(|k| sc.seed.wrapping_add(u64::from(k))).collect();
+                        let seeds: Vec<u64> = (0..e.seeds).map(|k| sc.scenario.seed.wrapping_add(u64::from(k))).collect();
                         paired = bp.seeds.len() >= seeds.len() && bp.seeds[..seeds.len()] == seeds[..];
                         Some(v[..e.seeds as usize].to_vec())
                     }
@@ -316,10 +319,10 @@ pub fn check(
         }
     }
     if let Some(path) = &junit {
-        output::write_atomic(path, check::junit(&sc.name, &outcomes).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        output::write_atomic(path, check::junit(&sc.scenario.name, &outcomes).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &markdown {
-        output::write_atomic(path, check::markdown(&sc.name, &outcomes).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        output::write_atomic(path, check::markdown(&sc.scenario.name, &outcomes).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     }
     if !quiet {
         print!("{}", check::table(&outcomes));
@@ -330,4 +333,71 @@ pub fn check(
     } else {
         Err(anyhow!("{} of {} check(s) failed: {}", failed.len(), outcomes.len(), failed.iter().map(|o| o.why()).collect::<Vec<_>>().join("; ")))
     }
+}
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct SweepArgs {
+    #[command(subcommand)]
+    command: Option<SweepCommand>,
+    /// The sweep file (TOML).
+    #[arg(required = true)]
+    file: Option<PathBuf>,
+    /// Where to write sweep.csv and the answers [default: reports/sweeps/<sweep name>, and
+    /// shard-I-of-N under it for a shard].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run the I-th of N slices of the points (I from 0); `--shard N` takes I from
+    /// JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Threads [default: RAYON_NUM_THREADS, or one per core].
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Run at most this many points now (resume later).
+    #[arg(long, value_name = "N")]
+    max_points: Option<usize>,
+    /// Let the scenario run the programs its policies name (`command`); also
+    /// AUTOSIM_ALLOW_COMMANDS=1. Without it, such a scenario is refused.
+    #[arg(long)]
+    allow_commands: bool,
+    /// No progress bar and no summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SweepCommand {
+    /// Join the results of shards (their output folders) and answer.
+    Merge {
+        /// The shards' output folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The sweep file [default: the one recorded in the folders' sweep.json].
+        #[arg(long, value_name = "FILE")]
+        sweep: Option<PathBuf>,
+        /// Where to write the merged sweep.csv and the answers [default: reports/sweeps/<sweep name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BaselineCommand {
+    /// Run the scenario and write the baseline `autosim check` compares against.
+    Update {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// The baseline to write [default: <scenario stem>.baseline.json beside it].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Expectations from this file (they say how many seeds to run).
+        #[arg(long, value_name = "FILE")]
+        expect: Option<PathBuf>,
+        /// Let the scenario run the programs its policies name (`command`); also
+        /// AUTOSIM_ALLOW_COMMANDS=1. Without it, such a scenario is refused.
+        #[arg(long)]
+        allow_commands: bool,
+    },
 }

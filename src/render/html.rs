@@ -4,9 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::markdown::{brief_lines, columns, decision_line, notable};
+use super::markdown::{brief_lines, columns, policy_notes};
 use super::view::RunView;
-use crate::plot::format_time;
 
 /// Text for HTML.
 pub fn esc(s: &str) -> String {
@@ -68,9 +67,9 @@ pub fn render(view: &RunView, figures: &[(String, String)]) -> String {
         o.push_str("</tr>\n");
     }
     o.push_str("</tbody>\n</table>\n<p>The best value of each column is highlighted. Definitions: docs/scenario.md, Outputs.</p>\n");
-    let labelled: Vec<(&str, &super::Summary)> = view.policies.iter().map(|p| (p.label.as_str(), &p.summary)).collect();
+    let labelled: Vec<(&str, &crate::report::Summary)> = view.policies.iter().map(|p| (p.label.as_str(), &p.summary)).collect();
     o.push_str("<ul class=\"slo\">\n");
-    for line in super::slo_lines(&labelled) {
+    for line in crate::report::slo_lines(&labelled) {
         o.push_str(&format!("<li>{}</li>\n", esc(&line)));
     }
     o.push_str("</ul>\n");
@@ -83,40 +82,20 @@ pub fn render(view: &RunView, figures: &[(String, String)]) -> String {
     }
     o.push_str("<h2>Policies</h2>\n");
     for p in &view.policies {
-        let s = &p.summary;
         let _ = writeln!(o, "<h3>{}</h3>", esc(&p.label));
         let prefix = format!("{}/", p.label);
         for (name, svg) in figures.iter().filter(|f| f.0.starts_with(&prefix)) {
             let _ = writeln!(o, "<figure id=\"{}\">\n{}\n</figure>", esc(&name.replace('/', "-")), inline_svg(svg));
         }
-        let e = &s.elasticity;
-        let r = &s.responsiveness;
-        let n = notable(p);
+        let notes = policy_notes(p);
         o.push_str("<ul>\n");
-        let _ = writeln!(o, "<li>{}</li>", esc(&super::markdown::elasticity_line(e)));
-        let _ = writeln!(o, "<li>{}</li>", esc(&super::markdown::flapping_line(&s.scaling)));
-        let _ = writeln!(
-            o,
-            "<li>responsiveness: {} load increases found too few ready pods ({} never caught up); time to capacity mean {}, p95 {}, max {}</li>",
-            r.events,
-            r.unresolved,
-            esc(&format_time(r.mean_s, 1.0)),
-            esc(&format_time(r.p95_s, 1.0)),
-            esc(&format_time(r.max_s, 1.0))
-        );
-        let _ = writeln!(o, "<li>decisions: {} in all, {} applied changes, {} blocked, {} fallbacks</li>", n.total, n.applied, n.blocked, n.fallbacks);
-        for (title, list) in [
-            ("largest scale-ups", &n.scale_ups),
-            ("largest scale-downs", &n.scale_downs),
-            ("blocked (first)", &n.blocked_first),
-            ("fallbacks (first)", &n.fallback_first),
-        ] {
-            if list.is_empty() {
-                continue;
-            }
+        for line in &notes.lines {
+            let _ = writeln!(o, "<li>{}</li>", esc(line));
+        }
+        for (title, list) in &notes.lists {
             let _ = write!(o, "<li>{title}:<ul>");
             for d in list {
-                let _ = write!(o, "<li><code>{}</code></li>", esc(&decision_line(d)));
+                let _ = write!(o, "<li><code>{}</code></li>", esc(d));
             }
             o.push_str("</ul></li>\n");
         }

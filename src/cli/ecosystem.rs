@@ -13,7 +13,9 @@ use autosim::output;
 use autosim::prom::{self, Auth, RangeQuery};
 use autosim::units::parse_duration;
 
-use crate::BadInput;
+use clap::Subcommand;
+
+use super::BadInput;
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -59,7 +61,7 @@ pub fn trace_fetch(url: &str, query: &str, start: &str, end: &str, step: &str, o
 
 /// `autosim export openmetrics`.
 pub fn export_openmetrics(run: &Path, out: Option<PathBuf>, start: Option<&str>) -> Result<()> {
-    let (policies, brief) = crate::read_run(run)?;
+    let (policies, brief) = super::compare::read_run(run)?;
     if policies.is_empty() {
         return Err(BadInput(format!("{}: no policy folders (with summary.json) in it: expected the output folder of `autosim run`", run.display())).into());
     }
@@ -122,4 +124,20 @@ mod tests {
         assert_eq!(super::rfc3339(1_714_521_600_000), "2024-05-01T00:00:00Z");
         assert_eq!(super::rfc3339(951_825_600_000), "2000-02-29T12:00:00Z");
     }
+}
+#[derive(Subcommand)]
+pub(crate) enum ExportCommand {
+    /// A run's timeseries as OpenMetrics text, for `promtool tsdb create-blocks-from
+    /// openmetrics` (see docs/prometheus.md).
+    Openmetrics {
+        /// The run's output folder (of `autosim run`), or one policy's folder.
+        run: PathBuf,
+        /// The file to write [default: the standard output].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// When the run starts: RFC 3339, Unix seconds, `now` or `now-<duration>` [default:
+        /// so that it ends at the last full hour].
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
+    },
 }

@@ -21,11 +21,15 @@
 //! the `paused` annotation without a count (the loop stops), and the fallback
 //! `behavior: triggerScoped` of KEDA's newest releases.
 
+
+pub mod forecast_scaler;
+pub mod policy;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::hpa::spec::{
+use crate::policy::hpa::spec::{
     HpaBehavior, HpaScalingRules, HpaSpec, LabelSelector, MetricIdentifier, MetricSpec, MetricTarget, MetricTargetType,
     Quantity, ScalingPolicySelect,
 };
