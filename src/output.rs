@@ -7,13 +7,57 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::render::view::{Brief, RunView};
 use crate::render::format::fmt_secs;
 use crate::render::{charts, html, markdown};
+use crate::plot::PlotError;
 use crate::report::{Report, ResponseEvent, Summary};
+
+type Result<T, E = OutputError> = std::result::Result<T, E>;
+
+/// What can go wrong writing a run's files; each message names the file or folder.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("cannot create the folder {dir}")]
+    CreateFolder { dir: PathBuf, #[source] err: std::io::Error },
+    #[error("cannot create {path}")]
+    Create { path: PathBuf, #[source] err: std::io::Error },
+    #[error("cannot write {path}")]
+    Write { path: PathBuf, #[source] err: std::io::Error },
+    #[error("cannot move {path} into place")]
+    Rename { path: PathBuf, #[source] err: std::io::Error },
+    /// The CSV writer could not hand back its text.
+    #[error("csv: {err}")]
+    CsvFlush { err: std::io::Error },
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A figure (`name` with its extension) could not be drawn.
+    #[error("drawing {figure}")]
+    Draw { figure: String, #[source] err: PlotError },
+    #[error("policy {policy:?}: will not write the export {name:?}: expected a plain file name in the policy's folder")]
+    ExportName { policy: String, name: String },
+    #[error(transparent)]
+    FolderInUse(#[from] FolderInUse),
+    #[error("cannot list the output folder {dir}")]
+    ListFolder { dir: PathBuf, #[source] err: std::io::Error },
+    #[error("cannot create the output folder {dir}")]
+    CreateOutputFolder { dir: PathBuf, #[source] err: std::io::Error },
+    #[error("the output folder {dir} does not take files: {err}")]
+    TakesNoFiles { dir: PathBuf, err: std::io::Error },
+    #[error("cannot remove the earlier run's {path}: {err}")]
+    RemoveEarlier { path: PathBuf, err: std::io::Error },
+}
+
+impl OutputError {
+    /// A mistake in what the user gave (exit code 2): an output folder in use.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, OutputError::FolderInUse(_))
+    }
+}
 
 /// Write `bytes` to `path` whole or not at all.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -26,7 +70,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// seam the tests use to make a write fail part-way (a full disk).
 pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("cannot create the folder {}", dir.display()))?;
+    fs::create_dir_all(dir).map_err(|err| OutputError::CreateFolder { dir: dir.to_path_buf(), err })?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> Result<()> {
@@ -40,10 +84,10 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::
             }
             r => r,
         }
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-        fill(&mut f).with_context(|| format!("cannot write {}", tmp.display()))?;
+        .map_err(|err| OutputError::Create { path: tmp.clone(), err })?;
+        fill(&mut f).map_err(|err| OutputError::Write { path: tmp.clone(), err })?;
         f.sync_all().ok();
-        fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
+        fs::rename(&tmp, path).map_err(|err| OutputError::Rename { path: path.to_path_buf(), err })?;
         Ok(())
     })();
     if result.is_err() {
@@ -61,7 +105,7 @@ pub fn csv_bytes<T: Serialize>(rows: &[T], header_if_empty: &[&str]) -> Result<V
     for r in rows {
         w.serialize(r)?;
     }
-    w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
+    w.into_inner().map_err(|e| OutputError::CsvFlush { err: e.into_error() })
 }
 
 /// One line of `comparison.csv`: the headline numbers of one policy. The first columns are
@@ -214,8 +258,8 @@ pub fn write_human(dir: &Path, view: &RunView, plots: bool) -> Result<Vec<PathBu
     let drawn: Vec<Result<(String, Vec<u8>, String)>> = figures
         .par_iter()
         .map(|(name, f)| {
-            let png = crate::plot::figure::png(f).with_context(|| format!("drawing {name}.png"))?;
-            let svg = crate::plot::figure::svg(f).with_context(|| format!("drawing {name}.svg"))?;
+            let png = crate::plot::figure::png(f).map_err(|err| OutputError::Draw { figure: format!("{name}.png"), err })?;
+            let svg = crate::plot::figure::svg(f).map_err(|err| OutputError::Draw { figure: format!("{name}.svg"), err })?;
             Ok((name.clone(), png, svg))
         })
         .collect();
@@ -249,7 +293,7 @@ pub fn write_reports(dir: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
     // files in the policy's folder, checked before anything is written.
     for r in reports {
         if let Some((name, _)) = r.files.iter().find(|(n, _)| !crate::confine::plain_file_name(n)) {
-            anyhow::bail!("policy {:?}: will not write the export {name:?}: expected a plain file name in the policy's folder", r.summary.policy);
+            return Err(OutputError::ExportName { policy: r.summary.policy.clone(), name: name.clone() });
         }
     }
     let mut written = Vec::new();
@@ -387,7 +431,7 @@ pub fn prepare_run_folder(dir: &Path, force: bool) -> Result<RunFolder> {
         }
         let mut others = Vec::new();
         let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-            .with_context(|| format!("cannot list the output folder {}", dir.display()))?
+            .map_err(|err| OutputError::ListFolder { dir: dir.to_path_buf(), err })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         entries.sort();
@@ -416,7 +460,7 @@ pub fn prepare_run_folder(dir: &Path, force: bool) -> Result<RunFolder> {
             earlier.clear();
         }
     }
-    fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    fs::create_dir_all(dir).map_err(|err| OutputError::CreateOutputFolder { dir: dir.to_path_buf(), err })?;
     let probe = dir.join(format!(".autosim-write-test-{}", std::process::id()));
     let wrote = fs::write(&probe, b"");
     let _ = fs::remove_file(&probe);
@@ -424,7 +468,7 @@ pub fn prepare_run_folder(dir: &Path, force: bool) -> Result<RunFolder> {
         if created {
             let _ = fs::remove_dir(dir);
         }
-        return Err(anyhow::anyhow!("the output folder {} does not take files: {e}", dir.display()));
+        return Err(OutputError::TakesNoFiles { dir: dir.to_path_buf(), err: e });
     }
     Ok(RunFolder { dir: dir.to_path_buf(), created, earlier })
 }
@@ -441,7 +485,7 @@ impl RunFolder {
             match r {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(anyhow::anyhow!("cannot remove the earlier run's {}: {e}", p.display())),
+                Err(e) => return Err(OutputError::RemoveEarlier { path: p.clone(), err: e }),
             }
         }
         Ok(())

@@ -10,14 +10,37 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
-use crate::command::{CommandExternal, Commands, Recorder};
+use crate::command::{CommandExternal, Commands, CommandsRefused, Recorder};
+use crate::output::OutputError;
 use crate::policy::external::{Exchange, External, ExternalSpec, Recording, FORMAT};
 use crate::report::Report;
 use crate::experiment::Experiment;
 use crate::sim::Simulation;
+
+/// Why the policies of a scenario could not run, or their recordings not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Refused(#[from] CommandsRefused),
+    #[error("policies {first:?} and {second:?} both record to {path}: give each its own `record` file")]
+    SharedRecording { first: String, second: String, path: PathBuf },
+    #[error("serializing a recording")]
+    Serialize(#[source] serde_json::Error),
+    /// The recording's path left the scenario's folder since it was read.
+    #[error("policy {policy:?}: `record`: {message}")]
+    Confined { policy: String, message: String },
+    #[error("writing the exchanges of policy {policy:?} to {path}")]
+    Write { policy: String, path: PathBuf, #[source] err: OutputError },
+}
+
+impl RunError {
+    /// A mistake in what the user gave (exit code 2): programs the user did not allow.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, RunError::Refused(_))
+    }
+}
 
 type Log = Arc<Mutex<Vec<Exchange>>>;
 /// A service's program to start, and where its exchanges are recorded.
@@ -48,7 +71,7 @@ pub struct Tick {
 /// recordings are written at the end.
 /// Programs run only when `commands` allows them: a scenario that names one is refused
 /// otherwise ([`crate::command::CommandsRefused`]), before anything runs.
-pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Commands, progress: &(dyn Fn(Tick) + Sync)) -> Result<Vec<Report>> {
+pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Commands, progress: &(dyn Fn(Tick) + Sync)) -> Result<Vec<Report>, RunError> {
     crate::command::check_allowed(ex, selected, commands)?;
     // Per selected alternative, per service: the program and where its exchanges go.
     let mut files: BTreeMap<PathBuf, RecordFile> = BTreeMap::new();
@@ -70,12 +93,7 @@ pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Co
                         services: BTreeMap::new(),
                     });
                     if file.policy != spec.name {
-                        bail!(
-                            "policies {:?} and {:?} both record to {}: give each its own `record` file",
-                            file.policy,
-                            spec.name,
-                            path.display()
-                        );
+                        return Err(RunError::SharedRecording { first: file.policy.clone(), second: spec.name.clone(), path: path.clone() });
                     }
                     Some(Arc::clone(file.services.entry(x.service.clone()).or_default()))
                 }
@@ -123,13 +141,13 @@ pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Co
             .map(|(s, log)| (s.clone(), std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()))))
             .collect();
         let rec = Recording { format: FORMAT.into(), command: file.command.clone(), services };
-        let mut text = serde_json::to_string_pretty(&rec).context("serializing a recording")?;
+        let mut text = serde_json::to_string_pretty(&rec).map_err(RunError::Serialize)?;
         text.push('\n');
         // Checked when the scenario was read; again now, in case a link appeared since.
         crate::confine::recheck(&file.dir, path, "the scenario's folder")
-            .map_err(|m| anyhow::anyhow!("policy {:?}: `record`: {m}", file.policy))?;
+            .map_err(|message| RunError::Confined { policy: file.policy.clone(), message })?;
         crate::output::write_atomic(path, text.as_bytes())
-            .with_context(|| format!("writing the exchanges of policy {:?} to {}", file.policy, path.display()))?;
+            .map_err(|err| RunError::Write { policy: file.policy.clone(), path: path.clone(), err })?;
     }
     Ok(reports)
 }

@@ -215,8 +215,9 @@ pub(crate) fn main() -> ExitCode {
         Err(e) => {
             let bad_input = e.downcast_ref::<ScenarioError>().is_some()
                 || e.downcast_ref::<BadInput>().is_some()
-                || e.downcast_ref::<output::FolderInUse>().is_some()
-                || e.downcast_ref::<autosim::sweep::BadResults>().is_some()
+                || e.downcast_ref::<output::OutputError>().is_some_and(|e| e.is_bad_input())
+                || e.downcast_ref::<autosim::run::RunError>().is_some_and(|e| e.is_bad_input())
+                || e.downcast_ref::<autosim::sweep::SweepError>().is_some_and(|e| e.is_bad_input())
                 || e.downcast_ref::<ExplainError>().is_some()
                 || e.downcast_ref::<CommandsRefused>().is_some();
             eprintln!("error: {e:#}");

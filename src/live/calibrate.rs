@@ -207,11 +207,11 @@ fn median(v: &mut [f64]) -> Option<f64> {
     stats(v).p50
 }
 
-pub fn calibrate(opts: &CalibrateOptions) -> anyhow::Result<()> {
+pub fn calibrate(opts: &CalibrateOptions) -> Result<(), LiveError> {
     let dir = &opts.dir;
     let fit_kind = opts.fit.as_str();
     if !matches!(fit_kind, "lognormal" | "empirical") {
-        return Err(LiveError::refused(format!("--fit {fit_kind:?}: expected lognormal or empirical")).into());
+        return Err(LiveError::refused(format!("--fit {fit_kind:?}: expected lognormal or empirical")));
     }
     let pods: Vec<PodRow> = read_csv(&dir.join("pods.csv"))?.ok_or_else(|| {
         LiveError::refused(format!("{}: no pods.csv: not the folder of a `live replay` or `live record`", dir.display()))
@@ -230,8 +230,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> anyhow::Result<()> {
                     "--service {svc:?}: the replay in {} did not replay it (it replayed: {})",
                     dir.display(),
                     known.join(", ")
-                ))
-                .into());
+                )));
             }
             d
         }
@@ -377,11 +376,10 @@ pub fn calibrate(opts: &CalibrateOptions) -> anyhow::Result<()> {
             return Err(LiveError::refused(format!(
                 "only {} startup sample(s) measured, fewer than {MIN_SAMPLES}: the fit would be noise; replay longer or pass --force",
                 samples.len()
-            ))
-            .into());
+            )));
         }
         let Some(f) = ln else {
-            return Err(LiveError::refused("no startup sample was measured (no pod went from scheduled to ready)").into());
+            return Err(LiveError::refused("no startup sample was measured (no pod went from scheduled to ready)"));
         };
         let text = std::fs::read_to_string(path).map_err(|e| LiveError::refused(format!("{}: cannot read: {e}", path.display())))?;
         let new_value = if fit_kind == "lognormal" {
@@ -414,7 +412,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> anyhow::Result<()> {
         gaps,
         written_scenario: written,
     };
-    let mut json = serde_json::to_vec_pretty(&cal)?;
+    let mut json = serde_json::to_vec_pretty(&cal).map_err(|e| LiveError::failed(&e))?;
     json.push(b'\n');
     crate::output::write_atomic(&out_dir.join("calibration.json"), &json)?;
     let md = render(&cal);

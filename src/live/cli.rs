@@ -170,7 +170,7 @@ fn duration(flag: &str, v: &str) -> Result<Duration, LiveError> {
     parse_duration(v).map(|d| Duration::from_nanos(d.nanos())).map_err(|e| LiveError::refused(format!("--{flag} {v:?}: {e}")))
 }
 
-pub fn dispatch(cmd: LiveCommand) -> anyhow::Result<()> {
+pub fn dispatch(cmd: LiveCommand) -> Result<(), LiveError> {
     match cmd {
         LiveCommand::Plan { run, policy, map, speed, max_replicas, out } => {
             let p = super::plan::build(&run, &PlanOptions { policy: policy.clone(), map, speed, max_replicas })?;
@@ -205,7 +205,7 @@ pub fn dispatch(cmd: LiveCommand) -> anyhow::Result<()> {
         }
         LiveCommand::Record { namespace, deployments, duration: d, poll, context, kubeconfig, out } => {
             if namespace.is_empty() {
-                return Err(LiveError::refused("--namespace is required").into());
+                return Err(LiveError::refused("--namespace is required"));
             }
             let opts = super::recorder::RecordOptions {
                 namespace: namespace.clone(),
@@ -246,7 +246,7 @@ pub fn dispatch(cmd: LiveCommand) -> anyhow::Result<()> {
                     let mut j = journal.clone();
                     j.restored_at_unix_s = Some(super::journal::now_unix_s());
                     let at = if dir.is_file() { dir.parent().unwrap_or(std::path::Path::new(".")).to_path_buf() } else { dir.clone() };
-                    j.write(&at).map_err(|e| LiveError::refused(format!("{e:#}")))?;
+                    j.write(&at).map_err(|e| LiveError::refused(e.message))?;
                     Ok(())
                 } else {
                     Err(LiveError::cluster(failed.join("; ")))

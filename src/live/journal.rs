@@ -39,9 +39,9 @@ pub fn now_unix_s() -> f64 {
 
 impl Journal {
     /// Write it whole to `dir/journal.json`.
-    pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, LiveError> {
         let path = dir.join(FILE);
-        let mut bytes = serde_json::to_vec_pretty(self)?;
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| LiveError::failed(&e))?;
         bytes.push(b'\n');
         crate::output::write_atomic(&path, &bytes)?;
         Ok(path)

@@ -221,10 +221,10 @@ pub fn options_of_script(js: &str) -> Option<&str> {
 }
 
 /// `autosim live k6`.
-pub fn export(scenario: &Path, service: &str, url: &str, speed: f64, out: Option<PathBuf>) -> anyhow::Result<()> {
+pub fn export(scenario: &Path, service: &str, url: &str, speed: f64, out: Option<PathBuf>) -> Result<(), LiveError> {
     let sc = crate::scenario::load(scenario)?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(LiveError::refused(format!("--url {url:?}: expected an http:// or https:// URL")).into());
+        return Err(LiveError::refused(format!("--url {url:?}: expected an http:// or https:// URL")));
     }
     let (opts, funcs) = options(&sc, service, speed)?;
     let js = script(&opts, &funcs, scenario, service, url, speed);

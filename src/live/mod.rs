@@ -61,23 +61,52 @@ impl fmt::Display for LiveError {
 
 impl std::error::Error for LiveError {}
 
+impl LiveError {
+    /// Anything else that failed (a file, the runtime): exit 1, with the error's causes in
+    /// its message.
+    pub fn failed(e: &dyn std::error::Error) -> Self {
+        LiveError { code: 1, message: causes(e) }
+    }
+}
+
+/// A reports file that could not be written: exit 1 (2 for an output folder in use).
+impl From<crate::output::OutputError> for LiveError {
+    fn from(e: crate::output::OutputError) -> Self {
+        LiveError { code: if e.is_bad_input() { 2 } else { 1 }, message: causes(&e) }
+    }
+}
+
+/// A scenario that does not load: bad input, exit 2.
+impl From<crate::scenario::ScenarioError> for LiveError {
+    fn from(e: crate::scenario::ScenarioError) -> Self {
+        LiveError::refused(causes(&e))
+    }
+}
+
+/// An error and its causes, joined by ": " (as `error: {e:#}` prints a chain).
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(c) = next {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        next = c.source();
+    }
+    text
+}
+
 /// Run a live command; prints its error and gives the exit code.
 pub fn run(cmd: LiveCommand) -> ExitCode {
     match cli::dispatch(cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = match e.downcast_ref::<LiveError>() {
-                Some(l) => l.code,
-                None if e.downcast_ref::<crate::scenario::ScenarioError>().is_some() => 2,
-                None => 1,
-            };
-            eprintln!("error: {e:#}");
-            ExitCode::from(code)
+            eprintln!("error: {e}");
+            ExitCode::from(e.code)
         }
     }
 }
 
 /// A current-thread runtime for one live command.
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, LiveError> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| LiveError::failed(&e))
 }

@@ -233,7 +233,7 @@ fn policies_in(run: &Path) -> Vec<String> {
 }
 
 /// `plan.csv`.
-pub fn csv(plan: &Plan) -> anyhow::Result<Vec<u8>> {
+pub fn csv(plan: &Plan) -> Result<Vec<u8>, crate::output::OutputError> {
     crate::output::csv_bytes(
         &plan.calls,
         &["index", "time_s", "wall_offset_s", "service", "deployment", "from", "to", "reason"],

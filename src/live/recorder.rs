@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::Kube;
 use super::LiveError;
+use crate::output::OutputError;
 
 /// A row of `observed.csv`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -164,11 +165,11 @@ impl Recorder {
         rows
     }
 
-    pub fn observed_csv(&self) -> anyhow::Result<Vec<u8>> {
+    pub fn observed_csv(&self) -> Result<Vec<u8>, OutputError> {
         crate::output::csv_bytes(&self.observed, &["time_s", "deployment", "spec_replicas", "ready_replicas", "pods"])
     }
 
-    pub fn pods_csv(&self) -> anyhow::Result<Vec<u8>> {
+    pub fn pods_csv(&self) -> Result<Vec<u8>, OutputError> {
         crate::output::csv_bytes(
             &self.pod_rows(),
             &["deployment", "pod", "uid", "created_s", "scheduled_s", "ready_s", "deletion_s", "gone_s", "censored"],
@@ -219,7 +220,7 @@ pub async fn record(kube: &Kube, opts: &RecordOptions) -> Result<(), LiveError> 
             _ = super::replay::stop_signal() => { interrupted = true; break; }
         }
     }
-    write(&rec, &opts.out).map_err(|e| LiveError::refused(format!("writing to {}: {e:#}", opts.out.display())))?;
+    write(&rec, &opts.out).map_err(|e| LiveError::refused(format!("writing to {}: {}", opts.out.display(), super::causes(&e))))?;
     println!(
         "recorded {} poll(s) of {} Deployment(s) over {:.0}s{}; files in {}",
         k,
@@ -232,7 +233,7 @@ pub async fn record(kube: &Kube, opts: &RecordOptions) -> Result<(), LiveError> 
 }
 
 /// Write `observed.csv` and `pods.csv` under `dir`.
-pub fn write(rec: &Recorder, dir: &Path) -> anyhow::Result<()> {
+pub fn write(rec: &Recorder, dir: &Path) -> Result<(), OutputError> {
     crate::output::write_atomic(&dir.join("observed.csv"), &rec.observed_csv()?)?;
     crate::output::write_atomic(&dir.join("pods.csv"), &rec.pods_csv()?)?;
     Ok(())

@@ -14,6 +14,7 @@ use super::plan::{self, Plan, PlanOptions};
 use super::recorder::{self, round_ms, Recorder, Watched};
 use super::timing::{self, Clock};
 use super::LiveError;
+use crate::output::OutputError;
 
 /// Options of `autosim live replay`.
 #[derive(Debug, Clone)]
@@ -102,7 +103,7 @@ pub struct Signals {
 }
 
 impl Signals {
-    pub fn listen() -> anyhow::Result<Signals> {
+    pub fn listen() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Signals { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
     }
@@ -189,7 +190,7 @@ pub async fn replay(opts: &ReplayOptions) -> Result<(), LiveError> {
     print!("{}", plan::text(&plan));
     let write = |name: &str, bytes: &[u8]| {
         crate::output::write_atomic(&dir.join(name), bytes)
-            .map_err(|e| LiveError::refused(format!("writing {}: {e:#}", dir.join(name).display())))
+            .map_err(|e| LiveError::refused(format!("writing {}: {}", dir.join(name).display(), super::causes(&e))))
     };
     write("plan.csv", &plan::csv(&plan).map_err(|e| LiveError::refused(e.to_string()))?)?;
     if !opts.apply && !opts.server_dry_run {
@@ -214,7 +215,7 @@ pub async fn replay(opts: &ReplayOptions) -> Result<(), LiveError> {
         restored_at_unix_s: None,
     };
     if opts.apply {
-        journal.write(&dir).map_err(|e| LiveError::refused(format!("writing the journal in {}: {e:#}", dir.display())))?;
+        journal.write(&dir).map_err(|e| LiveError::refused(format!("writing the journal in {}: {}", dir.display(), e.message)))?;
     }
     let mut state = State { requests: Vec::new(), recorder: None, t0: None, other_writer: 0 };
     let watched: Vec<Watched> = watched.into_iter().map(|(w, _)| w).collect();
@@ -541,11 +542,11 @@ pub fn simulated_ready(run: &Path, policy: &str, service: &str) -> Vec<(f64, f64
 }
 
 fn write_outputs(dir: &Path, plan: &Plan, state: &State, summary: &LiveSummary) -> Result<(), LiveError> {
-    let w = |name: &str, bytes: anyhow::Result<Vec<u8>>| -> Result<(), LiveError> {
+    let w = |name: &str, bytes: Result<Vec<u8>, OutputError>| -> Result<(), LiveError> {
         let path = dir.join(name);
         bytes
             .and_then(|b| crate::output::write_atomic(&path, &b))
-            .map_err(|e| LiveError::refused(format!("writing {}: {e:#}", path.display())))
+            .map_err(|e| LiveError::refused(format!("writing {}: {}", path.display(), super::causes(&e))))
     };
     w(
         "requests.csv",

@@ -7,9 +7,8 @@
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result};
 
-use super::{Row, Sweep};
+use super::{Result, Row, Sweep, SweepError};
 use crate::check::metric::fmt_number;
 use crate::check::stats::Estimate;
 use crate::output;
@@ -461,7 +460,7 @@ pub fn write(sweep: &Sweep, a: &Answers, out: &Path) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
         let p = out.join(name);
-        output::write_atomic(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+        output::write_atomic(&p, bytes).map_err(|err| SweepError::WriteAnswer { path: p.clone(), err })?;
         written.push(p);
         Ok(())
     };

@@ -23,16 +23,60 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 
 pub use spec::{Axis, AxisValue, Point, Sweep};
 
 use crate::check::metric;
 use crate::command::{self, Commands};
-use crate::output;
+use crate::output::{self, OutputError};
+use crate::plot::PlotError;
 use crate::scenario::{ConfigError, ScenarioError};
 use crate::sim::Simulation;
+
+type Result<T, E = SweepError> = std::result::Result<T, E>;
+
+/// Why a sweep could not run, merge or write its answers; each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    BadResults(#[from] BadResults),
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("cannot read {path}: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
+    #[error("cannot repair {path}")]
+    Repair { path: PathBuf, #[source] err: std::io::Error },
+    #[error("cannot create the folder {dir}")]
+    CreateFolder { dir: PathBuf, #[source] err: std::io::Error },
+    #[error("cannot open {path}")]
+    Open { path: PathBuf, #[source] err: std::io::Error },
+    #[error("cannot write {path}")]
+    Write { path: PathBuf, #[source] err: std::io::Error },
+    /// A row could not be appended to sweep.csv as the runs finished.
+    #[error("cannot write {path}: {err}")]
+    Append { path: PathBuf, err: std::io::Error },
+    /// One of the answer's files (`answer::write`).
+    #[error("writing {path}")]
+    WriteAnswer { path: PathBuf, #[source] err: OutputError },
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl SweepError {
+    /// A mistake in what the user gave (exit code 2): results of another sweep, a bad scenario.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            SweepError::BadResults(_) | SweepError::Scenario(_) => true,
+            SweepError::Output(e) => e.is_bad_input(),
+            _ => false,
+        }
+    }
+}
 
 /// The file of results.
 pub const CSV: &str = "sweep.csv";
@@ -152,20 +196,21 @@ pub fn read_rows(sweep: &Sweep, file: &Path, repair: bool) -> Result<Vec<Row>> {
     let mut bytes = match fs::read(file) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(anyhow!("cannot read {}: {e}", file.display())),
+        Err(e) => return Err(SweepError::Read { path: file.to_path_buf(), err: e }),
     };
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     if whole < bytes.len() {
         bytes.truncate(whole);
         if repair {
-            let f = OpenOptions::new().write(true).open(file).with_context(|| format!("cannot repair {}", file.display()))?;
-            f.set_len(whole as u64).with_context(|| format!("cannot repair {}", file.display()))?;
+            let repair = |err| SweepError::Repair { path: file.to_path_buf(), err };
+            let f = OpenOptions::new().write(true).open(file).map_err(repair)?;
+            f.set_len(whole as u64).map_err(repair)?;
         }
     }
     if bytes.is_empty() {
         return Ok(vec![]);
     }
-    let bad = |m: String| -> anyhow::Error { BadResults(format!("{}: {m}", file.display())).into() };
+    let bad = |m: String| SweepError::BadResults(BadResults(format!("{}: {m}", file.display())));
     let mut rd = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes.as_slice());
     let head: Vec<String> = rd.headers().map_err(|e| bad(e.to_string()))?.iter().map(String::from).collect();
     if head != header(sweep) {
@@ -246,7 +291,7 @@ fn write_manifest(sweep: &Sweep, out: &Path, shard: Option<(usize, usize)>) -> R
     });
     let mut text = serde_json::to_vec_pretty(&m)?;
     text.push(b'\n');
-    output::write_atomic(&out.join(MANIFEST), &text)
+    Ok(output::write_atomic(&out.join(MANIFEST), &text)?)
 }
 
 /// The recorded manifest of a results folder, if any.
@@ -297,7 +342,7 @@ type Run = (u64, (usize, String));
 /// Run the sweep (or its shard) into `opts.out`, resuming from the rows already there.
 pub fn run(sweep: &Sweep, opts: &Options, progress: &(dyn Fn(Progress) + Sync)) -> Result<Outcome> {
     let out = &opts.out;
-    fs::create_dir_all(out).with_context(|| format!("cannot create the folder {}", out.display()))?;
+    fs::create_dir_all(out).map_err(|err| SweepError::CreateFolder { dir: out.to_path_buf(), err })?;
     let csv_path = out.join(CSV);
     if let Some(m) = read_manifest(out) {
         let fp = m.get("fingerprint").and_then(|v| v.as_str()).unwrap_or("");
@@ -337,17 +382,17 @@ pub fn run(sweep: &Sweep, opts: &Options, progress: &(dyn Fn(Progress) + Sync)) 
 
     // Append, header first if the file is new.
     let fresh = fs::metadata(&csv_path).map(|m| m.len() == 0).unwrap_or(true);
-    let mut file = OpenOptions::new().create(true).append(true).open(&csv_path).with_context(|| format!("cannot open {}", csv_path.display()))?;
+    let mut file = OpenOptions::new().create(true).append(true).open(&csv_path).map_err(|err| SweepError::Open { path: csv_path.clone(), err })?;
     if fresh {
-        file.write_all(&csv_line(&header(sweep))).with_context(|| format!("cannot write {}", csv_path.display()))?;
+        file.write_all(&csv_line(&header(sweep))).map_err(|err| SweepError::Write { path: csv_path.clone(), err })?;
     }
-    let sink = Mutex::new((file, Vec::<Row>::new(), None::<anyhow::Error>));
+    let sink = Mutex::new((file, Vec::<Row>::new(), None::<SweepError>));
     let emit = |row: Row| {
         let line = csv_line(&row.fields);
         let mut g = sink.lock().unwrap_or_else(|e| e.into_inner());
         if g.2.is_none() {
             if let Err(e) = g.0.write_all(&line).and_then(|_| g.0.flush()) {
-                g.2 = Some(anyhow!("cannot write {}: {e}", csv_path.display()));
+                g.2 = Some(SweepError::Append { path: csv_path.clone(), err: e });
             }
         }
         g.1.push(row);
@@ -392,23 +437,26 @@ pub fn merge(sweep: &Sweep, dirs: &[PathBuf], out: &Path) -> Result<Outcome> {
     for d in dirs {
         if let Some(m) = read_manifest(d) {
             if m.get("fingerprint").and_then(|v| v.as_str()) != Some(fp.as_str()) {
-                bail!(BadResults(format!("{}: its results are of another sweep (or of an earlier version of this sweep file or its base)", d.display())));
+                return Err(BadResults(format!("{}: its results are of another sweep (or of an earlier version of this sweep file or its base)", d.display())).into());
             }
         }
         let file = d.join(CSV);
         if !file.exists() {
-            bail!(BadResults(format!("{}: no {CSV} there", d.display())));
+            return Err(BadResults(format!("{}: no {CSV} there", d.display())).into());
         }
         for r in read_rows(sweep, &file, false)? {
             let key = (r.point, r.seed, r.policy.clone());
             match rows.get(&key) {
-                Some(prev) if prev.fields != r.fields => bail!(BadResults(format!(
-                    "{}: the run of point {} seed {} policy {:?} differs from the one in another folder",
-                    file.display(),
-                    r.point,
-                    r.seed,
-                    r.policy
-                ))),
+                Some(prev) if prev.fields != r.fields => {
+                    return Err(BadResults(format!(
+                        "{}: the run of point {} seed {} policy {:?} differs from the one in another folder",
+                        file.display(),
+                        r.point,
+                        r.seed,
+                        r.policy
+                    ))
+                    .into())
+                }
                 Some(_) => {}
                 None => {
                     rows.insert(key, r);
@@ -418,7 +466,7 @@ pub fn merge(sweep: &Sweep, dirs: &[PathBuf], out: &Path) -> Result<Outcome> {
     }
     let mut rows: Vec<Row> = rows.into_values().collect();
     sort_rows(sweep, &mut rows);
-    fs::create_dir_all(out).with_context(|| format!("cannot create the folder {}", out.display()))?;
+    fs::create_dir_all(out).map_err(|err| SweepError::CreateFolder { dir: out.to_path_buf(), err })?;
     write_manifest(sweep, out, None)?;
     output::write_atomic(&out.join(CSV), &csv_text(sweep, &rows))?;
     let expected = sweep.points.len() * sweep.seeds.len() * sweep.policies.len();
