@@ -23,6 +23,39 @@ use serde::Deserialize;
 
 use crate::units::{parse_duration, Duration};
 
+/// A distribution that cannot be made: a parameter out of range, a table that is not one of
+/// the forms, or a samples file that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DistError {
+    pub kind: DistErrorKind,
+    message: String,
+}
+
+/// What is wrong with a distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DistErrorKind {
+    /// A parameter out of range (a negative mean, a shape of 0, min above max).
+    Parameter,
+    /// The written form: an unknown `dist`, a missing or unknown key, a value that is not a
+    /// duration or a number.
+    Spec,
+    /// The samples file of an `empirical` distribution.
+    Samples,
+}
+
+impl DistError {
+    fn parameter(message: String) -> Self {
+        DistError { kind: DistErrorKind::Parameter, message }
+    }
+    fn spec(message: String) -> Self {
+        DistError { kind: DistErrorKind::Spec, message }
+    }
+    fn samples(message: String) -> Self {
+        DistError { kind: DistErrorKind::Samples, message }
+    }
+}
+
 /// Standard normal quantiles used to fit a lognormal to a median and a percentile.
 pub const Z90: f64 = 1.2815515655446004;
 pub const Z95: f64 = 1.6448536269514722;
@@ -84,38 +117,38 @@ pub enum Dist {
     },
 }
 
-fn check_value(what: &str, v: f64) -> Result<f64, String> {
+fn check_value(what: &str, v: f64) -> Result<f64, DistError> {
     if v.is_nan() || v.is_infinite() {
-        Err(format!("{what} must be a finite number, got {v}"))
+        Err(DistError::parameter(format!("{what} must be a finite number, got {v}")))
     } else if v < 0.0 {
-        Err(format!("{what} cannot be negative, got {v}"))
+        Err(DistError::parameter(format!("{what} cannot be negative, got {v}")))
     } else {
         Ok(v + 0.0) // -0.0 becomes 0.0
     }
 }
 
-fn check_shape(what: &str, shape: f64) -> Result<f64, String> {
+fn check_shape(what: &str, shape: f64) -> Result<f64, DistError> {
     if shape.is_finite() && shape > 0.0 {
         Ok(shape)
     } else {
-        Err(format!("{what} shape must be a finite number greater than 0, got {shape}"))
+        Err(DistError::parameter(format!("{what} shape must be a finite number greater than 0, got {shape}")))
     }
 }
 
 impl Dist {
-    pub fn constant(value: f64) -> Result<Dist, String> {
+    pub fn constant(value: f64) -> Result<Dist, DistError> {
         Ok(Dist::Constant(check_value("a constant", value)?))
     }
 
-    pub fn exponential(mean: f64) -> Result<Dist, String> {
+    pub fn exponential(mean: f64) -> Result<Dist, DistError> {
         let mean = check_value("the exponential mean", mean)?;
         Ok(if mean == 0.0 { Dist::Constant(0.0) } else { Dist::Exponential { mean } })
     }
 
     /// Lognormal with median `exp(mu)` and log-scale standard deviation `sigma`.
-    pub fn lognormal(mu: f64, sigma: f64) -> Result<Dist, String> {
+    pub fn lognormal(mu: f64, sigma: f64) -> Result<Dist, DistError> {
         if !mu.is_finite() {
-            return Err(format!("the lognormal mu must be a finite number, got {mu}"));
+            return Err(DistError::parameter(format!("the lognormal mu must be a finite number, got {mu}")));
         }
         let sigma = check_value("the lognormal sigma", sigma)?;
         Ok(if sigma == 0.0 { Dist::Constant(mu.exp()) } else { Dist::LogNormal { mu, sigma } })
@@ -123,37 +156,37 @@ impl Dist {
 
     /// Lognormal through a median and the value `q` of the quantile whose standard normal
     /// deviate is `z` (for example `Z95` for a p95): `sigma = ln(q / median) / z`.
-    pub fn lognormal_from_quantile(median: f64, q: f64, z: f64) -> Result<Dist, String> {
+    pub fn lognormal_from_quantile(median: f64, q: f64, z: f64) -> Result<Dist, DistError> {
         let median = check_value("the lognormal median", median)?;
         let q = check_value("the lognormal percentile", q)?;
         if median <= 0.0 {
-            return Err(format!("the lognormal median must be greater than 0, got {median}"));
+            return Err(DistError::parameter(format!("the lognormal median must be greater than 0, got {median}")));
         }
         if q <= median || z.is_nan() || z <= 0.0 {
-            return Err(format!(
+            return Err(DistError::parameter(format!(
                 "the lognormal percentile ({q}) must be greater than the median ({median})"
-            ));
+            )));
         }
         Dist::lognormal(median.ln(), (q / median).ln() / z)
     }
 
-    pub fn normal(mean: f64, sd: f64) -> Result<Dist, String> {
+    pub fn normal(mean: f64, sd: f64) -> Result<Dist, DistError> {
         let mean = check_value("the normal mean", mean)?;
         let sd = check_value("the normal sd", sd)?;
         Ok(if sd == 0.0 { Dist::Constant(mean) } else { Dist::Normal { mean, sd } })
     }
 
-    pub fn uniform(min: f64, max: f64) -> Result<Dist, String> {
+    pub fn uniform(min: f64, max: f64) -> Result<Dist, DistError> {
         let min = check_value("the uniform min", min)?;
         let max = check_value("the uniform max", max)?;
         if min > max {
-            return Err(format!("the uniform min ({min}) must not be greater than max ({max})"));
+            return Err(DistError::parameter(format!("the uniform min ({min}) must not be greater than max ({max})")));
         }
         Ok(if min == max { Dist::Constant(min) } else { Dist::Uniform { min, max } })
     }
 
     /// Gamma with the given mean and shape (scale `mean / shape`).
-    pub fn gamma(mean: f64, shape: f64) -> Result<Dist, String> {
+    pub fn gamma(mean: f64, shape: f64) -> Result<Dist, DistError> {
         let mean = check_value("the gamma mean", mean)?;
         let shape = check_shape("the gamma", shape)?;
         if mean == 0.0 {
@@ -161,7 +194,7 @@ impl Dist {
         }
         let scale = mean / shape;
         if !scale.is_finite() || !(1.0 / shape).is_finite() {
-            return Err(format!("the gamma mean ({mean}) and shape ({shape}) are out of range"));
+            return Err(DistError::parameter(format!("the gamma mean ({mean}) and shape ({shape}) are out of range")));
         }
         let boosted = if shape < 1.0 { shape + 1.0 } else { shape };
         let d = boosted - 1.0 / 3.0;
@@ -171,11 +204,11 @@ impl Dist {
 
     /// Pareto (type I) with minimum `min` and tail index `shape` (mean is infinite if
     /// `shape <= 1`).
-    pub fn pareto(min: f64, shape: f64) -> Result<Dist, String> {
+    pub fn pareto(min: f64, shape: f64) -> Result<Dist, DistError> {
         let min = check_value("the pareto min", min)?;
         let shape = check_shape("the pareto", shape)?;
         if !(1.0 / shape).is_finite() {
-            return Err(format!("the pareto shape ({shape}) is too small"));
+            return Err(DistError::parameter(format!("the pareto shape ({shape}) is too small")));
         }
         Ok(if min == 0.0 {
             Dist::Constant(0.0)
@@ -185,9 +218,9 @@ impl Dist {
     }
 
     /// The distribution of observed samples (sorted here); at least one, all finite and >= 0.
-    pub fn empirical(mut samples: Vec<f64>) -> Result<Dist, String> {
+    pub fn empirical(mut samples: Vec<f64>) -> Result<Dist, DistError> {
         if samples.is_empty() {
-            return Err("an empirical distribution needs at least one sample".to_string());
+            return Err(DistError::parameter("an empirical distribution needs at least one sample".to_string()));
         }
         for (i, v) in samples.iter_mut().enumerate() {
             *v = check_value(&format!("sample {}", i + 1), *v)?;
@@ -436,7 +469,7 @@ enum SpecKind {
 impl DistSpec {
     /// The distribution, reading the samples file of an `empirical` distribution relative to
     /// `base_dir`. Errors name the file (and line).
-    pub fn resolve(&self, base_dir: &Path) -> Result<Dist, String> {
+    pub fn resolve(&self, base_dir: &Path) -> Result<Dist, DistError> {
         match &self.kind {
             SpecKind::Ready(d) => Ok(d.clone()),
             SpecKind::Empirical { file } => load_empirical(&base_dir.join(file)),
@@ -466,7 +499,7 @@ impl DistSpec {
     }
 
     /// Parse the string form (a duration or a bare number of seconds) as a constant.
-    pub fn parse_str(s: &str) -> Result<DistSpec, String> {
+    pub fn parse_str(s: &str) -> Result<DistSpec, DistError> {
         parse_seconds(s).map(DistSpec::constant)
     }
 }
@@ -668,16 +701,16 @@ const FORMS: [Form; 9] = [
 ];
 
 /// Seconds from a duration-valued key: a duration string, or a bare number of seconds.
-fn seconds_of(v: &Scalar, key: &str, what: &str) -> Result<f64, String> {
+fn seconds_of(v: &Scalar, key: &str, what: &str) -> Result<f64, DistError> {
     match v {
-        Scalar::Str(s) => parse_seconds(s).map_err(|e| format!("invalid `{key}` in {what}: {e}")),
+        Scalar::Str(s) => parse_seconds(s).map_err(|e| DistError::spec(format!("invalid `{key}` in {what}: {e}"))),
         Scalar::Num { value, text } => {
             if value.is_nan() || value.is_infinite() {
-                Err(format!("invalid `{key}` in {what}: expected a duration like \"30s\" or a finite number of seconds, found {text}"))
+                Err(DistError::spec(format!("invalid `{key}` in {what}: expected a duration like \"30s\" or a finite number of seconds, found {text}")))
             } else if *value < 0.0 {
-                Err(format!(
+                Err(DistError::spec(format!(
                     "invalid `{key}` in {what}: {text} is negative; values cannot be negative"
-                ))
+                )))
             } else {
                 Ok(value + 0.0)
             }
@@ -686,47 +719,47 @@ fn seconds_of(v: &Scalar, key: &str, what: &str) -> Result<f64, String> {
 }
 
 /// A plain number (`shape`, `sigma`), written as a number or a numeric string.
-fn number_of(v: &Scalar, key: &str, what: &str) -> Result<f64, String> {
+fn number_of(v: &Scalar, key: &str, what: &str) -> Result<f64, DistError> {
     let x = match v {
         Scalar::Num { value, .. } => Some(*value),
         Scalar::Str(s) => s.trim().parse::<f64>().ok(),
     };
     match x {
         Some(x) if x.is_finite() => Ok(x),
-        _ => Err(format!(
+        _ => Err(DistError::spec(format!(
             "invalid `{key}` in {what}: expected a finite number like 1.5, found {}",
             v.shown()
-        )),
+        ))),
     }
 }
 
-fn spec_from_fields(fields: &[(String, Scalar)]) -> Result<DistSpec, String> {
+fn spec_from_fields(fields: &[(String, Scalar)]) -> Result<DistSpec, DistError> {
     let get = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v);
     let form = match get("dist") {
         Some(Scalar::Str(name)) => {
             match FORMS.iter().find(|f| !f.name.is_empty() && f.name == name) {
                 Some(form) => form,
                 None => {
-                    return Err(format!(
+                    return Err(DistError::spec(format!(
                         "unknown distribution {name:?}: expected one of {DIST_CHOICES} \
                      (or {{ delay, jitter }} without `dist` for a delay plus a uniform jitter)"
-                    ))
+                    )))
                 }
             }
         }
         Some(other) => {
-            return Err(format!(
+            return Err(DistError::spec(format!(
                 "`dist` must name a distribution, one of {DIST_CHOICES}, but {} was given",
                 other.shown()
-            ))
+            )))
         }
         None if get("delay").is_some() || get("jitter").is_some() => &FORMS[FORMS.len() - 1],
         None => {
-            return Err(format!(
+            return Err(DistError::spec(format!(
                 "a distribution table needs `dist`, one of {DIST_CHOICES}, like \
                  {{ dist = \"exponential\", mean = \"40ms\" }} (or `delay` and `jitter` for a \
                  delay plus a uniform jitter, like {{ delay = \"20s\", jitter = \"5s\" }})"
-            ))
+            )))
         }
     };
     let what = form.what;
@@ -737,15 +770,15 @@ fn spec_from_fields(fields: &[(String, Scalar)]) -> Result<DistSpec, String> {
             } else {
                 ""
             };
-            return Err(format!(
+            return Err(DistError::spec(format!(
                 "unknown key `{key}` in {what}: expected {}, like {}{extra}",
                 form.expects, form.example
-            ));
+            )));
         }
     }
     let need = |key: &str| {
         get(key).ok_or_else(|| {
-            format!("{what} needs `{key}`: expected {}, like {}", form.expects, form.example)
+            DistError::spec(format!("{what} needs `{key}`: expected {}, like {}", form.expects, form.example))
         })
     };
     let secs = |key: &str| need(key).and_then(|v| seconds_of(v, key, what));
@@ -760,45 +793,45 @@ fn spec_from_fields(fields: &[(String, Scalar)]) -> Result<DistSpec, String> {
             let (spread, spread_v) = match given.as_slice() {
                 [one] => *one,
                 [] => {
-                    return Err(format!(
+                    return Err(DistError::spec(format!(
                         "{what} needs one of `p90`, `p95`, `p99` or `sigma` besides `median`, \
                          like {}",
                         form.example
-                    ))
+                    )))
                 }
                 [(a, _), rest @ ..] => {
                     let others: Vec<String> = rest.iter().map(|(k, _)| format!("`{k}`")).collect();
-                    return Err(format!(
+                    return Err(DistError::spec(format!(
                         "{what} takes exactly one of `p90`, `p95`, `p99` or `sigma`, but `{a}` \
                          and {} were both given",
                         others.join(" and ")
-                    ));
+                    )));
                 }
             };
             if median <= 0.0 {
-                return Err(format!(
+                return Err(DistError::spec(format!(
                     "invalid `median` in {what}: the median must be greater than 0, found {}",
                     median_v.shown()
-                ));
+                )));
             }
             if spread == "sigma" {
                 let sigma = number_of(spread_v, "sigma", what)?;
                 if sigma < 0.0 {
-                    return Err(format!(
+                    return Err(DistError::spec(format!(
                         "invalid `sigma` in {what}: sigma cannot be negative, found {}",
                         spread_v.shown()
-                    ));
+                    )));
                 }
                 Dist::lognormal(median.ln(), sigma)?
             } else {
                 let q = seconds_of(spread_v, spread, what)?;
                 if q <= median {
-                    return Err(format!(
+                    return Err(DistError::spec(format!(
                         "invalid `{spread}` in {what}: {spread} ({}) must be greater than the \
                          median ({})",
                         spread_v.shown(),
                         median_v.shown()
-                    ));
+                    )));
                 }
                 let z = match spread {
                     "p90" => Z90,
@@ -812,11 +845,11 @@ fn spec_from_fields(fields: &[(String, Scalar)]) -> Result<DistSpec, String> {
         "uniform" => {
             let (min, max) = (secs("min")?, secs("max")?);
             if min > max {
-                return Err(format!(
+                return Err(DistError::spec(format!(
                     "invalid `min` in {what}: `min` ({}) must not be greater than `max` ({})",
                     need("min")?.shown(),
                     need("max")?.shown()
-                ));
+                )));
             }
             Dist::uniform(min, max)?
         }
@@ -826,10 +859,10 @@ fn spec_from_fields(fields: &[(String, Scalar)]) -> Result<DistSpec, String> {
             let shape_v = need("shape")?;
             let shape = number_of(shape_v, "shape", what)?;
             if shape <= 0.0 {
-                return Err(format!(
+                return Err(DistError::spec(format!(
                     "invalid `shape` in {what}: the shape must be greater than 0, found {}",
                     shape_v.shown()
-                ));
+                )));
             }
             if form.name == "gamma" {
                 Dist::gamma(scale, shape)?
@@ -842,11 +875,11 @@ fn spec_from_fields(fields: &[(String, Scalar)]) -> Result<DistSpec, String> {
                 Scalar::Str(file) if !file.trim().is_empty() => {
                     Ok(DistSpec { kind: SpecKind::Empirical { file: PathBuf::from(file) } })
                 }
-                other => Err(format!(
+                other => Err(DistError::spec(format!(
                     "invalid `file` in {what}: expected the path of a file of samples, like \
                      \"startup-samples.csv\", found {}",
                     other.shown()
-                )),
+                ))),
             };
         }
         _ => {
@@ -863,21 +896,21 @@ fn spec_from_fields(fields: &[(String, Scalar)]) -> Result<DistSpec, String> {
 
 /// A value in seconds: a bare number (`"30"`, `"0.25"`, `"1e3"`) as is, or a duration with a
 /// unit (`"250ms"`, `"1h30m"`). Negative, NaN and infinite values are errors.
-pub fn parse_seconds(s: &str) -> Result<f64, String> {
+pub fn parse_seconds(s: &str) -> Result<f64, DistError> {
     let t = s.trim();
     if let Ok(x) = t.parse::<f64>() {
         if x.is_nan() || x.is_infinite() {
-            return Err(format!(
+            return Err(DistError::spec(format!(
                 "invalid value {s:?}: expected a duration like \"250ms\" or a finite number of \
                  seconds"
-            ));
+            )));
         }
         if x < 0.0 {
-            return Err(format!("invalid value {s:?}: values cannot be negative"));
+            return Err(DistError::spec(format!("invalid value {s:?}: values cannot be negative")));
         }
         return Ok(x + 0.0);
     }
-    parse_duration(t).map(Duration::as_secs_f64)
+    parse_duration(t).map(Duration::as_secs_f64).map_err(DistError::spec)
 }
 
 fn looks_numeric(field: &str) -> bool {
@@ -888,9 +921,9 @@ fn looks_numeric(field: &str) -> bool {
 
 /// Samples from a file: one value per line, or a CSV whose first column holds the values; an
 /// optional header line; blank lines and `#` comments are skipped.
-fn load_empirical(path: &Path) -> Result<Dist, String> {
+fn load_empirical(path: &Path) -> Result<Dist, DistError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        format!("cannot read the samples of an empirical distribution from {}: {e}", path.display())
+        DistError::samples(format!("cannot read the samples of an empirical distribution from {}: {e}", path.display()))
     })?;
     let mut samples = Vec::new();
     let mut header_seen = false;
@@ -908,17 +941,17 @@ fn load_empirical(path: &Path) -> Result<Dist, String> {
             Err(_) if samples.is_empty() && !header_seen && !looks_numeric(field) => {
                 header_seen = true;
             }
-            Err(e) => return Err(format!("{}: line {}: {}", path.display(), i + 1, crate::quote::shorten(&e))),
+            Err(e) => return Err(DistError::samples(format!("{}: line {}: {}", path.display(), i + 1, crate::quote::shorten(&e.to_string())))),
         }
     }
     if samples.is_empty() {
-        return Err(format!(
+        return Err(DistError::samples(format!(
             "{}: no samples: expected one value per line (a duration like \"1.5s\" or a number \
              of seconds), or a CSV file whose first column holds them",
             path.display()
-        ));
+        )));
     }
-    Dist::empirical(samples).map_err(|e| format!("{}: {e}", path.display()))
+    Dist::empirical(samples).map_err(|e| DistError::samples(format!("{}: {e}", path.display())))
 }
 
 // =============================================================================================
@@ -1568,7 +1601,11 @@ mod tests {
         let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
         let load = |name: &str| {
             let s = spec(&format!("{{ dist = \"empirical\", file = \"{name}\" }}")).unwrap();
-            s.resolve(dir.path())
+            // Every error of a samples file is of that kind.
+            s.resolve(dir.path()).map_err(|e| {
+                assert_eq!(e.kind, DistErrorKind::Samples, "{e}");
+                e.to_string()
+            })
         };
         write("plain.txt", "1.5\n2s\n\n# a comment\n500ms\n0.5\n");
         let Dist::Empirical { sorted } = load("plain.txt").unwrap() else { panic!() };

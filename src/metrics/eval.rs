@@ -15,6 +15,32 @@ use promql_parser::parser::{
 use super::promql as f;
 use crate::engine::time::{secs, SimTime};
 
+/// A query refused at load ([`check`]) or failing at an instant ([`eval`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalError {
+    pub kind: EvalErrorKind,
+    message: String,
+}
+
+/// Why a query is not evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalErrorKind {
+    /// Valid PromQL that the simulator does not evaluate (an operator, a function, a modifier).
+    Unsupported,
+    /// A query whose values do not fit: a range vector as a result, duplicate match groups.
+    Invalid,
+}
+
+impl EvalError {
+    fn unsupported(message: impl Into<String>) -> Self {
+        EvalError { kind: EvalErrorKind::Unsupported, message: message.into() }
+    }
+    fn invalid(message: impl Into<String>) -> Self {
+        EvalError { kind: EvalErrorKind::Invalid, message: message.into() }
+    }
+}
+
 /// A series' labels, sorted by name, `__name__` included.
 pub type Labels = Vec<(String, String)>;
 
@@ -90,12 +116,12 @@ const FUNCTIONS: &[&str] = &[
 const AGGREGATIONS: &[&str] = &["sum", "avg", "min", "max", "count", "quantile", "topk", "bottomk", "stddev", "stdvar", "group"];
 
 /// Refuse what the evaluator does not do, naming it. `Ok` means [`eval`] can evaluate it.
-pub fn check(e: &Ast) -> Result<(), String> {
+pub fn check(e: &Ast) -> Result<(), EvalError> {
     match e {
         Ast::Aggregate(a) => {
             let op = a.op.to_string();
             if !AGGREGATIONS.contains(&op.as_str()) {
-                return Err(format!("aggregation `{op}` is not supported; supported: {}", AGGREGATIONS.join(", ")));
+                return Err(EvalError::unsupported(format!("aggregation `{op}` is not supported; supported: {}", AGGREGATIONS.join(", "))));
             }
             if let Some(p) = &a.param {
                 check(p)?;
@@ -105,40 +131,40 @@ pub fn check(e: &Ast) -> Result<(), String> {
         Ast::Unary(u) => check(&u.expr),
         Ast::Binary(b) => {
             if b.op.id() == token::T_ATAN2 {
-                return Err("the operator `atan2` is not supported".into());
+                return Err(EvalError::unsupported("the operator `atan2` is not supported"));
             }
             if let Some(m) = &b.modifier {
                 if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
-                    return Err("fill values in vector matching are not supported".into());
+                    return Err(EvalError::unsupported("fill values in vector matching are not supported"));
                 }
             }
             check(&b.lhs)?;
             check(&b.rhs)
         }
         Ast::Paren(p) => check(&p.expr),
-        Ast::Subquery(_) => Err("subqueries (`expr[range:step]`) are not supported".into()),
+        Ast::Subquery(_) => Err(EvalError::unsupported("subqueries (`expr[range:step]`) are not supported")),
         Ast::NumberLiteral(_) | Ast::StringLiteral(_) => Ok(()),
         Ast::VectorSelector(vs) => check_selector(vs),
         Ast::MatrixSelector(ms) => check_selector(&ms.vs),
         Ast::Call(c) => {
             if !FUNCTIONS.contains(&c.func.name) {
-                return Err(format!("function `{}` is not supported; supported: {}", c.func.name, FUNCTIONS.join(", ")));
+                return Err(EvalError::unsupported(format!("function `{}` is not supported; supported: {}", c.func.name, FUNCTIONS.join(", "))));
             }
             c.args.args.iter().try_for_each(|a| check(a))
         }
-        Ast::Extension(_) => Err("extension expressions are not supported".into()),
+        Ast::Extension(_) => Err(EvalError::unsupported("extension expressions are not supported")),
     }
 }
 
-fn check_selector(vs: &VectorSelector) -> Result<(), String> {
+fn check_selector(vs: &VectorSelector) -> Result<(), EvalError> {
     if vs.offset.is_some() {
-        return Err("the `offset` modifier is not supported".into());
+        return Err(EvalError::unsupported("the `offset` modifier is not supported"));
     }
     if vs.at.is_some() {
-        return Err("the `@` modifier is not supported".into());
+        return Err(EvalError::unsupported("the `@` modifier is not supported"));
     }
     if !vs.matchers.or_matchers.is_empty() {
-        return Err("`or` inside a selector's braces is not supported".into());
+        return Err(EvalError::unsupported("`or` inside a selector's braces is not supported"));
     }
     Ok(())
 }
@@ -171,7 +197,7 @@ pub fn selectors<'a>(e: &'a Ast, out: &mut Vec<&'a VectorSelector>) {
 // -------------------------------------------------------------------------------------------
 
 /// Evaluate `e` at `at` over `src`.
-pub fn eval(e: &Ast, src: &dyn Source, at: SimTime) -> Result<Value, String> {
+pub fn eval(e: &Ast, src: &dyn Source, at: SimTime) -> Result<Value, EvalError> {
     Ev { src, at }.eval(e)
 }
 
@@ -223,7 +249,7 @@ fn signature(l: &Labels, m: Option<&LabelModifier>) -> Labels {
 }
 
 impl Ev<'_> {
-    fn eval(&self, e: &Ast) -> Result<Value, String> {
+    fn eval(&self, e: &Ast) -> Result<Value, EvalError> {
         match e {
             Ast::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
             Ast::StringLiteral(s) => Ok(Value::String(s.val.clone())),
@@ -241,30 +267,30 @@ impl Ev<'_> {
                 self.src.instant(&selector(vs), self.at, &mut out);
                 Ok(Value::Vector(out))
             }
-            Ast::MatrixSelector(_) => Err("a range vector cannot be the result of a query; apply a function such as rate(...)".into()),
-            Ast::Subquery(_) => Err("subqueries are not supported".into()),
+            Ast::MatrixSelector(_) => Err(EvalError::invalid("a range vector cannot be the result of a query; apply a function such as rate(...)")),
+            Ast::Subquery(_) => Err(EvalError::unsupported("subqueries are not supported")),
             Ast::Aggregate(a) => self.aggregate(a),
             Ast::Binary(b) => self.binary(b),
             Ast::Call(c) => self.call(c),
-            Ast::Extension(_) => Err("extension expressions are not supported".into()),
+            Ast::Extension(_) => Err(EvalError::unsupported("extension expressions are not supported")),
         }
     }
 
-    fn vector(&self, e: &Ast) -> Result<Vec<Elem>, String> {
+    fn vector(&self, e: &Ast) -> Result<Vec<Elem>, EvalError> {
         match self.eval(e)? {
             Value::Vector(v) => Ok(v),
-            _ => Err(format!("expected an instant vector in {e}")),
+            _ => Err(EvalError::invalid(format!("expected an instant vector in {e}"))),
         }
     }
 
-    fn scalar(&self, e: &Ast) -> Result<f64, String> {
+    fn scalar(&self, e: &Ast) -> Result<f64, EvalError> {
         match self.eval(e)? {
             Value::Scalar(v) => Ok(v),
-            _ => Err(format!("expected a scalar in {e}")),
+            _ => Err(EvalError::invalid(format!("expected a scalar in {e}"))),
         }
     }
 
-    fn aggregate(&self, a: &AggregateExpr) -> Result<Value, String> {
+    fn aggregate(&self, a: &AggregateExpr) -> Result<Value, EvalError> {
         let op = a.op.to_string();
         let param = match &a.param {
             Some(p) if op != "count_values" => Some(self.scalar(p)?),
@@ -322,14 +348,14 @@ impl Ev<'_> {
                     out.extend(sorted);
                     continue;
                 }
-                other => return Err(format!("aggregation `{other}` is not supported")),
+                other => return Err(EvalError::unsupported(format!("aggregation `{other}` is not supported"))),
             };
             out.push(Elem { labels, value });
         }
         Ok(Value::Vector(out))
     }
 
-    fn binary(&self, b: &BinaryExpr) -> Result<Value, String> {
+    fn binary(&self, b: &BinaryExpr) -> Result<Value, EvalError> {
         let op = b.op.id();
         let bool_ = b.modifier.as_ref().is_some_and(|m| m.return_bool);
         let comparison = b.op.is_comparison_operator();
@@ -351,11 +377,11 @@ impl Ev<'_> {
                 }
                 Ok(Value::Vector(vector_vector(op, l, r, matching, &card, bool_, comparison)?))
             }
-            _ => Err(format!("operator `{}` does not apply to strings", b.op)),
+            _ => Err(EvalError::invalid(format!("operator `{}` does not apply to strings", b.op))),
         }
     }
 
-    fn range_arg(&self, c: &Call, i: usize) -> Result<(Vec<RangeSeries>, u64), String> {
+    fn range_arg(&self, c: &Call, i: usize) -> Result<(Vec<RangeSeries>, u64), EvalError> {
         match c.args.args.get(i).map(|a| a.as_ref()) {
             Some(Ast::MatrixSelector(ms)) => {
                 check_selector(&ms.vs)?;
@@ -364,14 +390,14 @@ impl Ev<'_> {
                 self.src.range(&selector(&ms.vs), self.at, range_ns, &mut out);
                 Ok((out, range_ns))
             }
-            _ => Err(format!("`{}` needs a range vector such as m[1m]", c.func.name)),
+            _ => Err(EvalError::invalid(format!("`{}` needs a range vector such as m[1m]", c.func.name))),
         }
     }
 
-    fn call(&self, c: &Call) -> Result<Value, String> {
+    fn call(&self, c: &Call) -> Result<Value, EvalError> {
         let name = c.func.name;
         let at_s = secs(self.at);
-        let over = |g: &dyn Fn(&[(f64, f64)]) -> Option<f64>, keep_name: bool| -> Result<Value, String> {
+        let over = |g: &dyn Fn(&[(f64, f64)]) -> Option<f64>, keep_name: bool| -> Result<Value, EvalError> {
             let (series, _) = self.range_arg(c, 0)?;
             Ok(Value::Vector(
                 series
@@ -501,7 +527,7 @@ impl Ev<'_> {
             }
             "vector" => Ok(Value::Vector(vec![Elem { labels: Vec::new(), value: self.scalar(&c.args.args[0])? }])),
             "time" => Ok(Value::Scalar(at_s)),
-            other => Err(format!("function `{other}` is not supported")),
+            other => Err(EvalError::unsupported(format!("function `{other}` is not supported"))),
         }
     }
 }
@@ -540,7 +566,7 @@ fn absent_labels(arg: &Ast) -> Elem {
 }
 
 /// `l op r`: the arithmetic value, or for comparisons `(l, kept)`.
-fn binop(op: token::TokenId, l: f64, r: f64) -> Result<(f64, bool), String> {
+fn binop(op: token::TokenId, l: f64, r: f64) -> Result<(f64, bool), EvalError> {
     Ok(match op {
         token::T_ADD => (l + r, true),
         token::T_SUB => (l - r, true),
@@ -554,11 +580,11 @@ fn binop(op: token::TokenId, l: f64, r: f64) -> Result<(f64, bool), String> {
         token::T_LSS => (l, l < r),
         token::T_GTE => (l, l >= r),
         token::T_LTE => (l, l <= r),
-        _ => return Err(format!("operator `{}` is not supported", token::TokenType::new(op))),
+        _ => return Err(EvalError::unsupported(format!("operator `{}` is not supported", token::TokenType::new(op)))),
     })
 }
 
-fn vector_scalar(op: token::TokenId, v: Vec<Elem>, s: f64, swap: bool, bool_: bool, comparison: bool) -> Result<Vec<Elem>, String> {
+fn vector_scalar(op: token::TokenId, v: Vec<Elem>, s: f64, swap: bool, bool_: bool, comparison: bool) -> Result<Vec<Elem>, EvalError> {
     let mut out = Vec::with_capacity(v.len());
     for e in v {
         let (l, r) = if swap { (s, e.value) } else { (e.value, s) };
@@ -597,7 +623,7 @@ fn vector_vector(
     card: &VectorMatchCardinality,
     bool_: bool,
     comparison: bool,
-) -> Result<Vec<Elem>, String> {
+) -> Result<Vec<Elem>, EvalError> {
     // group_right: swap the sides, and swap back in the arithmetic.
     let (many, one, swapped, include) = match card {
         VectorMatchCardinality::OneToMany(ls) => (r, l, true, Some(ls)),
@@ -609,10 +635,10 @@ fn vector_vector(
         let sig = signature(&e.labels, matching);
         if one_by_sig.contains_key(&sig) {
             let side = if swapped { "left" } else { "right" };
-            return Err(format!(
+            return Err(EvalError::invalid(format!(
                 "found duplicate series for the match group {} on the {side} hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side",
                 fmt_labels(&sig)
-            ));
+            )));
         }
         one_by_sig.insert(sig, e);
     }
@@ -662,10 +688,10 @@ fn vector_vector(
             }
         }
         if !seen.insert(labels.clone()) {
-            return Err(format!(
+            return Err(EvalError::invalid(format!(
                 "multiple matches for labels {}: many-to-one matching must be explicit (group_left/group_right)",
                 fmt_labels(&labels)
-            ));
+            )));
         }
         out.push(Elem { labels, value });
     }
@@ -734,7 +760,7 @@ mod tests {
         Fake(s)
     }
 
-    fn run(q: &str) -> Result<Value, String> {
+    fn run(q: &str) -> Result<Value, EvalError> {
         let ast = promql_parser::parser::parse(q).unwrap();
         check(&ast)?;
         eval(&ast, &world(), 300_000_000_000)
@@ -774,7 +800,7 @@ mod tests {
         assert_eq!(v.len(), 3);
         assert!(close(v[0].1, 1.0) && close(v[1].1, 2.0) && close(v[2].1, 1.0), "{v:?}");
         // Without group_left the many side is refused.
-        assert!(run("rate(http_requests_total[1m]) / on (service) replicas").unwrap_err().contains("multiple matches"));
+        assert!(run("rate(http_requests_total[1m]) / on (service) replicas").unwrap_err().to_string().contains("multiple matches"));
         let v = sorted("up{service=\"api\"} and on (pod) rate(http_requests_total[1m]) > 3");
         assert!(v.len() == 1 && v[0].0.contains("api-1"), "{v:?}");
         let v = sorted("sum(up) > bool 5");

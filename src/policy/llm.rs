@@ -663,7 +663,7 @@ pub fn parse(p: &mut Params, ctx: &PodContext<'_>) -> Result<Arc<dyn PolicyFacto
         return Err(err(p, "scale_up_cap", format!("{scale_up_cap}: expected a factor of at least 1, like 2 (at most twice the current pods)")));
     }
     let latency = match p.get::<DistSpec>("latency")? {
-        Some(d) => d.resolve(ctx.base_dir).map_err(|m| err(p, "latency", m))?,
+        Some(d) => d.resolve(ctx.base_dir).map_err(|m| err(p, "latency", m.to_string()))?,
         None => Dist::Constant(0.0),
     };
     let timeout_ns = p.get_or("timeout", crate::units::Duration(30_000_000_000))?.nanos();

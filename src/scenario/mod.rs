@@ -112,7 +112,7 @@ fn dns_label(name: &Spanned<String>, what: &str) -> Result<String, ConfigError> 
 }
 
 fn resolve(spec: &Spanned<DistSpec>, base_dir: &Path) -> Result<Dist, ConfigError> {
-    spec.get_ref().resolve(base_dir).map_err(|e| ConfigError::at(spec.span(), e))
+    spec.get_ref().resolve(base_dir).map_err(|e| ConfigError::at(spec.span(), e.to_string()))
 }
 
 fn positive(v: &Spanned<crate::units::Duration>, what: &str) -> Result<u64, ConfigError> {

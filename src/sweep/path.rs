@@ -20,6 +20,34 @@ use std::ops::Range;
 
 use toml_edit::{Item, Value};
 
+/// A path that does not parse, or names no value (nor a place for one) in the scenario.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PathError {
+    pub kind: PathErrorKind,
+    message: String,
+}
+
+/// What is wrong with a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathErrorKind {
+    /// The path's own text: a quote or bracket not closed, an unexpected character.
+    Syntax,
+    /// The scenario has no such value and no place to add it.
+    Place,
+    /// The scenario's text is not a TOML document.
+    Toml,
+}
+
+impl PathError {
+    fn syntax(message: String) -> Self {
+        PathError { kind: PathErrorKind::Syntax, message }
+    }
+    fn place(message: String) -> Self {
+        PathError { kind: PathErrorKind::Place, message }
+    }
+}
+
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {
@@ -41,7 +69,7 @@ fn bare(c: char) -> bool {
 }
 
 impl TomlPath {
-    pub fn parse(text: &str) -> Result<TomlPath, String> {
+    pub fn parse(text: &str) -> Result<TomlPath, PathError> {
         let mut segs = Vec::new();
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
@@ -58,7 +86,7 @@ impl TomlPath {
                         i += 1;
                     }
                     if i == chars.len() {
-                        return Err(format!("path `{text}`: a quoted key is not closed"));
+                        return Err(PathError::syntax(format!("path `{text}`: a quoted key is not closed")));
                     }
                     i += 1;
                     segs.push(Seg::Key(key));
@@ -70,18 +98,18 @@ impl TomlPath {
                     }
                     segs.push(Seg::Key(key));
                 } else {
-                    return Err(format!("path `{text}`: unexpected {c:?} at character {}: {expected}", i + 1));
+                    return Err(PathError::syntax(format!("path `{text}`: unexpected {c:?} at character {}: {expected}", i + 1)));
                 }
                 want_key = false;
             } else if c == '[' {
                 let close = chars[i..].iter().position(|&c| c == ']').map(|p| p + i);
                 let Some(close) = close else {
-                    return Err(format!("path `{text}`: a '[' is not closed"));
+                    return Err(PathError::syntax(format!("path `{text}`: a '[' is not closed")));
                 };
                 let inner: String = chars[i + 1..close].iter().collect();
                 let inner = inner.trim().trim_matches('"').to_string();
                 if inner.is_empty() {
-                    return Err(format!("path `{text}`: empty []: expected an index like [0] or a name like [api]"));
+                    return Err(PathError::syntax(format!("path `{text}`: empty []: expected an index like [0] or a name like [api]")));
                 }
                 segs.push(match inner.parse::<usize>() {
                     Ok(n) => Seg::Index(n),
@@ -92,11 +120,11 @@ impl TomlPath {
                 want_key = true;
                 i += 1;
             } else {
-                return Err(format!("path `{text}`: unexpected {c:?} at character {}: {expected}", i + 1));
+                return Err(PathError::syntax(format!("path `{text}`: unexpected {c:?} at character {}: {expected}", i + 1)));
             }
         }
         if want_key {
-            return Err(format!("path `{text}`: {}", if text.is_empty() { "empty path" } else { "ends with '.'" }));
+            return Err(PathError::syntax(format!("path `{text}`: {}", if text.is_empty() { "empty path" } else { "ends with '.'" })));
         }
         Ok(TomlPath { segs, text: text.to_string() })
     }
@@ -154,8 +182,8 @@ fn inline_insert(t: &toml_edit::InlineTable) -> Insert {
 }
 
 /// Find where `path`'s value is in `source` (a TOML document), or where it would go.
-pub fn slot(source: &str, path: &TomlPath) -> Result<Slot, String> {
-    let doc = toml_edit::Document::parse(source).map_err(|e| e.to_string())?;
+pub fn slot(source: &str, path: &TomlPath) -> Result<Slot, PathError> {
+    let doc = toml_edit::Document::parse(source).map_err(|e| PathError { kind: PathErrorKind::Toml, message: e.to_string() })?;
     let root = Insert::At { pos: 0, prefix: String::new(), suffix: "\n".into() };
     table_rest(source, doc.as_table(), root, &path.segs, &path.text, "")
 }
@@ -177,7 +205,7 @@ fn seg_text(seg: &Seg) -> String {
 }
 
 /// Continue from a table (an element of an array of tables).
-fn table_rest(source: &str, t: &toml_edit::Table, insert: Insert, rest: &[Seg], p: &str, shown: &str) -> Result<Slot, String> {
+fn table_rest(source: &str, t: &toml_edit::Table, insert: Insert, rest: &[Seg], p: &str, shown: &str) -> Result<Slot, PathError> {
     let mut insert = insert;
     let mut dotted: Vec<String> = Vec::new();
     let mut table = t;
@@ -185,7 +213,7 @@ fn table_rest(source: &str, t: &toml_edit::Table, insert: Insert, rest: &[Seg], 
     for (k, seg) in rest.iter().enumerate() {
         let here = if shown.is_empty() { "the scenario".to_string() } else { format!("`{shown}`") };
         let Seg::Key(key) = seg else {
-            return Err(format!("path `{p}`: {here} is a table, not an array: expected a key after it"));
+            return Err(PathError::place(format!("path `{p}`: {here} is a table, not an array: expected a key after it")));
         };
         match table.get(key) {
             None => return missing(&insert, &dotted, &rest[k..], p, &here),
@@ -201,15 +229,15 @@ fn table_rest(source: &str, t: &toml_edit::Table, insert: Insert, rest: &[Seg], 
             Some(Item::ArrayOfTables(arr)) => {
                 let shown2 = extend(&shown, seg);
                 let Some(next) = rest.get(k + 1) else {
-                    return Err(format!("path `{p}`: `{shown2}` is an array of tables: name one of its values"));
+                    return Err(PathError::place(format!("path `{p}`: `{shown2}` is an array of tables: name one of its values")));
                 };
                 let elem = match next {
-                    Seg::Index(i) => arr.get(*i).ok_or_else(|| format!("path `{p}`: `{shown2}` has {} elements, so no [{i}]", arr.len()))?,
+                    Seg::Index(i) => arr.get(*i).ok_or_else(|| PathError::place(format!("path `{p}`: `{shown2}` has {} elements, so no [{i}]", arr.len())))?,
                     Seg::Named(n) => arr
                         .iter()
                         .find(|t| t.get("name").and_then(|v| v.as_str()) == Some(n.as_str()))
-                        .ok_or_else(|| format!("path `{p}`: `{shown2}` has no element with name = {n:?}"))?,
-                    Seg::Key(_) => return Err(format!("path `{p}`: `{shown2}` is an array: expected [N] or [name] after it")),
+                        .ok_or_else(|| PathError::place(format!("path `{p}`: `{shown2}` has no element with name = {n:?}")))?,
+                    Seg::Key(_) => return Err(PathError::place(format!("path `{p}`: `{shown2}` is an array: expected [N] or [name] after it"))),
                 };
                 let ins = header_insert(source, elem.span());
                 return table_rest(source, elem, ins, &rest[k + 2..], p, &format!("{shown2}{}", seg_text(next)));
@@ -222,22 +250,22 @@ fn table_rest(source: &str, t: &toml_edit::Table, insert: Insert, rest: &[Seg], 
             }
             Some(item) => {
                 if k + 1 < rest.len() {
-                    return Err(format!("path `{p}`: `{}` is a single value, not a table", extend(&shown, seg)));
+                    return Err(PathError::place(format!("path `{p}`: `{}` is a single value, not a table", extend(&shown, seg))));
                 }
                 return value_slot(item, p);
             }
         }
         shown = extend(&shown, seg);
     }
-    Err(format!("path `{p}`: `{shown}` is a table: name one of its keys"))
+    Err(PathError::place(format!("path `{p}`: `{shown}` is a table: name one of its keys")))
 }
 
-fn inline_rest(t: &toml_edit::InlineTable, rest: &[Seg], p: &str, shown: &str) -> Result<Slot, String> {
+fn inline_rest(t: &toml_edit::InlineTable, rest: &[Seg], p: &str, shown: &str) -> Result<Slot, PathError> {
     let Some((seg, tail)) = rest.split_first() else {
-        return Err(format!("path `{p}`: `{shown}` is a table: name one of its keys"));
+        return Err(PathError::place(format!("path `{p}`: `{shown}` is a table: name one of its keys")));
     };
     let Seg::Key(key) = seg else {
-        return Err(format!("path `{p}`: `{shown}` is a table, not an array"));
+        return Err(PathError::place(format!("path `{p}`: `{shown}` is a table, not an array")));
     };
     match t.get(key) {
         None => missing(&inline_insert(t), &[], rest, p, &format!("`{shown}`")),
@@ -245,53 +273,53 @@ fn inline_rest(t: &toml_edit::InlineTable, rest: &[Seg], p: &str, shown: &str) -
     }
 }
 
-fn array_rest(a: &toml_edit::Array, rest: &[Seg], p: &str, shown: &str) -> Result<Slot, String> {
+fn array_rest(a: &toml_edit::Array, rest: &[Seg], p: &str, shown: &str) -> Result<Slot, PathError> {
     let Some((seg, tail)) = rest.split_first() else {
-        return Err(format!("path `{p}`: `{shown}` is an array"));
+        return Err(PathError::place(format!("path `{p}`: `{shown}` is an array")));
     };
     let v = match seg {
-        Seg::Index(i) => a.get(*i).ok_or_else(|| format!("path `{p}`: `{shown}` has {} elements, so no [{i}]", a.len()))?,
+        Seg::Index(i) => a.get(*i).ok_or_else(|| PathError::place(format!("path `{p}`: `{shown}` has {} elements, so no [{i}]", a.len())))?,
         Seg::Named(n) => a
             .iter()
             .find(|v| v.as_inline_table().and_then(|t| t.get("name")).and_then(|v| v.as_str()) == Some(n.as_str()))
-            .ok_or_else(|| format!("path `{p}`: `{shown}` has no element with name = {n:?}"))?,
-        Seg::Key(k) => return Err(format!("path `{p}`: `{shown}` is an array, so it has no key `{k}`: expected [N] or [name]")),
+            .ok_or_else(|| PathError::place(format!("path `{p}`: `{shown}` has no element with name = {n:?}")))?,
+        Seg::Key(k) => return Err(PathError::place(format!("path `{p}`: `{shown}` is an array, so it has no key `{k}`: expected [N] or [name]"))),
     };
     value_rest(v, tail, p, &format!("{shown}{}", seg_text(seg)))
 }
 
-fn value_rest(v: &Value, rest: &[Seg], p: &str, shown: &str) -> Result<Slot, String> {
+fn value_rest(v: &Value, rest: &[Seg], p: &str, shown: &str) -> Result<Slot, PathError> {
     if rest.is_empty() {
         return match v.span() {
             Some(range) => Ok(Slot { range, prefix: String::new(), suffix: String::new(), replaces: true }),
-            None => Err(format!("path `{p}`: `{shown}` has no place in the file")),
+            None => Err(PathError::place(format!("path `{p}`: `{shown}` has no place in the file"))),
         };
     }
     match v {
         Value::InlineTable(t) => inline_rest(t, rest, p, shown),
         Value::Array(a) => array_rest(a, rest, p, shown),
-        _ => Err(format!("path `{p}`: `{shown}` is a single value, not a table or an array")),
+        _ => Err(PathError::place(format!("path `{p}`: `{shown}` is a single value, not a table or an array"))),
     }
 }
 
-fn value_slot(item: &Item, p: &str) -> Result<Slot, String> {
+fn value_slot(item: &Item, p: &str) -> Result<Slot, PathError> {
     match item {
         Item::Value(v) => value_rest(v, &[], p, p),
-        Item::Table(_) => Err(format!("path `{p}` is a table: name one of its keys")),
-        Item::ArrayOfTables(_) => Err(format!("path `{p}` is an array of tables: name a value inside one, like `{p}[0].name`")),
-        Item::None => Err(format!("path `{p}` has no value")),
+        Item::Table(_) => Err(PathError::place(format!("path `{p}` is a table: name one of its keys"))),
+        Item::ArrayOfTables(_) => Err(PathError::place(format!("path `{p}` is an array of tables: name a value inside one, like `{p}[0].name`"))),
+        Item::None => Err(PathError::place(format!("path `{p}` has no value"))),
     }
 }
 
 /// The slot for keys `rest` that are not written, added at `insert` after the `dotted` keys
 /// that lead there.
-fn missing(insert: &Insert, dotted: &[String], rest: &[Seg], p: &str, here: &str) -> Result<Slot, String> {
+fn missing(insert: &Insert, dotted: &[String], rest: &[Seg], p: &str, here: &str) -> Result<Slot, PathError> {
     let mut keys: Vec<String> = dotted.to_vec();
     for seg in rest {
         match seg {
             Seg::Key(k) => keys.push(key_text(k)),
             other => {
-                return Err(format!("path `{p}`: {here} has no such array, so it has no element {}", seg_text(other)))
+                return Err(PathError::place(format!("path `{p}`: {here} has no such array, so it has no element {}", seg_text(other))))
             }
         }
     }
@@ -302,7 +330,7 @@ fn missing(insert: &Insert, dotted: &[String], rest: &[Seg], p: &str, here: &str
             suffix: suffix.clone(),
             replaces: false,
         }),
-        Insert::Nowhere(why) => Err(format!("path `{p}`: cannot add the key there ({why})")),
+        Insert::Nowhere(why) => Err(PathError::place(format!("path `{p}`: cannot add the key there ({why})"))),
     }
 }
 
@@ -477,11 +505,12 @@ pods.kind = "static"
             ("services", "array of tables"),
         ] {
             let e = slot(SRC, &TomlPath::parse(p).unwrap()).unwrap_err();
-            assert!(e.contains(want), "{p}: {e}");
+            assert!(e.to_string().contains(want), "{p}: {e}");
+            assert_eq!(e.kind, PathErrorKind::Place, "{p}");
         }
-        assert!(TomlPath::parse("a..b").is_err());
-        assert!(TomlPath::parse("a.").is_err());
-        assert!(TomlPath::parse("a[").is_err());
+        assert_eq!(TomlPath::parse("a..b").unwrap_err().kind, PathErrorKind::Syntax);
+        assert_eq!(TomlPath::parse("a.").unwrap_err().kind, PathErrorKind::Syntax);
+        assert_eq!(TomlPath::parse("a[").unwrap_err().kind, PathErrorKind::Syntax);
         assert_eq!(TomlPath::parse("a.\"b.c\"[2]").unwrap().segs, vec![Seg::Key("a".into()), Seg::Key("b.c".into()), Seg::Index(2)]);
     }
 

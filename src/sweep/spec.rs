@@ -429,7 +429,7 @@ impl Sweep {
         let mut axes: Vec<Axis> = Vec::new();
         for a in axis.get_ref() {
             let RawAxis { path: apath, name, values, range, min, max, integer, log } = a.get_ref();
-            let p = TomlPath::parse(apath.get_ref()).map_err(|e| locate(at(apath.span(), e)))?;
+            let p = TomlPath::parse(apath.get_ref()).map_err(|e| locate(at(apath.span(), e.to_string())))?;
             let slot = path::slot(&base_source, &p).map_err(|e| locate(at(apath.span(), format!("{e} (in {})", base_file.display()))))?;
             let axis_name = name.as_ref().map_or_else(|| apath.get_ref().clone(), |n| n.get_ref().clone());
             if axis_name.is_empty() || axis_name.contains([',', '"', '\n']) {
