@@ -85,6 +85,9 @@ pub struct MetricsConfig {
     pub rate_window_ns: u64,
     pub pipeline_delay_ns: u64,
     pub resource_resolution_ns: u64,
+    /// The finite upper bounds of `http_request_duration_seconds`'s buckets, seconds,
+    /// increasing (`+Inf` is implicit).
+    pub buckets: Vec<f64>,
 }
 
 impl Default for MetricsConfig {
@@ -95,6 +98,7 @@ impl Default for MetricsConfig {
             rate_window_ns: 60_000_000_000,
             pipeline_delay_ns: 0,
             resource_resolution_ns: 15_000_000_000,
+            buckets: crate::metrics::histogram::DEFAULT_BUCKETS.to_vec(),
         }
     }
 }
