@@ -35,7 +35,10 @@ impl Simulation<'_> {
         }
         let sample = self.pod_sample(pod);
         let target = p.target;
-        self.world.metrics.record(target, sample);
+        match &self.world.hist {
+            Some(h) => self.world.metrics.record_with_buckets(target, sample, h.cumulative(pod)),
+            None => self.world.metrics.record(target, sample),
+        }
         self.events.push(self.now + self.sc.metrics.scrape_interval_ns, Ev::Scrape { pod, gen });
     }
 
