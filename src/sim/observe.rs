@@ -280,6 +280,8 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
             wasted: acc.wasted,
             dropped_iterations: acc.dropped_iterations,
             cold_start_waits: acc.cold_start_waits,
+            iterations: acc.k6.then_some(acc.iterations),
+            interrupted_iterations: acc.k6.then_some(acc.interrupted_iterations),
         };
         total.arrived += r.arrived;
         total.completed += r.completed;
@@ -290,6 +292,9 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         total.wasted += r.wasted;
         total.dropped_iterations += r.dropped_iterations;
         total.cold_start_waits += r.cold_start_waits;
+        let add = |a: Option<u64>, b: Option<u64>| if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) };
+        total.iterations = add(total.iterations, r.iterations);
+        total.interrupted_iterations = add(total.interrupted_iterations, r.interrupted_iterations);
         let finished = r.completed + r.rejected + r.timed_out + r.lost;
         let budget = finished as f64 * (1.0 - acc.slo.availability);
         finished_budget += budget;
