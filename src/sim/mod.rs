@@ -48,7 +48,8 @@ pub(crate) enum Ev {
     /// A provisioning attempt failed: the node never joins.
     NodeFailed { node: u32, gen: u32 },
     DrainEnd { node: u32, gen: u32 },
-    /// A k6 VU executor's target VU count changes (`idx` into its changes).
+    /// A k6 VU executor's step (`idx` into its steps): its target VU count changes, or VUs
+    /// are hard-stopped (their iterations interrupted).
     VuTarget { src: u32, idx: u32 },
     /// A k6 VU starts its next iteration.
     VuIter { src: u32, vu: u32 },
@@ -56,6 +57,8 @@ pub(crate) enum Ev {
     VuFree { src: u32 },
     /// Prometheus scrapes kube-state-metrics (only when the run records its series).
     KubeStateScrape,
+    /// A k6 arrival-rate executor's graceful stop is over.
+    RateStop { src: u32 },
 }
 
 /// The state of the simulated world: what the engine changes, what observations read.
@@ -368,6 +371,7 @@ impl<'s> Simulation<'s> {
             Ev::VuIter { src, vu } => self.on_vu_iter(src as usize, vu),
             Ev::VuFree { src } => self.on_vu_free(src as usize),
             Ev::KubeStateScrape => self.on_kube_state_scrape(),
+            Ev::RateStop { src } => self.on_rate_stop(src as usize),
         }
     }
 

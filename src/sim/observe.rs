@@ -349,6 +349,8 @@ fn service_summary(sim: &mut Simulation<'_>, s: usize, now: SimTime, hours: f64,
         wasted: acc.wasted,
         dropped_iterations: acc.dropped_iterations,
         cold_start_waits: acc.cold_start_waits,
+        iterations: acc.k6.then_some(acc.iterations),
+        interrupted_iterations: acc.k6.then_some(acc.interrupted_iterations),
     };
     add_requests(&mut t.requests, &r);
     let finished = r.completed + r.rejected + r.timed_out + r.lost;
@@ -415,6 +417,10 @@ fn add_requests(total: &mut Requests, r: &Requests) {
     total.wasted += r.wasted;
     total.dropped_iterations += r.dropped_iterations;
     total.cold_start_waits += r.cold_start_waits;
+    // k6's iteration counts: only for services with k6 load (absent from the summary otherwise).
+    let add = |a: Option<u64>, b: Option<u64>| if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) };
+    total.iterations = add(total.iterations, r.iterations);
+    total.interrupted_iterations = add(total.interrupted_iterations, r.interrupted_iterations);
 }
 
 /// The node pools' share of the cost: node seconds, dollars, and the capacity paid for but

@@ -66,7 +66,7 @@ impl Policy for Probe {
         self.first
     }
     fn wake(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> SimTime {
-        use autosim::cluster::PodPhase as P;
+        use autosim::policy::api::PodPhase as P;
         let pods = obs.pods(0);
         let d = obs.deployment(0);
         let count = |f: &dyn Fn(&P) -> bool| pods.iter().filter(|p| f(&p.phase)).count() as f64;
@@ -77,7 +77,7 @@ impl Policy for Probe {
             3.0 * count(&|p| *p != P::Pending),
             f64::from(d.spec_replicas),
             f64::from(d.ready_replicas),
-            obs.nodes().iter().filter(|n| n.state != autosim::cluster::NodeState::Provisioning).count() as f64,
+            obs.nodes().iter().filter(|n| n.state != autosim::policy::api::NodeState::Provisioning).count() as f64,
         ];
         let mut seen = self.seen.lock().unwrap();
         for ((q, e), want) in self.queries.iter().zip(api) {
@@ -130,7 +130,7 @@ workload = { pattern = { kind = "constant", rate = 30 } }
     let seen = Arc::new(Mutex::new(Vec::new()));
     let queries = PROBE_QUERIES.iter().map(|q| (*q, Expr::parse(q, &services).unwrap())).collect();
     sc.policies[0].pods[0] = Arc::new(Probe { queries, first: phase + 15 * S + 1, seen: seen.clone() });
-    let sim = Simulation::new(&sc, 0, sc.seed);
+    let sim = Simulation::new(&sc.scenario, &sc.policies[0], sc.scenario.seed);
     assert_eq!(sim.metrics().optional(), Optional { buckets: false, kube_state: true });
     sim.run();
     let seen = seen.lock().unwrap();
@@ -171,9 +171,9 @@ workload = { pattern = { kind = "step", steps = [ { at = "0s", rate = 5 }, { at 
 name = "hpa"
 pods = { kind = "hpa", manifest = "hpa.yaml" }
 "#;
-    let sc = autosim::scenario::parse(toml, dir.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let sc = autosim::parse(toml, dir.path()).unwrap_or_else(|e| panic!("{e:?}"));
     let services = vec!["api".to_string()];
-    let mut sim = Simulation::new(&sc, 0, sc.seed);
+    let mut sim = Simulation::new(&sc.scenario, &sc.policies[0], sc.scenario.seed);
     assert_eq!(sim.metrics().optional(), Optional::default(), "no query reads optional series");
     sim.keep_all_series();
     assert_eq!(sim.metrics().optional(), Optional::ALL);
@@ -213,9 +213,9 @@ service_time = { dist = "constant", value = "80ms" }
 workload = { pattern = { kind = "constant", rate = 50 } }
 "#,
     );
-    assert_eq!(sc.metrics.buckets, vec![0.05, 0.1, 0.25, 1.0]);
+    assert_eq!(sc.scenario.metrics.buckets, vec![0.05, 0.1, 0.25, 1.0]);
     let services = vec!["api".to_string()];
-    let mut sim = Simulation::new(&sc, 0, sc.seed);
+    let mut sim = Simulation::new(&sc.scenario, &sc.policies[0], sc.scenario.seed);
     sim.keep_all_series();
     sim.run_until(sim.end());
     let store = sim.metrics();
@@ -251,7 +251,7 @@ workload = { pattern = { kind = "constant", rate = 50 } }
 fn bad_buckets_are_refused_with_their_place() {
     for (buckets, says, at) in [("[0.1, 0.05]", "increasing order", "0.05"), ("[0.1, nan]", "not a finite bound", "nan"), ("[inf, 1]", "not a finite bound", "inf")] {
         let toml = format!("name = \"b\"\nduration = \"1m\"\n[metrics]\nbuckets = {buckets}\n[[services]]\nname = \"api\"\nservice_time = \"10ms\"\nworkload = {{ pattern = {{ kind = \"constant\", rate = 1 }} }}\n");
-        let err = autosim::scenario::parse(&toml, &root()).expect_err(buckets);
+        let err = autosim::parse(&toml, &root()).expect_err(buckets);
         assert!(err.message.contains(says), "{buckets}: {}", err.message);
         let span = err.span.clone().expect("the error has a place");
         assert_eq!(&toml[span], at, "{buckets}: the error points at the bad bound");
@@ -283,7 +283,7 @@ max_replica_count = 10
 triggers = [ { type = "prometheus", metadata = { query = "histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket{deployment=\"api\"}[1m])) by (le))", threshold = "0.1" } } ]
 "#,
     );
-    let sim = Simulation::new(&sc, 0, sc.seed);
+    let sim = Simulation::new(&sc.scenario, &sc.policies[0], sc.scenario.seed);
     assert_eq!(sim.metrics().optional(), Optional { buckets: true, kube_state: false }, "only what the query reads");
     let report = sim.run();
     let keda: Vec<_> = report.decisions.iter().filter(|d| d.reason.starts_with("keda:")).collect();
@@ -296,11 +296,11 @@ triggers = [ { type = "prometheus", metadata = { query = "histogram_quantile(0.9
 fn recording_the_optional_series_changes_nothing_else() {
     for file in ["scenarios/keda-prometheus.toml", "scenarios/cluster-autoscaler-two-pools.toml"] {
         let mut sc = autosim::load(&root().join(file)).unwrap();
-        sc.duration_ns = sc.duration_ns.min(3600 * S);
-        let plain = Simulation::new(&sc, 0, sc.seed);
+        sc.scenario.duration_ns = sc.scenario.duration_ns.min(3600 * S);
+        let plain = Simulation::new(&sc.scenario, &sc.policies[0], sc.scenario.seed);
         assert_eq!(plain.metrics().optional(), Optional::default(), "{file}: no query reads them");
         let plain = plain.run();
-        let mut all = Simulation::new(&sc, 0, sc.seed);
+        let mut all = Simulation::new(&sc.scenario, &sc.policies[0], sc.scenario.seed);
         all.keep_all_series();
         let all = all.run();
         assert_eq!(format!("{plain:?}"), format!("{all:?}"), "{file}");
