@@ -380,6 +380,11 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
         let each: Vec<String> = summaries.iter().map(|s| format!("{} {}", s.policy, s.requests.dropped_iterations)).collect();
         out.push_str(&format!("k6 dropped iterations (no free VU; not in `requests`): {}\n", each.join(", ")));
     }
+    if summaries.iter().any(|s| s.requests.interrupted_iterations.unwrap_or(0) > 0) {
+        let each: Vec<String> =
+            summaries.iter().map(|s| format!("{} {}", s.policy, s.requests.interrupted_iterations.unwrap_or(0))).collect();
+        out.push_str(&format!("k6 interrupted iterations (graceful stop or ramp-down ran out): {}\n", each.join(", ")));
+    }
     out.push_str("(* best of the column; SLO: met when every service's attainment reaches its percentile and its availability its target; scale, rev: scale events and reversals of Deployments and node groups; under: share of time with fewer ready pods than the load needs)\n");
     out
 }

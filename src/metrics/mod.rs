@@ -11,9 +11,14 @@
 //!   every running pod; a pod's CPU usage is the rate between its last two points, reported with
 //!   their timestamp and window (what the HPA's pod classification reads).
 //! - **Delay**: a policy acting at `t` sees the pipeline as it was at `t - pipeline_delay`.
+//! - **Optional series**: the latency histogram's buckets and kube-state-metrics' series cost
+//!   per request or per object, so a run records them only when one of its queries reads them
+//!   (or its series are exported): see [`Optional`].
 
 pub mod eval;
 pub mod expr;
+pub mod histogram;
+pub mod kube_state;
 pub mod promql;
 
 use std::collections::VecDeque;
@@ -193,6 +198,9 @@ struct Target {
     /// The node the pod runs on (empty for service targets).
     node: String,
     samples: VecDeque<Sample>,
+    /// With the buckets recorded, a pod target's cumulative bucket counts (finite bounds),
+    /// one run of them per sample, in step with `samples`.
+    buckets: VecDeque<f64>,
     /// When the target went away: instant queries at or after this see no value.
     ended_at: Option<SimTime>,
 }
@@ -230,6 +238,51 @@ pub struct MetricsStore {
     services: Vec<(String, bool)>,
     /// The namespace the series are labelled with.
     namespace: String,
+    /// The `le` labels of the histogram's finite buckets, when the buckets are recorded.
+    bucket_les: Option<Vec<String>>,
+    /// kube-state-metrics' readings, when they are recorded.
+    kube: Option<kube_state::KubeState>,
+}
+
+/// The series families a run records only when a query reads them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Optional {
+    /// `http_request_duration_seconds_bucket`.
+    pub buckets: bool,
+    /// kube-state-metrics' `kube_*` series.
+    pub kube_state: bool,
+}
+
+/// The bucket series' name.
+pub const BUCKET_SERIES: &str = "http_request_duration_seconds_bucket";
+
+impl Optional {
+    pub const ALL: Optional = Optional { buckets: true, kube_state: true };
+
+    /// What `queries` read: a selector naming a series, or whose `__name__` matchers admit it
+    /// (a selector without a name admits every series).
+    pub fn of<'a>(queries: impl IntoIterator<Item = &'a expr::Expr>) -> Optional {
+        let mut o = Optional::default();
+        for q in queries {
+            let mut sels = Vec::new();
+            eval::selectors(q.ast(), &mut sels);
+            for vs in sels {
+                let admits = |name: &str| match &vs.name {
+                    Some(n) => n == name,
+                    None => vs.matchers.matchers.iter().filter(|m| m.name == "__name__").all(|m| m.is_match(name)),
+                };
+                o.buckets |= admits(BUCKET_SERIES);
+                o.kube_state |= kube_state::NAMES.iter().any(|n| admits(n));
+            }
+        }
+        o
+    }
+
+    /// Whether a selector may read a family that `self` does not record.
+    fn misses(&self, sel: &eval::Selector) -> bool {
+        let admits = |name: &str| sel.name.is_none_or(|n| n == name) && sel.admits("__name__", name);
+        (!self.buckets && admits(BUCKET_SERIES)) || (!self.kube_state && kube_state::NAMES.iter().any(|n| admits(n)))
+    }
 }
 
 /// Prometheus's lookback for instant vectors.
@@ -248,7 +301,30 @@ impl MetricsStore {
             resource_keep,
             services: Vec::new(),
             namespace: "default".to_string(),
+            bucket_les: None,
+            kube: None,
         }
+    }
+
+    /// Record the optional families `o` asks for from now on; `bounds` are the histogram's
+    /// finite bucket bounds, seconds. Families already recorded stay as they are.
+    pub fn enable(&mut self, o: Optional, bounds: &[f64]) {
+        if o.buckets && self.bucket_les.is_none() {
+            self.bucket_les = Some(bounds.iter().map(|&b| histogram::le_label(b)).collect());
+        }
+        if o.kube_state && self.kube.is_none() {
+            self.kube = Some(kube_state::KubeState::default());
+        }
+    }
+
+    /// The optional families recorded.
+    pub fn optional(&self) -> Optional {
+        Optional { buckets: self.bucket_les.is_some(), kube_state: self.kube.is_some() }
+    }
+
+    /// kube-state-metrics' readings, when recorded, for its scrape to fill.
+    pub fn kube_state_mut(&mut self) -> Option<&mut kube_state::KubeState> {
+        self.kube.as_mut()
     }
 
     /// Name the services (in order, with whether each is a `queue` service) and the namespace,
@@ -263,9 +339,14 @@ impl MetricsStore {
         self.retention_ns = u64::MAX / 4;
     }
 
-    /// When targets stopped being scraped (their series went stale).
+    /// When targets stopped being scraped (their series went stale), and when
+    /// kube-state-metrics' series of gone objects did.
     pub fn target_ends(&self) -> Vec<SimTime> {
-        self.targets.iter().filter(|t| !t.name.is_empty()).filter_map(|t| t.ended_at).collect()
+        let mut ends: Vec<SimTime> = self.targets.iter().filter(|t| !t.name.is_empty()).filter_map(|t| t.ended_at).collect();
+        if let Some(k) = &self.kube {
+            ends.extend(k.ends());
+        }
+        ends
     }
 
     /// The node a pod target runs on, for its series' `node` label.
@@ -280,7 +361,7 @@ impl MetricsStore {
 
     /// Register a scrape target; returns its id.
     pub fn add_target(&mut self, service: usize, pod: Option<u32>, name: String) -> u32 {
-        let t = Target { service, pod, name, node: String::new(), samples: VecDeque::new(), ended_at: None };
+        let t = Target { service, pod, name, node: String::new(), samples: VecDeque::new(), buckets: VecDeque::new(), ended_at: None };
         if let Some(id) = self.free.pop() {
             self.targets[id as usize] = t;
             id
@@ -297,11 +378,24 @@ impl MetricsStore {
 
     pub fn record(&mut self, id: u32, sample: Sample) {
         let retention = self.retention_ns;
+        let stride = self.bucket_les.as_ref().map_or(0, Vec::len);
         let target = &mut self.targets[id as usize];
         while target.samples.front().is_some_and(|s| s.t + retention < sample.t) {
             target.samples.pop_front();
+            if target.buckets.len() >= stride {
+                target.buckets.drain(..stride);
+            }
         }
         target.samples.push_back(sample);
+    }
+
+    /// [`MetricsStore::record`] a pod's sample with its histogram's cumulative bucket counts
+    /// (finite bounds, in order), when the buckets are recorded.
+    pub fn record_with_buckets(&mut self, id: u32, sample: Sample, cumulative: impl Iterator<Item = f64>) {
+        self.record(id, sample);
+        if self.bucket_les.is_some() {
+            self.targets[id as usize].buckets.extend(cumulative);
+        }
     }
 
     /// Drop targets whose samples no query can reach any more.
@@ -310,10 +404,14 @@ impl MetricsStore {
             if let Some(end) = t.ended_at {
                 if end + self.retention_ns < now && !t.name.is_empty() {
                     t.samples = VecDeque::new();
+                    t.buckets = VecDeque::new();
                     t.name = String::new();
                     self.free.push(i as u32);
                 }
             }
+        }
+        if let Some(k) = &mut self.kube {
+            k.prune(now, self.retention_ns);
         }
     }
 
@@ -424,11 +522,24 @@ enum Family {
 /// Series names beyond [`Metric::ALL`]: `up`, and the Redis exporter's list length.
 pub const EXTRA_SERIES: [&str; 2] = ["up", "redis_key_size"];
 
-/// Every metric name autosim's series have.
+/// Every metric name autosim's series have (the optional ones included).
 pub fn series_names() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Metric::ALL.iter().map(|m| m.name()).collect();
     v.extend(EXTRA_SERIES);
+    v.push(BUCKET_SERIES);
+    v.extend(kube_state::NAMES);
     v
+}
+
+/// Where a series' value comes from in a target's sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Val {
+    /// `Sample::v[i]`.
+    Sample(usize),
+    /// 1 (`up`).
+    One,
+    /// The cumulative count of finite bucket `k` (`Target::buckets`).
+    Bucket(usize),
 }
 
 impl MetricsStore {
@@ -513,41 +624,94 @@ impl MetricsStore {
         out
     }
 
+    /// Every series target `t` has: `(name, family, value)`. A pod's bucket series (one per
+    /// finite bound, then `+Inf`, which is the `_count`) are there when they are recorded.
+    fn all_of(&self, t: &Target) -> impl Iterator<Item = (&'static str, Family, Val, Option<&str>)> + '_ {
+        let fixed = self.series_of(t).iter().map(|&(name, idx, family)| {
+            (name, family, if family == Family::Up { Val::One } else { Val::Sample(idx) }, None)
+        });
+        let les = self.bucket_les.as_deref().filter(|_| t.pod.is_some()).unwrap_or(&[]);
+        let finite = les.iter().enumerate().map(|(k, le)| (BUCKET_SERIES, Family::App, Val::Bucket(k), Some(le.as_str())));
+        let inf = (t.pod.is_some() && self.bucket_les.is_some()).then_some((BUCKET_SERIES, Family::App, Val::Sample(2), Some("+Inf")));
+        fixed.chain(finite).chain(inf)
+    }
+
     /// Every series target `t` has that `sel` selects, with its labels.
-    fn selected<'a>(&'a self, t: &'a Target, sel: &eval::Selector) -> impl Iterator<Item = (eval::Labels, usize, Family)> + 'a {
+    fn selected<'a>(&'a self, t: &'a Target, sel: &eval::Selector) -> impl Iterator<Item = (eval::Labels, Val)> + 'a {
         let want: Option<String> = sel.name.map(str::to_string);
         let matchers: Vec<promql_parser::label::Matcher> = sel.matchers.to_vec();
-        self.series_of(t).iter().filter_map(move |&(name, idx, family)| {
+        // The bucket series differ only in `le`: their other labels are built once.
+        let mut bucket_base: Option<eval::Labels> = None;
+        self.all_of(t).filter_map(move |(name, family, val, le)| {
             if want.as_deref().is_some_and(|w| w != name) {
                 return None;
             }
-            let labels = self.labels_of(t, name, family);
-            let s = eval::Selector { name: None, matchers: &matchers };
-            s.matches(&labels).then_some((labels, idx, family))
+            let Some(le) = le else {
+                let labels = self.labels_of(t, name, family);
+                let s = eval::Selector { name: None, matchers: &matchers };
+                return s.matches(&labels).then_some((labels, val));
+            };
+            let base = bucket_base.get_or_insert_with(|| self.labels_of(t, name, family));
+            let get = |k: &str| if k == "le" { le } else { base.iter().find(|(n, _)| n == k).map_or("", |(_, v)| v.as_str()) };
+            if !matchers.iter().all(|m| m.is_match(get(&m.name))) {
+                return None;
+            }
+            let mut labels = base.clone();
+            let i = labels.partition_point(|(k, _)| k.as_str() < "le");
+            labels.insert(i, ("le".to_string(), le.to_string()));
+            Some((labels, val))
         })
+    }
+
+    /// The value of `val` in sample `i` of target `t`.
+    fn value(&self, t: &Target, i: usize, val: Val) -> f64 {
+        match val {
+            Val::Sample(k) => t.samples[i].v[k],
+            Val::One => 1.0,
+            Val::Bucket(k) => {
+                let stride = self.bucket_les.as_ref().map_or(0, Vec::len);
+                t.buckets.get(i * stride + k).copied().unwrap_or(f64::NAN)
+            }
+        }
     }
 
     /// Every sample of every series kept, as OpenMetrics text (`# EOF` at the end), for
     /// exporting a run's raw series (see [`MetricsStore::keep_everything`]). Timestamps are
-    /// simulated seconds plus `epoch_s` (the run's start as a Unix time).
+    /// simulated seconds plus `epoch_s` (the run's start as a Unix time). kube-state-metrics'
+    /// series and the histogram's buckets are in it when the run recorded them.
     pub fn openmetrics(&self, epoch_s: u64) -> String {
         use std::collections::BTreeMap;
         use std::fmt::Write;
+        let stamp = |t: SimTime| format!("{}.{:03}", epoch_s + t / 1_000_000_000, (t / 1_000_000) % 1000);
+        let inner = |labels: &eval::Labels| -> String {
+            let parts: Vec<String> = labels
+                .iter()
+                .filter(|(k, _)| k != "__name__")
+                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                .collect();
+            parts.join(",")
+        };
         let mut families: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for t in self.targets.iter().filter(|t| !t.name.is_empty()) {
-            for &(name, idx, family) in self.series_of(t) {
-                let labels = self.labels_of(t, name, family);
-                let inner: Vec<String> = labels
-                    .iter()
-                    .filter(|(k, _)| k != "__name__")
-                    .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-                    .collect();
+            for (name, family, val, le) in self.all_of(t) {
+                let mut labels = self.labels_of(t, name, family);
+                if let Some(le) = le {
+                    labels.push(("le".to_string(), le.to_string()));
+                    labels.sort();
+                }
+                let inner = inner(&labels);
                 let out = families.entry(name).or_default();
-                for s in &t.samples {
-                    let v = if family == Family::Up { 1.0 } else { s.v[idx] };
-                    let mut line = String::new();
-                    let _ = write!(line, "{name}{{{}}} {} {}.{:03}", inner.join(","), fmt_float(v), epoch_s + s.t / 1_000_000_000, (s.t / 1_000_000) % 1000);
-                    out.push(line);
+                for (i, s) in t.samples.iter().enumerate() {
+                    out.push(format!("{name}{{{inner}}} {} {}", fmt_float(self.value(t, i, val)), stamp(s.t)));
+                }
+            }
+        }
+        if let Some(k) = &self.kube {
+            for (name, labels, points) in k.all_series(&self.namespace) {
+                let inner = inner(&labels);
+                let out = families.entry(name).or_default();
+                for (t, v) in points {
+                    out.push(format!("{name}{{{inner}}} {} {}", fmt_float(v), stamp(t)));
                 }
             }
         }
@@ -577,29 +741,115 @@ fn fmt_float(v: f64) -> String {
 
 impl eval::Source for MetricsStore {
     fn instant(&self, sel: &eval::Selector, at: SimTime, out: &mut Vec<eval::Elem>) {
+        debug_assert!(!self.optional().misses(sel), "a query reads series the run does not record: {sel:?} (its policy's PolicyFactory::queries must list it)");
         for t in self.targets.iter().filter(|t| !t.name.is_empty()) {
             if t.ended_at.is_some_and(|e| e <= at) {
                 continue;
             }
-            let Some(s) = t.samples.iter().rev().find(|s| s.t <= at).filter(|s| s.t + LOOKBACK_NS > at) else { continue };
-            for (labels, idx, family) in self.selected(t, sel) {
-                out.push(eval::Elem { labels, value: if family == Family::Up { 1.0 } else { s.v[idx] } });
+            let Some(i) = t.samples.iter().rposition(|s| s.t <= at).filter(|&i| t.samples[i].t + LOOKBACK_NS > at) else { continue };
+            for (labels, val) in self.selected(t, sel) {
+                out.push(eval::Elem { labels, value: self.value(t, i, val) });
             }
+        }
+        if let Some(k) = &self.kube {
+            k.instant(sel, &self.namespace, at, out);
         }
     }
 
     fn range(&self, sel: &eval::Selector, at: SimTime, range_ns: u64, out: &mut Vec<eval::RangeSeries>) {
+        debug_assert!(!self.optional().misses(sel), "a query reads series the run does not record: {sel:?} (its policy's PolicyFactory::queries must list it)");
         let start = at.saturating_sub(range_ns);
         for t in self.targets.iter().filter(|t| !t.name.is_empty()) {
-            for (labels, idx, family) in self.selected(t, sel) {
+            for (labels, val) in self.selected(t, sel) {
                 let points = t
                     .samples
                     .iter()
-                    .filter(|s| s.t > start && s.t <= at)
-                    .map(|s| (secs(s.t), if family == Family::Up { 1.0 } else { s.v[idx] }))
+                    .enumerate()
+                    .filter(|(_, s)| s.t > start && s.t <= at)
+                    .map(|(i, s)| (secs(s.t), self.value(t, i, val)))
                     .collect();
                 out.push(eval::RangeSeries { labels, points });
             }
         }
+        if let Some(k) = &self.kube {
+            k.range(sel, &self.namespace, at, range_ns, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queries(texts: &[&str]) -> Optional {
+        let services = vec!["api".to_string()];
+        let exprs: Vec<expr::Expr> = texts.iter().map(|t| expr::Expr::parse(t, &services).unwrap()).collect();
+        Optional::of(exprs.iter())
+    }
+
+    #[test]
+    fn only_queries_that_read_them_record_the_optional_series() {
+        assert_eq!(queries(&["sum(rate(http_requests_total[2m]))", "rate(http_request_duration_seconds_count[1m])"]), Optional::default());
+        assert_eq!(
+            queries(&["histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[2m])) by (le))"]),
+            Optional { buckets: true, kube_state: false }
+        );
+        assert_eq!(queries(&["sum(kube_pod_status_phase{phase=\"Pending\"})"]), Optional { buckets: false, kube_state: true });
+        // By `__name__` matchers, or none at all (every series).
+        assert_eq!(queries(&["count({__name__=~\"kube_.+\"})"]), Optional { buckets: false, kube_state: true });
+        assert_eq!(queries(&["count({__name__=~\".*_bucket\"})"]), Optional { buckets: true, kube_state: false });
+        assert_eq!(queries(&["count({job=\"api\"})"]), Optional::ALL);
+    }
+
+    fn store() -> MetricsStore {
+        let cfg = crate::scenario::MetricsConfig::default();
+        let mut m = MetricsStore::new(&cfg);
+        m.set_labels(vec![("api".into(), false)], "default");
+        m.enable(Optional { buckets: true, kube_state: false }, &[0.1, 1.0]);
+        m
+    }
+
+    fn sample(t: SimTime, count: f64) -> Sample {
+        let mut v = [0.0; POD_METRICS];
+        v[2] = count;
+        Sample { t, v }
+    }
+
+    #[test]
+    fn bucket_series_follow_their_samples() {
+        let mut m = store();
+        let id = m.add_target(0, Some(0), "api-0".into());
+        let s = 1_000_000_000;
+        for k in 1..=4u64 {
+            let n = 10.0 * k as f64;
+            m.record_with_buckets(id, sample(k * 15 * s, n), [n / 2.0, n * 0.9].into_iter());
+        }
+        let sel = |name| eval::Selector { name: Some(name), matchers: &[] };
+        let mut out = Vec::new();
+        eval::Source::instant(&m, &sel(BUCKET_SERIES), 61 * s, &mut out);
+        let got: Vec<(String, f64)> =
+            out.iter().map(|e| (e.labels.iter().find(|(k, _)| k == "le").unwrap().1.clone(), e.value)).collect();
+        assert_eq!(got, vec![("0.1".into(), 20.0), ("1.0".into(), 36.0), ("+Inf".into(), 40.0)]);
+        let mut r = Vec::new();
+        eval::Source::range(&m, &sel(BUCKET_SERIES), 61 * s, 31 * s, &mut r);
+        assert_eq!(r[1].points, vec![(45.0, 27.0), (60.0, 36.0)]);
+        // Samples leave the retention with their buckets.
+        m.retention_ns = 20 * s;
+        m.record_with_buckets(id, sample(75 * s, 50.0), [25.0, 45.0].into_iter());
+        assert_eq!(m.targets[id as usize].samples.len(), 2);
+        assert_eq!(m.targets[id as usize].buckets, VecDeque::from([20.0, 36.0, 25.0, 45.0]));
+        let om = m.openmetrics(0);
+        assert!(om.contains("http_request_duration_seconds_bucket{app=\"api\",container=\"api\",deployment=\"api\",instance=\"api-0:8080\",job=\"api\",le=\"1.0\",namespace=\"default\",pod=\"api-0\",service=\"api\"} 45.0 75.000"), "{om}");
+    }
+
+    #[test]
+    fn without_buckets_a_pod_has_no_bucket_series() {
+        let cfg = crate::scenario::MetricsConfig::default();
+        let mut m = MetricsStore::new(&cfg);
+        m.set_labels(vec![("api".into(), false)], "default");
+        let id = m.add_target(0, Some(0), "api-0".into());
+        m.record(id, sample(15_000_000_000, 3.0));
+        assert!(!m.openmetrics(0).contains("_bucket"));
+        assert_eq!(m.optional(), Optional::default());
     }
 }

@@ -189,14 +189,7 @@ pub fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
             _ => merged.push(b),
         }
     }
-    let mut max = f64::NEG_INFINITY;
-    for b in &mut merged {
-        if b.1 > max {
-            max = b.1;
-        } else if b.1 < max {
-            b.1 = max;
-        }
-    }
+    ensure_monotonic(&mut merged);
     if merged.len() < 2 {
         return f64::NAN;
     }
@@ -221,6 +214,42 @@ pub fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
         rank -= merged[b - 1].1;
     }
     bucket_start + (bucket_end - bucket_start) * (rank / count)
+}
+
+/// `ensureMonotonicAndIgnoreSmallDeltas` (Prometheus 3): a count below the one before it is
+/// raised to it, and a count within a relative 1e-12 of the one before it (float noise, as
+/// the separate `rate()`s of the buckets give) is made equal to it, whichever way it goes.
+fn ensure_monotonic(buckets: &mut [(f64, f64)]) {
+    const TOLERANCE: f64 = 1e-12;
+    let Some(&(_, mut prev)) = buckets.first() else { return };
+    for b in &mut buckets[1..] {
+        let curr = b.1;
+        if curr == prev {
+            continue;
+        }
+        if almost_equal(prev, curr, TOLERANCE) || curr < prev {
+            b.1 = prev;
+            continue;
+        }
+        prev = curr;
+    }
+}
+
+/// `almost.Equal` of Prometheus's `util/almost`.
+fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < epsilon * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < epsilon
 }
 
 #[cfg(test)]
@@ -270,5 +299,43 @@ mod tests {
     #[test]
     fn one_sample_is_no_result() {
         assert_eq!(extrapolated_rate(&[(1.0, 1.0)], 0.0, 60.0, true), None);
+    }
+
+    #[test]
+    fn bucket_quantile_interpolates_as_prometheus() {
+        let inf = f64::INFINITY;
+        // 100 observations: 50 <= 0.1, 90 <= 0.5, all <= 1. Rank 95 is in (0.5, 1].
+        let b = vec![(1.0, 100.0), (0.1, 50.0), (inf, 100.0), (0.5, 90.0)];
+        assert!(close(bucket_quantile(0.95, b.clone()), 0.75));
+        // Rank 25 is in the first bucket, which starts at 0.
+        assert!(close(bucket_quantile(0.25, b.clone()), 0.05));
+        // A rank above every finite bucket's count: the highest finite bound.
+        assert_eq!(bucket_quantile(1.0, vec![(0.1, 5.0), (inf, 10.0)]), 0.1);
+        // No +Inf bucket, no observations, or q outside [0, 1].
+        assert!(bucket_quantile(0.5, vec![(0.1, 5.0), (1.0, 10.0)]).is_nan());
+        assert!(bucket_quantile(0.5, vec![(0.1, 0.0), (inf, 0.0)]).is_nan());
+        assert_eq!(bucket_quantile(-0.5, b.clone()), f64::NEG_INFINITY);
+        assert_eq!(bucket_quantile(1.5, b), f64::INFINITY);
+        // A count below the one before is raised to it; duplicated bounds are summed.
+        let v = bucket_quantile(0.5, vec![(0.1, 60.0), (0.5, 40.0), (inf, 100.0)]);
+        assert!(close(v, 0.1 * 50.0 / 60.0), "{v}");
+        let v = bucket_quantile(0.5, vec![(0.1, 30.0), (0.1, 30.0), (inf, 100.0)]);
+        assert!(close(v, 0.1 * 50.0 / 60.0), "{v}");
+    }
+
+    #[test]
+    fn bucket_noise_below_the_tolerance_is_flattened() {
+        // Every observation is in the first bucket, but the +Inf bucket's rate came out a
+        // hair higher: Prometheus 3 treats them as equal, so q = 1 is still in the first bucket
+        // rather than at the second's bound.
+        let inf = f64::INFINITY;
+        let n = 3.0;
+        let noisy = n * (1.0 + 1e-15);
+        let v = bucket_quantile(1.0, vec![(0.1, n), (0.5, n), (inf, noisy)]);
+        assert!(close(v, 0.1), "{v}");
+        let mut b = vec![(0.1, 1.0), (0.5, 1.0 + 1e-14), (1.0, 2.0)];
+        ensure_monotonic(&mut b);
+        assert_eq!(b, vec![(0.1, 1.0), (0.5, 1.0), (1.0, 2.0)]);
+        assert!(almost_equal(0.0, 0.0, 1e-12) && !almost_equal(0.0, 1e-300, 1e-12) && almost_equal(1.0, 1.0 + 1e-13, 1e-12));
     }
 }

@@ -58,6 +58,21 @@ pub trait Policy: Send {
     fn files(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// For a HorizontalPodAutoscaler (or the one KEDA creates): the object's name and status,
+    /// as kube-state-metrics reads them. None by default.
+    fn hpa_status(&self) -> Option<HpaStatus> {
+        None
+    }
+}
+
+/// What a HorizontalPodAutoscaler object shows of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HpaStatus {
+    /// `metadata.name`.
+    pub name: String,
+    /// `status.desiredReplicas` (`None` before its first reconcile in the run).
+    pub desired_replicas: Option<u32>,
 }
 
 /// Builds fresh policy instances: one per run, so that every run starts from the same state.
@@ -80,6 +95,11 @@ pub trait PolicyFactory: Send + Sync + fmt::Debug {
     /// (`run.rs`) starts it and hands it in through [`BuildContext::external`].
     fn external(&self) -> Option<&external::ExternalSpec> {
         None
+    }
+    /// The PromQL queries the policy evaluates, so that a run records the series they read
+    /// (see [`crate::metrics::Optional`]). None by default.
+    fn queries(&self) -> Vec<&crate::metrics::expr::Expr> {
+        Vec::new()
     }
 }
 

@@ -141,6 +141,9 @@ impl PolicyFactory for ReactiveFactory {
     fn kind(&self) -> &'static str {
         "reactive"
     }
+    fn queries(&self) -> Vec<&Expr> {
+        vec![&self.query]
+    }
     fn build(&self) -> Box<dyn Policy> {
         Box::new(Reactive { f: Arc::new(self.clone()), smoothed: 0.0, last_scale: None })
     }

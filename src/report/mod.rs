@@ -48,6 +48,12 @@ pub struct ServiceAcc {
     /// k6 arrival-rate iterations that found no free VU (k6's `dropped_iterations`), and
     /// iterations of the iteration executors left undone at `max_duration`. Never arrived.
     pub dropped_iterations: u64,
+    /// Whether a k6 executor drives the service (its iterations are counted).
+    pub k6: bool,
+    /// k6 iterations that ran to their end (request and think time), and iterations cut off
+    /// by a graceful stop or ramp-down (k6's "complete and interrupted iterations").
+    pub iterations: u64,
+    pub interrupted_iterations: u64,
     /// Latencies of the counted completions, up to the last closed step (the current step's
     /// join at its close: [`ServiceAcc::close_step`]).
     pub latency: LatencyHist,
@@ -194,6 +200,9 @@ impl ServiceAcc {
             lost: 0,
             wasted: 0,
             dropped_iterations: 0,
+            k6: false,
+            iterations: 0,
+            interrupted_iterations: 0,
             good: 0,
             latency: LatencyHist::new(),
             queue_wait: LatencyHist::new(),
@@ -247,6 +256,20 @@ impl ServiceAcc {
     pub fn on_dropped_iterations(&mut self, n: u64, now: SimTime) {
         if self.counted(now) {
             self.dropped_iterations += n;
+        }
+    }
+
+    /// A k6 iteration ran to its end.
+    pub fn on_iteration(&mut self, now: SimTime) {
+        if self.counted(now) {
+            self.iterations += 1;
+        }
+    }
+
+    /// k6 iterations were interrupted (a hard stop).
+    pub fn on_interrupted_iterations(&mut self, n: u64, now: SimTime) {
+        if self.counted(now) {
+            self.interrupted_iterations += n;
         }
     }
 
@@ -509,6 +532,15 @@ pub struct Requests {
     /// Requests that arrived when no pod was ready and waited for one (held at the front door,
     /// or in the shared queue); a subset of `arrived`.
     pub cold_start_waits: u64,
+    /// k6 iterations that ran to their end (a request and the think time after it; k6's
+    /// `iterations`), when a k6 executor drives the load (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
+    /// k6 iterations interrupted: still running when their scenario's `graceful_stop` ran out,
+    /// or their VU's `graceful_ramp_down` (k6's "interrupted iterations"). Their request is
+    /// not waited for, but the service still serves it. Absent without k6 executors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted_iterations: Option<u64>,
 }
 
 /// Relative precision of the latency percentiles (HDR histograms, 3 significant digits).

@@ -124,6 +124,29 @@ fn positive(v: &Spanned<crate::units::Duration>, what: &str) -> Result<u64, Conf
     }
 }
 
+/// A histogram's bucket bounds as a Prometheus client takes them: finite and increasing; a
+/// last `+inf` is the implicit `+Inf` bucket and is dropped.
+fn validate_buckets(b: Spanned<Vec<Spanned<f64>>>) -> Result<Vec<f64>, ConfigError> {
+    let mut out: Vec<f64> = Vec::new();
+    let n = b.get_ref().len();
+    for (i, v) in b.into_inner().into_iter().enumerate() {
+        let x = *v.get_ref();
+        if x == f64::INFINITY && i + 1 == n {
+            break;
+        }
+        if !x.is_finite() {
+            return Err(ConfigError::at(v.span(), format!("`buckets`: {x} is not a finite bound, seconds (`+Inf` is implicit; it may only come last)")));
+        }
+        if let Some(&prev) = out.last() {
+            if x <= prev {
+                return Err(ConfigError::at(v.span(), format!("`buckets` must be in increasing order: {x} follows {prev}")));
+            }
+        }
+        out.push(x);
+    }
+    Ok(out)
+}
+
 fn validate_report(raw: raw::RawReport) -> Result<ReportConfig, ConfigError> {
     let raw::RawReport { reversal_window, demand_utilization } = raw;
     let mut out = ReportConfig::default();
@@ -209,7 +232,7 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
 
     // Metrics pipeline.
     let metrics = {
-        let RawMetrics { namespace, scrape_interval, rate_window, pipeline_delay, resource_resolution } = metrics.unwrap_or_default();
+        let RawMetrics { namespace, scrape_interval, rate_window, pipeline_delay, resource_resolution, buckets } = metrics.unwrap_or_default();
         let d = MetricsConfig::default();
         let m = MetricsConfig {
             namespace: namespace.unwrap_or(d.namespace.clone()),
@@ -219,6 +242,10 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
             resource_resolution_ns: resource_resolution
                 .as_ref()
                 .map_or(Ok(d.resource_resolution_ns), |v| positive(v, "resource_resolution"))?,
+            buckets: match buckets {
+                Some(b) => validate_buckets(b)?,
+                None => d.buckets.clone(),
+            },
         };
         if m.scrape_interval_ns < 1_000_000 {
             return Err(ConfigError::at(scrape_interval.map(|s| s.span()).unwrap_or(0..0), "`scrape_interval` must be at least 1ms"));

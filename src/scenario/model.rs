@@ -72,6 +72,11 @@ pub struct NodePool {
     pub drain_time_ns: u64,
 }
 
+/// The Prometheus client libraries' default buckets (`prometheus.DefBuckets` in client_golang,
+/// `Histogram.DEFAULT_BUCKETS` in client_python), seconds: `[metrics] buckets` when the file
+/// gives none.
+pub const DEFAULT_BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+
 #[derive(Debug, Clone)]
 pub struct MetricsConfig {
     /// The namespace the series are labelled with.
@@ -80,6 +85,9 @@ pub struct MetricsConfig {
     pub rate_window_ns: u64,
     pub pipeline_delay_ns: u64,
     pub resource_resolution_ns: u64,
+    /// The finite upper bounds of `http_request_duration_seconds`'s buckets, seconds,
+    /// increasing (`+Inf` is implicit).
+    pub buckets: Vec<f64>,
 }
 
 impl Default for MetricsConfig {
@@ -90,6 +98,7 @@ impl Default for MetricsConfig {
             rate_window_ns: 60_000_000_000,
             pipeline_delay_ns: 0,
             resource_resolution_ns: 15_000_000_000,
+            buckets: DEFAULT_BUCKETS.to_vec(),
         }
     }
 }

@@ -98,6 +98,10 @@ pub struct RawMetrics {
     pub pipeline_delay: Option<Spanned<Duration>>,
     #[serde(default)]
     pub resource_resolution: Option<Spanned<Duration>>,
+    /// The upper bounds of `http_request_duration_seconds`'s buckets, seconds (a Prometheus
+    /// client's `buckets`).
+    #[serde(default)]
+    pub buckets: Option<Spanned<Vec<Spanned<f64>>>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

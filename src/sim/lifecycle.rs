@@ -66,6 +66,9 @@ impl Simulation<'_> {
             (pods.items.len() - 1) as u32
         };
         self.world.services[s].pods.push(id);
+        if let Some(h) = &mut self.world.hist {
+            h.reset(id);
+        }
         id
     }
 

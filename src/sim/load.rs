@@ -13,24 +13,36 @@ use crate::workload::Source;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Vu {
     Idle,
-    /// Waiting for its request's end.
-    Busy,
-    /// Thinking before its next iteration.
-    Thinking,
+    /// Waiting for the end of its request, sent at this time.
+    Busy(SimTime),
+    /// Its `VuIter` is due at `at`: the end of its iteration's think time (`after`), or a
+    /// first start. An event at another time is stale (the iteration it ended was interrupted).
+    Next { at: SimTime, after: bool },
 }
 
 pub(super) enum Load {
     Binned(Binned),
     Replay(Replay),
     /// k6 arrival-rate executors: iteration starts on a schedule, each needing a free VU.
-    Rate { stages: RateStages, poisson: bool, start: SimTime, end: SimTime, max_vus: u32, busy: u32 },
-    /// k6 VU executors: VUs looping over iterations.
-    Vus { vus: Vec<Vu>, target: u32, end: SimTime, kind: VuKind },
+    /// `busy` VUs are in an iteration (its request or its think time); at `stop` (the end of
+    /// the graceful stop) they are interrupted and the executor is `over`.
+    Rate { stages: RateStages, poisson: bool, start: SimTime, end: SimTime, max_vus: u32, busy: u32, stop: SimTime, over: bool },
+    /// k6 VU executors: VUs looping over iterations. `steps` are the target changes and hard
+    /// stops, in time order (a change before a stop at the same instant, as k6 takes them).
+    Vus { vus: Vec<Vu>, target: u32, end: SimTime, kind: VuKind, steps: Vec<(SimTime, VuStep)> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum VuStep {
+    /// The target VU count becomes this (ramping-vus' raw steps).
+    Target(u32),
+    /// VUs of this index and above are stopped; their iterations in progress are interrupted.
+    HardStop(u32),
 }
 
 pub(super) enum VuKind {
-    /// constant-vus / ramping-vus: VU targets change at these instants.
-    Stages { changes: Vec<(SimTime, u32)> },
+    /// constant-vus / ramping-vus: VU targets change at its `steps`.
+    Stages,
     /// per-vu-iterations: each VU's count left.
     PerVu { left: Vec<u64> },
     /// shared-iterations: iterations left for all.
@@ -92,28 +104,32 @@ impl Simulation<'_> {
                     },
                     Source::K6(k) => {
                         let think = Some(k.think_time.clone());
+                        let at = |t: u64| start.saturating_add(t);
+                        let stops: Vec<(SimTime, VuStep)> = k.hard_stops().into_iter().map(|(t, n)| (at(t), VuStep::HardStop(n))).collect();
                         match &k.exec {
                             Executor::ArrivalRate { stages, poisson, max_vus, .. } => (
                                 Load::Rate {
                                     stages: stages.clone(),
                                     poisson: *poisson,
                                     start,
-                                    end: start.saturating_add(stages.total_duration_ns()).min(end),
+                                    end: at(stages.total_duration_ns()).min(end),
                                     max_vus: *max_vus,
                                     busy: 0,
+                                    stop: stops.last().map_or(SimTime::MAX, |s| s.0),
+                                    over: false,
                                 },
                                 think,
                             ),
                             Executor::Vus { vu_stages, .. } => {
-                                let changes: Vec<_> =
-                                    vu_stages.changes().into_iter().map(|(t, n)| (start.saturating_add(t), n)).collect();
-                                let max = changes.iter().map(|c| c.1).max().unwrap_or(0);
+                                let changes: Vec<_> = vu_stages.changes().into_iter().map(|(t, n)| (at(t), VuStep::Target(n))).collect();
+                                let max = vu_stages.changes().iter().map(|c| c.1).max().unwrap_or(0);
                                 (
                                     Load::Vus {
                                         vus: vec![Vu::Idle; max as usize],
                                         target: 0,
-                                        end: start.saturating_add(vu_stages.total_duration_ns()).min(end),
-                                        kind: VuKind::Stages { changes },
+                                        end: at(vu_stages.total_duration_ns()).min(end),
+                                        kind: VuKind::Stages,
+                                        steps: merge_steps(changes, stops),
                                     },
                                     think,
                                 )
@@ -126,10 +142,11 @@ impl Simulation<'_> {
                                 };
                                 (
                                     Load::Vus {
-                                        vus: vec![Vu::Idle; *vus as usize],
+                                        vus: vec![Vu::Next { at: start, after: false }; *vus as usize],
                                         target: *vus,
-                                        end: start.saturating_add(*max_duration_ns).min(end),
+                                        end: at(*max_duration_ns).min(end),
                                         kind,
+                                        steps: stops,
                                     },
                                     think,
                                 )
@@ -138,6 +155,9 @@ impl Simulation<'_> {
                     }
                 };
                 let windowed = super::demand::windowed(svc, src);
+                if matches!(src, Source::K6(_)) {
+                    self.world.services[s].acc.k6 = true;
+                }
                 self.sources.push(SourceRt { service: s, rng, think_rng, work, think, start, load, windowed });
             }
         }
@@ -145,20 +165,26 @@ impl Simulation<'_> {
         self.pending_work = vec![None; self.sources.len()];
         for i in 0..self.sources.len() {
             match &self.sources[i].load {
-                Load::Vus { kind: VuKind::Stages { changes }, .. } => {
-                    if let Some(&(t, _)) = changes.first() {
+                Load::Vus { kind, vus, steps, .. } => {
+                    if !matches!(kind, VuKind::Stages) {
+                        let start = self.sources[i].start;
+                        for vu in 0..vus.len() as u32 {
+                            if start < self.end {
+                                self.events.push(start, Ev::VuIter { src: i as u32, vu });
+                            }
+                        }
+                    }
+                    if let Some(&(t, _)) = steps.first() {
                         if t <= self.end {
                             self.events.push(t, Ev::VuTarget { src: i as u32, idx: 0 });
                         }
                     }
                 }
-                Load::Vus { vus, .. } => {
-                    let start = self.sources[i].start;
-                    for vu in 0..vus.len() as u32 {
-                        if start < self.end {
-                            self.events.push(start, Ev::VuIter { src: i as u32, vu });
-                        }
+                Load::Rate { stop, .. } => {
+                    if *stop <= self.end {
+                        self.events.push(*stop, Ev::RateStop { src: i as u32 });
                     }
+                    self.advance_source(i);
                 }
                 _ => self.advance_source(i),
             }
@@ -200,22 +226,38 @@ impl Simulation<'_> {
         }
     }
 
-    /// A ramping/constant-VUs target change.
+    /// A VU executor's step: a ramping/constant-VUs target change, or a hard stop.
     pub(super) fn on_vu_target(&mut self, i: usize, idx: usize) {
         let now = self.now;
-        let Load::Vus { vus, target, kind: VuKind::Stages { changes }, end } = &mut self.sources[i].load else { return };
-        let (_, n) = changes[idx];
-        *target = n;
+        let s = self.sources[i].service;
+        let Load::Vus { vus, target, end, steps, .. } = &mut self.sources[i].load else { return };
         let mut start = Vec::new();
-        if now < *end {
-            for (v, state) in vus.iter_mut().enumerate().take(n as usize) {
-                if *state == Vu::Idle {
-                    *state = Vu::Thinking;
-                    start.push(v as u32);
+        match steps[idx].1 {
+            VuStep::Target(n) => {
+                *target = n;
+                if now < *end {
+                    for (v, state) in vus.iter_mut().enumerate().take(n as usize) {
+                        if *state == Vu::Idle {
+                            *state = Vu::Next { at: now, after: false };
+                            start.push(v as u32);
+                        }
+                    }
+                }
+            }
+            VuStep::HardStop(keep) => {
+                let mut interrupted = 0;
+                for state in vus.iter_mut().skip(keep as usize) {
+                    if matches!(state, Vu::Busy(_) | Vu::Next { after: true, .. }) {
+                        interrupted += 1;
+                    }
+                    *state = Vu::Idle;
+                }
+                if interrupted > 0 {
+                    self.world.services[s].acc.on_interrupted_iterations(interrupted, now);
                 }
             }
         }
-        let next = changes.get(idx + 1).map(|c| c.0);
+        let next = steps.get(idx + 1).map(|c| c.0);
         for v in start {
             self.events.push(now, Ev::VuIter { src: i as u32, vu: v });
         }
@@ -226,13 +268,22 @@ impl Simulation<'_> {
         }
     }
 
-    /// A VU starts an iteration, if it is still wanted and has one to do.
+    /// A VU's iteration ends (its think time is over) or it starts: the next iteration starts,
+    /// if the VU is still wanted and has one to do.
     pub(super) fn on_vu_iter(&mut self, i: usize, vu: u32) {
         let now = self.now;
-        let Load::Vus { vus, target, end, kind } = &mut self.sources[i].load else { return };
+        let s = self.sources[i].service;
+        let Load::Vus { vus, target, end, kind, .. } = &mut self.sources[i].load else { return };
         let v = vu as usize;
+        let Vu::Next { at, after } = vus[v] else { return };
+        if at != now {
+            return;
+        }
+        if after {
+            self.world.services[s].acc.on_iteration(now);
+        }
         let has_work = match kind {
-            VuKind::Stages { .. } => true,
+            VuKind::Stages => true,
             VuKind::PerVu { left } => left[v] > 0,
             VuKind::Shared { left } => *left > 0,
         };
@@ -243,10 +294,25 @@ impl Simulation<'_> {
         match kind {
             VuKind::PerVu { left } => left[v] -= 1,
             VuKind::Shared { left } => *left -= 1,
-            VuKind::Stages { .. } => {}
+            VuKind::Stages => {}
         }
-        vus[v] = Vu::Busy;
+        vus[v] = Vu::Busy(now);
         self.issue(i, None, i as u32, vu);
+    }
+
+    /// An arrival-rate executor's graceful stop is over: the iterations still running are
+    /// interrupted.
+    pub(super) fn on_rate_stop(&mut self, i: usize) {
+        let now = self.now;
+        let s = self.sources[i].service;
+        if let Load::Rate { busy, over, .. } = &mut self.sources[i].load {
+            let n = u64::from(*busy);
+            *busy = 0;
+            *over = true;
+            if n > 0 {
+                self.world.services[s].acc.on_interrupted_iterations(n, now);
+            }
+        }
     }
 
     /// The client of a request from source `origin` (VU `vu`) that arrived at `arrival` is done
@@ -264,28 +330,40 @@ impl Simulation<'_> {
         let i = origin as usize;
         let now = self.now;
         let src = &mut self.sources[i];
+        // An interrupted iteration's request ends unseen: its VU no longer waits for it.
+        let waiting = match &src.load {
+            Load::Rate { over, .. } => !*over,
+            Load::Vus { vus, .. } => vus[vu as usize] == Vu::Busy(arrival),
+            _ => false,
+        };
+        if !waiting {
+            return;
+        }
         let think = src.think.as_ref().map_or(0, |d| d.sample_ns(&mut src.think_rng));
         match &mut src.load {
             Load::Rate { busy, .. } => {
                 if think == 0 {
                     *busy -= 1;
+                    self.world.services[src.service].acc.on_iteration(now);
                 } else {
                     self.events.push(now + think, Ev::VuFree { src: origin });
                 }
             }
             Load::Vus { vus, .. } => {
-                vus[vu as usize] = Vu::Thinking;
                 let next = (now + think).max(arrival + MIN_ITERATION_NS);
+                vus[vu as usize] = Vu::Next { at: next, after: true };
                 self.events.push(next, Ev::VuIter { src: origin, vu });
             }
             _ => {}
         }
     }
 
-    /// An arrival-rate VU finished thinking.
+    /// An arrival-rate VU finished thinking: its iteration is over.
     pub(super) fn on_vu_free(&mut self, i: usize) {
-        if let Load::Rate { busy, .. } = &mut self.sources[i].load {
+        let s = self.sources[i].service;
+        if let Load::Rate { busy, over: false, .. } = &mut self.sources[i].load {
             *busy -= 1;
+            self.world.services[s].acc.on_iteration(self.now);
         }
     }
 
@@ -304,4 +382,19 @@ impl Simulation<'_> {
             }
         }
     }
+}
+
+/// The target changes and the hard stops of a VU executor in time order; at the same instant
+/// the change comes first (k6's `iterateSteps` takes the raw step before the graceful one).
+fn merge_steps(changes: Vec<(SimTime, VuStep)>, stops: Vec<(SimTime, VuStep)>) -> Vec<(SimTime, VuStep)> {
+    let mut out = Vec::with_capacity(changes.len() + stops.len());
+    let mut stops = stops.into_iter().peekable();
+    for c in changes {
+        while let Some(s) = stops.next_if(|s| s.0 < c.0) {
+            out.push(s);
+        }
+        out.push(c);
+    }
+    out.extend(stops);
+    out
 }

@@ -12,6 +12,7 @@
 mod api;
 mod lifecycle;
 mod demand;
+mod kube_state;
 mod load;
 mod observe;
 mod requests;
@@ -47,12 +48,17 @@ pub(crate) enum Ev {
     /// A provisioning attempt failed: the node never joins.
     NodeFailed { node: u32, gen: u32 },
     DrainEnd { node: u32, gen: u32 },
-    /// A k6 VU executor's target VU count changes (`idx` into its changes).
+    /// A k6 VU executor's step (`idx` into its steps): its target VU count changes, or VUs
+    /// are hard-stopped (their iterations interrupted).
     VuTarget { src: u32, idx: u32 },
     /// A k6 VU starts its next iteration.
     VuIter { src: u32, vu: u32 },
     /// A k6 arrival-rate VU is free again (after its think time).
     VuFree { src: u32 },
+    /// Prometheus scrapes kube-state-metrics (only when the run records its series).
+    KubeStateScrape,
+    /// A k6 arrival-rate executor's graceful stop is over.
+    RateStop { src: u32 },
 }
 
 /// The state of the simulated world: what the engine changes, what observations read.
@@ -72,6 +78,8 @@ pub struct World {
     pub(crate) pending: VecDeque<(u32, u32)>,
     pub(crate) reqs: ReqSlab,
     pub(crate) metrics: MetricsStore,
+    /// The application's latency histogram per pod slot, when the run records its buckets.
+    pub(crate) hist: Option<crate::metrics::histogram::Histograms>,
 }
 
 struct Instance {
@@ -180,6 +188,7 @@ impl<'s> Simulation<'s> {
             pending: VecDeque::new(),
             reqs: ReqSlab::default(),
             metrics,
+            hist: None,
         };
         let mut sim = Simulation {
             sc,
@@ -202,6 +211,9 @@ impl<'s> Simulation<'s> {
             pool_flaps: vec![crate::report::Flaps::new(sc.report.reversal_window_ns); sc.cluster.pools.len()],
         };
         sim.boot();
+        // The optional series the policies' queries read.
+        let queries = spec.pods.iter().chain(spec.nodes.iter()).flat_map(|f| f.queries());
+        sim.record_optional(crate::metrics::Optional::of(queries));
         sim
     }
 
@@ -250,6 +262,7 @@ impl<'s> Simulation<'s> {
     /// Keep every scraped sample for the whole run (to export the run's series).
     pub fn keep_all_series(&mut self) {
         self.world.metrics.keep_everything();
+        self.record_optional(crate::metrics::Optional::ALL);
     }
 
     pub fn now(&self) -> SimTime {
@@ -357,6 +370,8 @@ impl<'s> Simulation<'s> {
             Ev::VuTarget { src, idx } => self.on_vu_target(src as usize, idx as usize),
             Ev::VuIter { src, vu } => self.on_vu_iter(src as usize, vu),
             Ev::VuFree { src } => self.on_vu_free(src as usize),
+            Ev::KubeStateScrape => self.on_kube_state_scrape(),
+            Ev::RateStop { src } => self.on_rate_stop(src as usize),
         }
     }
 

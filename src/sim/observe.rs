@@ -7,7 +7,7 @@ use super::{Ev, Simulation};
 use crate::cluster::{NodeState, PodPhase};
 use crate::engine::rng::fnv1a;
 use crate::engine::time::secs;
-use crate::engine::NEVER;
+use crate::engine::{SimTime, NEVER};
 use crate::metrics::Sample;
 use crate::policy::{Target, Verdict};
 
@@ -35,7 +35,10 @@ impl Simulation<'_> {
         }
         let sample = self.pod_sample(pod);
         let target = p.target;
-        self.world.metrics.record(target, sample);
+        match &self.world.hist {
+            Some(h) => self.world.metrics.record_with_buckets(target, sample, h.cumulative(pod)),
+            None => self.world.metrics.record(target, sample),
+        }
         self.events.push(self.now + self.sc.metrics.scrape_interval_ns, Ev::Scrape { pod, gen });
     }
 
@@ -223,190 +226,19 @@ impl Simulation<'_> {
 pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
     let now = sim.end;
     let sc = sim.sc;
-    // Requests still in the system at the end whose clients are still waiting.
-    let mut in_flight_by_service = vec![0u64; sc.services.len()];
-    for s in 0..sc.services.len() {
-        let warmup = sc.warmup_ns;
-        let mut ids: Vec<u32> = sim.world.services[s].waiting.iter().copied().collect();
-        for &p in &sim.world.services[s].pods {
-            let pod = sim.world.pods.get(p);
-            ids.extend(pod.queue.iter().copied());
-            ids.extend(pod.slots.iter().map(|sl| sl.req).filter(|&r| r != crate::cluster::FREE));
-        }
-        in_flight_by_service[s] = ids
-            .iter()
-            .filter(|&&r| {
-                let r = sim.world.reqs.get(r);
-                r.state == ReqState::Active && r.arrival >= warmup
-            })
-            .count() as u64;
-    }
-    let mut services = BTreeMap::new();
-    let mut total = Requests::default();
-    let mut all_latency = LatencyHist::new();
-    let mut all_wait = LatencyHist::new();
-    let (mut good, mut violation_minutes) = (0, 0);
-    let mut pod_flaps = Flaps::default();
-    let mut cost = Cost::default();
-    let mut finished_budget = 0.0;
-    let mut elasticities = Vec::new();
-    let mut response_events = Vec::new();
     let hours = secs(sc.duration_ns) / 3600.0;
-    // CPU used by the pods still bound at the end, per pool.
-    let mut pool_cpu_live = vec![0.0; sc.cluster.pools.len()];
+    let in_flight = in_flight_at_end(&sim);
+    let pool_cpu_live = pool_cpu_live(&sim);
+    let mut t = Totals::default();
+    let mut services = BTreeMap::new();
     for s in 0..sc.services.len() {
-        for &p in &sim.world.services[s].pods {
-            if let Some(n) = sim.world.pods.get(p).node {
-                pool_cpu_live[sim.world.nodes.get(n).pool as usize] += sim.pod_cpu_seconds(p);
-            }
-        }
+        let summary = service_summary(&mut sim, s, now, hours, in_flight[s], &mut t);
+        services.insert(sc.services[s].name.clone(), summary);
     }
-    for s in 0..sc.services.len() {
-        let mut cpu_live = 0.0;
-        for &p in &sim.world.services[s].pods {
-            cpu_live += sim.pod_cpu_seconds(p);
-        }
-        let svc = &sc.services[s];
-        let acc = &mut sim.world.services[s].acc;
-        acc.close_minute(now.max(1));
-        // Completions after the last step's close (none when the run ends on a step).
-        let rest = acc.close_step();
-        acc.recycle_step(rest);
-        let r = Requests {
-            arrived: acc.arrived,
-            completed: acc.completed,
-            rejected: acc.rejected,
-            timed_out: acc.timed_out,
-            lost: acc.lost,
-            in_flight_at_end: in_flight_by_service[s],
-            wasted: acc.wasted,
-            dropped_iterations: acc.dropped_iterations,
-            cold_start_waits: acc.cold_start_waits,
-        };
-        total.arrived += r.arrived;
-        total.completed += r.completed;
-        total.rejected += r.rejected;
-        total.timed_out += r.timed_out;
-        total.lost += r.lost;
-        total.in_flight_at_end += r.in_flight_at_end;
-        total.wasted += r.wasted;
-        total.dropped_iterations += r.dropped_iterations;
-        total.cold_start_waits += r.cold_start_waits;
-        let finished = r.completed + r.rejected + r.timed_out + r.lost;
-        let budget = finished as f64 * (1.0 - acc.slo.availability);
-        finished_budget += budget;
-        all_latency.add(&acc.latency);
-        all_wait.add(&acc.queue_wait);
-        good += acc.good;
-        violation_minutes += acc.violation_minutes;
-        let f = acc.flaps;
-        pod_flaps.add(&f);
-        let c = ScaleCount::of(&f, hours);
-        let sc_scaling = Scaling {
-            events: c.events,
-            scale_ups: c.scale_ups,
-            scale_downs: c.scale_downs,
-            reversals: c.reversals,
-            events_per_hour: c.events_per_hour,
-            reversal_window_s: secs(f.window_ns),
-            ..Scaling::default()
-        };
-        // Demand against supply, as step functions, from the end of the warm-up on.
-        let demand = super::demand::demand_fn(sc, sim.seed, s, &acc.windowed, now);
-        let el = elasticity::elasticity(&demand, &acc.supply, sc.warmup_ns, now, sc.report.demand_utilization);
-        let events = elasticity::response_events(&svc.name, &demand, &acc.supply, sc.warmup_ns.min(now), now);
-        let resp = elasticity::responsiveness(&events);
-        elasticities.push(el);
-        response_events.extend(events);
-        let pod_seconds = acc.bound_pods.area_s(now);
-        let span = secs(now.saturating_sub(sc.warmup_ns));
-        let service_cost = ServiceCost {
-            pod_seconds,
-            cpu_core_seconds_requested: pod_seconds * svc.cpu_request_m as f64 / 1000.0,
-            cpu_core_seconds_used: acc.cpu_gone_s + cpu_live,
-        };
-        cost.pod_seconds += service_cost.pod_seconds;
-        cost.cpu_core_seconds_used += service_cost.cpu_core_seconds_used;
-        cost.cpu_core_seconds_requested += service_cost.cpu_core_seconds_requested;
-        services.insert(
-            svc.name.clone(),
-            ServiceSummary {
-                slo: acc.slo.into(),
-                requests: r,
-                latency_s: Latency::from_hist(&acc.latency),
-                queue_wait_s: QueueWait::from_hist(&acc.queue_wait),
-                sla: Sla::from_counts(&r, acc.good, acc.violation_minutes).with_burn(&r, budget),
-                cost: service_cost,
-                scaling: sc_scaling,
-                elasticity: el,
-                responsiveness: resp,
-                little: Little {
-                    in_system_mean: acc.mean_in_system(now),
-                    arrival_rate_per_s: if span > 0.0 { acc.arrived as f64 / span } else { 0.0 },
-                },
-                cold_start: crate::report::ColdStart::of(&acc.cold),
-            },
-        );
-    }
-    if !sc.cluster.implicit {
-        for (i, pool) in sc.cluster.pools.iter().enumerate() {
-            let node_seconds = sim.world.pool_nodes[i].area_s(now);
-            cost.node_seconds += node_seconds;
-            cost.dollars += node_seconds / 3600.0 * pool.price_per_hour;
-            cost.node_seconds_by_pool.insert(pool.name.clone(), node_seconds);
-            let dollars = node_seconds / 3600.0 * pool.price_per_hour;
-            cost.dollars_by_pool.insert(pool.name.clone(), dollars);
-            let cores = pool.cpu_m as f64 / 1000.0;
-            let allocatable = node_seconds * cores;
-            cost.cpu_core_seconds_allocatable += allocatable;
-            let per_core_second = pool.price_per_hour / 3600.0 / cores;
-            let used = sim.world.pool_cpu_gone_s[i] + pool_cpu_live[i];
-            let requested = sim.world.pool_requested_m[i].area_s(now) / 1000.0;
-            cost.idle_capacity_dollars += (allocatable - used).max(0.0) * per_core_second;
-            cost.unrequested_capacity_dollars += (allocatable - requested).max(0.0) * per_core_second;
-        }
-    }
-    cost.dollars_per_million_requests =
-        (total.completed > 0).then(|| cost.dollars / total.completed as f64 * 1e6);
-    // Flapping of every controller: Deployments (`pods`) and node groups (`nodes`).
-    let mut all_flaps = pod_flaps;
-    let mut by_controller = BTreeMap::new();
-    let mut by_pool = BTreeMap::new();
-    if sim.instances.iter().any(|i| i.controller == "pods") || pod_flaps.events > 0 {
-        by_controller.insert("pods".to_string(), ScaleCount::of(&pod_flaps, hours));
-    }
-    if sim.instances.iter().any(|i| i.controller == "nodes") {
-        let mut node_flaps = Flaps::default();
-        for (i, pool) in sc.cluster.pools.iter().enumerate() {
-            node_flaps.add(&sim.pool_flaps[i]);
-            by_pool.insert(pool.name.clone(), ScaleCount::of(&sim.pool_flaps[i], hours));
-        }
-        all_flaps.add(&node_flaps);
-        by_controller.insert("nodes".to_string(), ScaleCount::of(&node_flaps, hours));
-    }
-    let total_count = ScaleCount::of(&all_flaps, hours);
-    let scaling = Scaling {
-        events: total_count.events,
-        scale_ups: total_count.scale_ups,
-        scale_downs: total_count.scale_downs,
-        reversals: total_count.reversals,
-        events_per_hour: total_count.events_per_hour,
-        reversal_window_s: secs(sc.report.reversal_window_ns),
-        by_controller,
-        by_pool,
-    };
-    let mut policy_stats = std::collections::BTreeMap::new();
-    let mut files = Vec::new();
-    for inst in &sim.instances {
-        let target = match inst.target {
-            Some(s) => sc.services[s].name.clone(),
-            None => "cluster".to_string(),
-        };
-        for (name, v) in inst.policy.report() {
-            policy_stats.insert(format!("{}.{target}.{name}", inst.controller), v);
-        }
-        files.extend(inst.policy.files());
-    }
+    pool_costs(&mut sim, &pool_cpu_live, now, &mut t.cost);
+    t.cost.dollars_per_million_requests = (t.requests.completed > 0).then(|| t.cost.dollars / t.requests.completed as f64 * 1e6);
+    let scaling = scaling(&sim, &t.pod_flaps, hours);
+    let (policy_stats, files) = policy_outputs(&sim);
     let summary = Summary {
         scenario: sc.name.clone(),
         policy: sim.policy_name.clone(),
@@ -414,14 +246,14 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         duration_s: secs(sc.duration_ns),
         warmup_s: secs(sc.warmup_ns),
         load_fingerprint: crate::report::load_fingerprint(sc, sim.seed),
-        requests: total,
-        latency_s: Latency::from_hist(&all_latency),
-        queue_wait_s: QueueWait::from_hist(&all_wait),
-        sla: Sla::from_counts(&total, good, violation_minutes).with_burn(&total, finished_budget),
-        cost,
+        requests: t.requests,
+        latency_s: Latency::from_hist(&t.latency),
+        queue_wait_s: QueueWait::from_hist(&t.wait),
+        sla: Sla::from_counts(&t.requests, t.good, t.violation_minutes).with_burn(&t.requests, t.finished_budget),
+        cost: t.cost,
         scaling,
-        elasticity: elasticity::mean(&elasticities),
-        responsiveness: elasticity::responsiveness(&response_events),
+        elasticity: elasticity::mean(&t.elasticities),
+        responsiveness: elasticity::responsiveness(&t.response_events),
         metric_settings: MetricSettings {
             version: crate::report::METRICS_VERSION,
             step_s: secs(sc.step_ns),
@@ -436,8 +268,228 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
         summary,
         timeseries: std::mem::take(&mut sim.timeseries),
         decisions: std::mem::take(&mut sim.decisions),
-        latency_cdf: all_latency.cdf(),
+        latency_cdf: t.latency.cdf(),
         files,
-        response_events,
+        response_events: t.response_events,
     }
+}
+
+/// What the run's summary adds up over its services.
+#[derive(Default)]
+struct Totals {
+    requests: Requests,
+    latency: LatencyHist,
+    wait: LatencyHist,
+    good: u64,
+    violation_minutes: u64,
+    pod_flaps: Flaps,
+    cost: Cost,
+    /// The error budget of the requests that finished (served, refused, timed out or lost).
+    finished_budget: f64,
+    elasticities: Vec<crate::report::Elasticity>,
+    response_events: Vec<crate::report::ResponseEvent>,
+}
+
+/// Per service: requests still in the system at the end whose clients are still waiting
+/// (arrived after the warm-up).
+fn in_flight_at_end(sim: &Simulation<'_>) -> Vec<u64> {
+    let sc = sim.sc;
+    (0..sc.services.len())
+        .map(|s| {
+            let mut ids: Vec<u32> = sim.world.services[s].waiting.iter().copied().collect();
+            for &p in &sim.world.services[s].pods {
+                let pod = sim.world.pods.get(p);
+                ids.extend(pod.queue.iter().copied());
+                ids.extend(pod.slots.iter().map(|sl| sl.req).filter(|&r| r != crate::cluster::FREE));
+            }
+            ids.iter()
+                .filter(|&&r| {
+                    let r = sim.world.reqs.get(r);
+                    r.state == ReqState::Active && r.arrival >= sc.warmup_ns
+                })
+                .count() as u64
+        })
+        .collect()
+}
+
+/// Per pool: the CPU seconds used by the pods still bound there at the end.
+fn pool_cpu_live(sim: &Simulation<'_>) -> Vec<f64> {
+    let mut live = vec![0.0; sim.sc.cluster.pools.len()];
+    for s in 0..sim.sc.services.len() {
+        for &p in &sim.world.services[s].pods {
+            if let Some(n) = sim.world.pods.get(p).node {
+                live[sim.world.nodes.get(n).pool as usize] += sim.pod_cpu_seconds(p);
+            }
+        }
+    }
+    live
+}
+
+/// Close service `s`'s accumulators and summarize it, adding it to the run's totals.
+fn service_summary(sim: &mut Simulation<'_>, s: usize, now: SimTime, hours: f64, in_flight: u64, t: &mut Totals) -> ServiceSummary {
+    let sc = sim.sc;
+    let mut cpu_live = 0.0;
+    for &p in &sim.world.services[s].pods {
+        cpu_live += sim.pod_cpu_seconds(p);
+    }
+    let svc = &sc.services[s];
+    let seed = sim.seed;
+    let acc = &mut sim.world.services[s].acc;
+    acc.close_minute(now.max(1));
+    // Completions after the last step's close (none when the run ends on a step).
+    let rest = acc.close_step();
+    acc.recycle_step(rest);
+    let r = Requests {
+        arrived: acc.arrived,
+        completed: acc.completed,
+        rejected: acc.rejected,
+        timed_out: acc.timed_out,
+        lost: acc.lost,
+        in_flight_at_end: in_flight,
+        wasted: acc.wasted,
+        dropped_iterations: acc.dropped_iterations,
+        cold_start_waits: acc.cold_start_waits,
+        iterations: acc.k6.then_some(acc.iterations),
+        interrupted_iterations: acc.k6.then_some(acc.interrupted_iterations),
+    };
+    add_requests(&mut t.requests, &r);
+    let finished = r.completed + r.rejected + r.timed_out + r.lost;
+    let budget = finished as f64 * (1.0 - acc.slo.availability);
+    t.finished_budget += budget;
+    t.latency.add(&acc.latency);
+    t.wait.add(&acc.queue_wait);
+    t.good += acc.good;
+    t.violation_minutes += acc.violation_minutes;
+    let f = acc.flaps;
+    t.pod_flaps.add(&f);
+    let c = ScaleCount::of(&f, hours);
+    let scaling = Scaling {
+        events: c.events,
+        scale_ups: c.scale_ups,
+        scale_downs: c.scale_downs,
+        reversals: c.reversals,
+        events_per_hour: c.events_per_hour,
+        reversal_window_s: secs(f.window_ns),
+        ..Scaling::default()
+    };
+    // Demand against supply, as step functions, from the end of the warm-up on.
+    let demand = super::demand::demand_fn(sc, seed, s, &acc.windowed, now);
+    let el = elasticity::elasticity(&demand, &acc.supply, sc.warmup_ns, now, sc.report.demand_utilization);
+    let events = elasticity::response_events(&svc.name, &demand, &acc.supply, sc.warmup_ns.min(now), now);
+    let resp = elasticity::responsiveness(&events);
+    t.elasticities.push(el);
+    t.response_events.extend(events);
+    let pod_seconds = acc.bound_pods.area_s(now);
+    let span = secs(now.saturating_sub(sc.warmup_ns));
+    let cost = ServiceCost {
+        pod_seconds,
+        cpu_core_seconds_requested: pod_seconds * svc.cpu_request_m as f64 / 1000.0,
+        cpu_core_seconds_used: acc.cpu_gone_s + cpu_live,
+    };
+    t.cost.pod_seconds += cost.pod_seconds;
+    t.cost.cpu_core_seconds_used += cost.cpu_core_seconds_used;
+    t.cost.cpu_core_seconds_requested += cost.cpu_core_seconds_requested;
+    ServiceSummary {
+        slo: acc.slo.into(),
+        requests: r,
+        latency_s: Latency::from_hist(&acc.latency),
+        queue_wait_s: QueueWait::from_hist(&acc.queue_wait),
+        sla: Sla::from_counts(&r, acc.good, acc.violation_minutes).with_burn(&r, budget),
+        cost,
+        scaling,
+        elasticity: el,
+        responsiveness: resp,
+        little: Little {
+            in_system_mean: acc.mean_in_system(now),
+            arrival_rate_per_s: if span > 0.0 { acc.arrived as f64 / span } else { 0.0 },
+        },
+        cold_start: crate::report::ColdStart::of(&acc.cold),
+    }
+}
+
+fn add_requests(total: &mut Requests, r: &Requests) {
+    total.arrived += r.arrived;
+    total.completed += r.completed;
+    total.rejected += r.rejected;
+    total.timed_out += r.timed_out;
+    total.lost += r.lost;
+    total.in_flight_at_end += r.in_flight_at_end;
+    total.wasted += r.wasted;
+    total.dropped_iterations += r.dropped_iterations;
+    total.cold_start_waits += r.cold_start_waits;
+    // k6's iteration counts: only for services with k6 load (absent from the summary otherwise).
+    let add = |a: Option<u64>, b: Option<u64>| if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) };
+    total.iterations = add(total.iterations, r.iterations);
+    total.interrupted_iterations = add(total.interrupted_iterations, r.interrupted_iterations);
+}
+
+/// The node pools' share of the cost: node seconds, dollars, and the capacity paid for but
+/// not used or not requested.
+fn pool_costs(sim: &mut Simulation<'_>, pool_cpu_live: &[f64], now: SimTime, cost: &mut Cost) {
+    if sim.sc.cluster.implicit {
+        return;
+    }
+    for (i, pool) in sim.sc.cluster.pools.iter().enumerate() {
+        let node_seconds = sim.world.pool_nodes[i].area_s(now);
+        cost.node_seconds += node_seconds;
+        cost.dollars += node_seconds / 3600.0 * pool.price_per_hour;
+        cost.node_seconds_by_pool.insert(pool.name.clone(), node_seconds);
+        let dollars = node_seconds / 3600.0 * pool.price_per_hour;
+        cost.dollars_by_pool.insert(pool.name.clone(), dollars);
+        let cores = pool.cpu_m as f64 / 1000.0;
+        let allocatable = node_seconds * cores;
+        cost.cpu_core_seconds_allocatable += allocatable;
+        let per_core_second = pool.price_per_hour / 3600.0 / cores;
+        let used = sim.world.pool_cpu_gone_s[i] + pool_cpu_live[i];
+        let requested = sim.world.pool_requested_m[i].area_s(now) / 1000.0;
+        cost.idle_capacity_dollars += (allocatable - used).max(0.0) * per_core_second;
+        cost.unrequested_capacity_dollars += (allocatable - requested).max(0.0) * per_core_second;
+    }
+}
+
+/// Flapping of every controller: Deployments (`pods`) and node groups (`nodes`).
+fn scaling(sim: &Simulation<'_>, pod_flaps: &Flaps, hours: f64) -> Scaling {
+    let mut all_flaps = *pod_flaps;
+    let mut by_controller = BTreeMap::new();
+    let mut by_pool = BTreeMap::new();
+    if sim.instances.iter().any(|i| i.controller == "pods") || pod_flaps.events > 0 {
+        by_controller.insert("pods".to_string(), ScaleCount::of(pod_flaps, hours));
+    }
+    if sim.instances.iter().any(|i| i.controller == "nodes") {
+        let mut node_flaps = Flaps::default();
+        for (i, pool) in sim.sc.cluster.pools.iter().enumerate() {
+            node_flaps.add(&sim.pool_flaps[i]);
+            by_pool.insert(pool.name.clone(), ScaleCount::of(&sim.pool_flaps[i], hours));
+        }
+        all_flaps.add(&node_flaps);
+        by_controller.insert("nodes".to_string(), ScaleCount::of(&node_flaps, hours));
+    }
+    let total = ScaleCount::of(&all_flaps, hours);
+    Scaling {
+        events: total.events,
+        scale_ups: total.scale_ups,
+        scale_downs: total.scale_downs,
+        reversals: total.reversals,
+        events_per_hour: total.events_per_hour,
+        reversal_window_s: secs(sim.sc.report.reversal_window_ns),
+        by_controller,
+        by_pool,
+    }
+}
+
+/// The policies' own figures (`policy_stats`) and files, by controller and target.
+fn policy_outputs(sim: &Simulation<'_>) -> (BTreeMap<String, f64>, Vec<(String, String)>) {
+    let mut stats = BTreeMap::new();
+    let mut files = Vec::new();
+    for inst in &sim.instances {
+        let target = match inst.target {
+            Some(s) => sim.sc.services[s].name.clone(),
+            None => "cluster".to_string(),
+        };
+        for (name, v) in inst.policy.report() {
+            stats.insert(format!("{}.{target}.{name}", inst.controller), v);
+        }
+        files.extend(inst.policy.files());
+    }
+    (stats, files)
 }

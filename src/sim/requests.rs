@@ -186,6 +186,9 @@ impl Simulation<'_> {
         p.served += 1;
         p.duration_sum_s += (now - r.arrival) as f64 / 1e9;
         p.cpu_done_ns += r.cpu_ns as f64;
+        if let Some(h) = &mut self.world.hist {
+            h.observe(pod, now - r.arrival);
+        }
         let rt = &mut self.world.services[s];
         self.world.reqs.release(req);
         match r.state {

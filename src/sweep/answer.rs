@@ -278,6 +278,30 @@ pub fn point_scenario(sweep: &Sweep, point: usize, policy: &str, out: &Path, not
                     }
                 }
             }
+            // The base's `[[expect]]` tables that name the policy follow it to its new name
+            // (a table naming a policy the scenario lacks would not validate).
+            if let Some(ex) = doc.get_mut("expect").and_then(|e| e.as_array_of_tables_mut()) {
+                let new = point_name(sweep, point);
+                for t in ex.iter_mut() {
+                    match t.get_mut("policy").and_then(|p| p.as_value_mut()) {
+                        Some(toml_edit::Value::String(s)) if s.value() == policy => {
+                            let d = s.decor().clone();
+                            *s = toml_edit::Formatted::new(new.clone());
+                            *s.decor_mut() = d;
+                        }
+                        Some(toml_edit::Value::Array(a)) => {
+                            for v in a.iter_mut() {
+                                if v.as_str() == Some(policy) {
+                                    let d = v.decor().clone();
+                                    *v = toml_edit::Value::from(new.as_str());
+                                    *v.decor_mut() = d;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
             doc.to_string()
         }
         Err(_) => text,

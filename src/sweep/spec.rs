@@ -292,135 +292,16 @@ impl Sweep {
             e
         })?;
 
-        let name = match &name {
-            Some(n) => {
-                let s = n.get_ref();
-                if s.is_empty() || s.contains(['/', '\\']) || s.starts_with('.') {
-                    return Err(locate(at(n.span(), "invalid sweep name: expected a name usable as a folder name")));
-                }
-                s.clone()
-            }
-            None => file.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned()),
-        };
-
-        let seeds = match &seeds {
-            None => vec![base_sc.scenario.seed],
-            Some(v) => match v.get_ref() {
-                toml::Value::Integer(n) if *n >= 1 && (*n as usize) <= MAX_SEEDS => {
-                    (0..*n as u64).map(|k| base_sc.scenario.seed.wrapping_add(k)).collect()
-                }
-                toml::Value::Array(list) if !list.is_empty() && list.len() <= MAX_SEEDS => {
-                    let mut out = Vec::new();
-                    for s in list {
-                        match s.as_integer() {
-                            Some(i) if i >= 0 && !out.contains(&(i as u64)) => out.push(i as u64),
-                            _ => return Err(locate(at(v.span(), "`seeds`: expected distinct whole numbers (0 or more)"))),
-                        }
-                    }
-                    out
-                }
-                _ => {
-                    return Err(locate(at(
-                        v.span(),
-                        format!("`seeds`: expected a count (1 to {MAX_SEEDS}: the scenario's seed and the ones after it) or a list of seeds"),
-                    )))
-                }
-            },
-        };
-
-        let policies = match &policies {
-            None => base_sc.policies.iter().enumerate().map(|(i, p)| (i, p.name.clone())).collect(),
-            Some(list) => {
-                if list.get_ref().is_empty() {
-                    return Err(locate(at(list.span(), "`policies` is empty: name at least one, or leave it out for all")));
-                }
-                let mut out: Vec<(usize, String)> = Vec::new();
-                for p in list.get_ref() {
-                    let Some(i) = base_sc.policies.iter().position(|q| &q.name == p.get_ref()) else {
-                        let known: Vec<_> = base_sc.policies.iter().map(|q| q.name.as_str()).collect();
-                        return Err(locate(at(p.span(), format!("the base scenario has no policy {:?} (it has: {})", p.get_ref(), known.join(", ")))));
-                    };
-                    if out.iter().any(|(j, _)| *j == i) {
-                        return Err(locate(at(p.span(), format!("policy {:?} is named twice", p.get_ref()))));
-                    }
-                    out.push((i, p.get_ref().clone()));
-                }
-                out
-            }
-        };
-
+        let name = sweep_name(name.as_ref(), file).map_err(locate)?;
+        let seeds = sweep_seeds(seeds.as_ref(), base_sc.scenario.seed).map_err(locate)?;
+        let policies = sweep_policies(policies.as_ref(), &base_sc).map_err(locate)?;
         let confidence = match &confidence {
             None => 0.95,
             Some(c) if *c.get_ref() > 0.0 && *c.get_ref() < 1.0 => *c.get_ref(),
             Some(c) => return Err(locate(at(c.span(), "`confidence` must be between 0 and 1, like 0.95"))),
         };
-
-        let mut metric_refs: Vec<(String, Range<usize>)> = Vec::new();
-        let mut check_metric = |m: &Spanned<String>| -> Result<String, ScenarioError> {
-            let s = m.get_ref().trim();
-            if s.is_empty() || !s.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-')) {
-                return Err(locate(at(m.span(), format!("{s:?} is not a metric: expected a dotted path into summary.json like `cost.dollars`"))));
-            }
-            metric_refs.push((s.to_string(), m.span()));
-            Ok(s.to_string())
-        };
-        let mut metric_list: Vec<String> = Vec::new();
-        match &metrics {
-            Some(list) => {
-                for m in list {
-                    let s = check_metric(m)?;
-                    if !metric_list.contains(&s) {
-                        metric_list.push(s);
-                    }
-                }
-            }
-            None => metric_list.extend(DEFAULT_METRICS.iter().map(|s| s.to_string())),
-        }
-        let objective = match (&minimize, &maximize) {
-            (Some(_), Some(m)) => return Err(locate(at(m.span(), "give `minimize` or `maximize`, not both"))),
-            (Some(m), None) => Some(Objective { metric: check_metric(m)?, maximize: false }),
-            (None, Some(m)) => Some(Objective { metric: check_metric(m)?, maximize: true }),
-            (None, None) => None,
-        };
-        let mut bounds = Vec::new();
-        let mut bound_refs = Vec::new();
-        for b in subject_to.iter().flatten() {
-            let bound = Bound::parse(b.get_ref(), false).map_err(|e| locate(at(b.span(), format!("`subject_to`: {e}"))))?;
-            bound_refs.push((bound.metric.clone(), b.span()));
-            bounds.push(bound);
-        }
-        let pareto_list: Vec<(String, bool)> = match &pareto {
-            None => DEFAULT_PARETO.iter().map(|m| (m.to_string(), metric::higher_is_better(m))).collect(),
-            Some(list) => {
-                if list.get_ref().len() < 2 {
-                    return Err(locate(at(list.span(), "`pareto`: name at least two metrics to trade off")));
-                }
-                let mut out = Vec::new();
-                for m in list.get_ref() {
-                    let text = m.get_ref().trim();
-                    let (dir, name) = match text.split_once(char::is_whitespace) {
-                        Some(("max", n)) => (Some(true), n.trim()),
-                        Some(("min", n)) => (Some(false), n.trim()),
-                        _ => (None, text),
-                    };
-                    let spanned = Spanned::new(m.span(), name.to_string());
-                    let name = check_metric(&spanned)?;
-                    let hib = dir.unwrap_or_else(|| metric::higher_is_better(&name));
-                    out.push((name, hib));
-                }
-                out
-            }
-        };
-        metric_refs.extend(bound_refs);
-        // The columns hold every metric the answers need.
-        let mut needed: Vec<String> = objective.iter().map(|o| o.metric.clone()).collect();
-        needed.extend(bounds.iter().map(|b| b.metric.clone()));
-        needed.extend(pareto_list.iter().map(|(m, _)| m.clone()));
-        for m in needed {
-            if !metric_list.contains(&m) {
-                metric_list.push(m);
-            }
-        }
+        let Metrics { list: metric_list, objective, bounds, pareto: pareto_list, refs: metric_refs } =
+            sweep_metrics(metrics.as_deref(), minimize.as_ref(), maximize.as_ref(), subject_to.as_deref(), pareto.as_ref()).map_err(locate)?;
 
         // Axes.
         if axis.get_ref().is_empty() {
@@ -428,121 +309,12 @@ impl Sweep {
         }
         let mut axes: Vec<Axis> = Vec::new();
         for a in axis.get_ref() {
-            let RawAxis { path: apath, name, values, range, min, max, integer, log } = a.get_ref();
-            let p = TomlPath::parse(apath.get_ref()).map_err(|e| locate(at(apath.span(), e.to_string())))?;
-            let slot = path::slot(&base_source, &p).map_err(|e| locate(at(apath.span(), format!("{e} (in {})", base_file.display()))))?;
-            let axis_name = name.as_ref().map_or_else(|| apath.get_ref().clone(), |n| n.get_ref().clone());
-            if axis_name.is_empty() || axis_name.contains([',', '"', '\n']) {
-                let sp = name.as_ref().map_or(apath.span(), |n| n.span());
-                return Err(locate(at(sp, "an axis name must be non-empty, without commas, quotes or line breaks")));
-            }
-            if axes.iter().any(|b| b.path == p) {
-                return Err(locate(at(apath.span(), format!("path `{}` is swept twice", p.text))));
-            }
-            if axes.iter().any(|b| b.name == axis_name) || ["point", "seed", "policy", "status", "error"].contains(&axis_name.as_str()) || metric_list.contains(&axis_name) {
-                return Err(locate(at(apath.span(), format!("axis name `{axis_name}` is taken: give the axis another `name`"))));
-            }
-            if let Some(b) = axes.iter().find(|b| overlaps(&b.slot, &slot)) {
-                return Err(locate(at(apath.span(), format!("path `{}` lies inside the value of `{}`, which is swept too", p.text, b.path.text))));
-            }
-            let forms = [values.is_some(), range.is_some(), min.is_some() || max.is_some()].iter().filter(|x| **x).count();
-            if forms != 1 {
-                return Err(locate(at(a.span(), "an axis takes exactly one of `values = [...]`, `range = { start, stop, step }` or `min` and `max` (sampled)")));
-            }
-            if (integer.is_some() || log.is_some()) && min.is_none() && max.is_none() {
-                let sp = integer.as_ref().map(|s| s.span()).or(log.as_ref().map(|s| s.span())).unwrap_or(a.span());
-                return Err(locate(at(sp, "`integer` and `log` apply to a sampled axis (`min` and `max`)")));
-            }
-            let mut grid = Vec::new();
-            let mut sampled = None;
-            if let Some(v) = values {
-                if v.get_ref().is_empty() {
-                    return Err(locate(at(v.span(), "`values` is empty")));
-                }
-                for (k, x) in v.get_ref().iter().enumerate() {
-                    let av = value_of(x.get_ref(), k);
-                    if grid.iter().any(|g: &AxisValue| g.toml == av.toml) {
-                        return Err(locate(at(x.span(), format!("value {} is listed twice", av.toml))));
-                    }
-                    grid.push(av);
-                }
-            } else if let Some(r) = range {
-                grid = range_values(r).map_err(locate)?;
-            } else {
-                let (Some(lo), Some(hi)) = (min, max) else {
-                    return Err(locate(at(a.span(), "a sampled axis needs both `min` and `max`")));
-                };
-                let (l, dl, il) = numeric(lo, "min").map_err(locate)?;
-                let (h, dh, ih) = numeric(hi, "max").map_err(locate)?;
-                if dl != dh {
-                    return Err(locate(at(hi.span(), "`min` and `max` must both be numbers or both durations")));
-                }
-                if h < l {
-                    return Err(locate(at(hi.span(), "`max` is below `min`")));
-                }
-                let log_v = log.as_ref().is_some_and(|l| *l.get_ref());
-                if log_v && l <= 0.0 {
-                    return Err(locate(at(lo.span(), "`log = true` needs `min` above zero")));
-                }
-                let integer_v = integer.as_ref().map_or(il && ih && !dl, |i| *i.get_ref());
-                sampled = Some(Sampled { min: l, max: h, integer: integer_v, log: log_v, duration: dl });
-            }
-            axes.push(Axis { name: axis_name, path: p, span: apath.span(), slot, grid, sampled });
+            let ax = sweep_axis(a, &axes, &metric_list, &base_source, &base_file).map_err(locate)?;
+            axes.push(ax);
         }
 
-        let any_sampled = axes.iter().any(|a| a.sampled.is_some());
-        let sampling = match (&sampling, any_sampled) {
-            (None, true) => {
-                return Err(locate(at(axis.span(), "an axis is sampled (`min`/`max`): add `[sampling]` with `method` (\"random\" or \"latin-hypercube\") and `points`")))
-            }
-            (Some(s), false) => return Err(locate(at(s.span(), "`[sampling]` without a sampled axis: give an axis `min` and `max`"))),
-            (None, false) => None,
-            (Some(s), true) => {
-                let RawSampling { method, points, seed } = s.get_ref();
-                if !["random", "latin-hypercube"].contains(&method.get_ref().as_str()) {
-                    return Err(locate(at(method.span(), format!("unknown sampling method {:?}: expected \"random\" or \"latin-hypercube\"", method.get_ref()))));
-                }
-                if *points.get_ref() == 0 {
-                    return Err(locate(at(points.span(), "`sampling.points` must be at least 1")));
-                }
-                Some((method.get_ref().clone(), *points.get_ref() as usize, seed.unwrap_or(1)))
-            }
-        };
-
-        // Points: the grid (first axis slowest) times the samples.
-        let grid_axes: Vec<usize> = (0..axes.len()).filter(|&i| axes[i].sampled.is_none()).collect();
-        let sampled_axes: Vec<usize> = (0..axes.len()).filter(|&i| axes[i].sampled.is_some()).collect();
-        let mut n_grid: usize = 1;
-        for &i in &grid_axes {
-            n_grid = n_grid.saturating_mul(axes[i].grid.len());
-        }
-        let n_samples = sampling.as_ref().map_or(1, |s| s.1);
-        let total = n_grid.saturating_mul(n_samples);
-        if total > MAX_POINTS {
-            return Err(locate(at(axis.span(), format!("the sweep has {total} points, more than it may ({MAX_POINTS})"))));
-        }
-        let samples = match &sampling {
-            Some((method, n, seed)) => draw_samples(&axes, &sampled_axes, method, *n, *seed),
-            None => vec![vec![]],
-        };
-        let mut points = Vec::with_capacity(total);
-        for g in 0..n_grid {
-            let mut rem = g;
-            let mut chosen: Vec<Option<AxisValue>> = vec![None; axes.len()];
-            for &i in grid_axes.iter().rev() {
-                let len = axes[i].grid.len();
-                chosen[i] = Some(axes[i].grid[rem % len].clone());
-                rem /= len;
-            }
-            for sample in &samples {
-                let mut values = chosen.clone();
-                for (k, &i) in sampled_axes.iter().enumerate() {
-                    values[i] = Some(sample[k].clone());
-                }
-                let id = points.len();
-                points.push(Point { id, values: values.into_iter().map(|v| v.expect("every axis has a value")).collect() });
-            }
-        }
+        let sampling = sweep_sampling(sampling.as_ref(), axis.span(), axes.iter().any(|a| a.sampled.is_some())).map_err(locate)?;
+        let points = sweep_points(&axes, sampling.as_ref(), axis.span()).map_err(locate)?;
 
         let sweep = Sweep {
             file: file.to_path_buf(),
@@ -639,6 +411,274 @@ fn overlaps(a: &Slot, b: &Slot) -> bool {
     let (x, y) = (&a.range, &b.range);
     (x.start < y.end && y.start < x.end) || (x.is_empty() && y.start < x.start && x.start < y.end) || (y.is_empty() && x.start < y.start && y.start < x.end)
 }
+
+/// The sweep's name: `name`, or the file's stem.
+fn sweep_name(name: Option<&Spanned<String>>, file: &Path) -> Result<String, ConfigError> {
+    Ok(match name {
+        Some(n) => {
+            let s = n.get_ref();
+            if s.is_empty() || s.contains(['/', '\\']) || s.starts_with('.') {
+                return Err(at(n.span(), "invalid sweep name: expected a name usable as a folder name"));
+            }
+            s.clone()
+        }
+        None => file.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned()),
+    })
+}
+
+/// `seeds`: a count (the base's seed and the ones after it) or a list; the base's seed alone
+/// by default.
+fn sweep_seeds(seeds: Option<&Spanned<toml::Value>>, base_seed: u64) -> Result<Vec<u64>, ConfigError> {
+    let Some(v) = seeds else { return Ok(vec![base_seed]) };
+    match v.get_ref() {
+        toml::Value::Integer(n) if *n >= 1 && (*n as usize) <= MAX_SEEDS => Ok((0..*n as u64).map(|k| base_seed.wrapping_add(k)).collect()),
+        toml::Value::Array(list) if !list.is_empty() && list.len() <= MAX_SEEDS => {
+            let mut out = Vec::new();
+            for s in list {
+                match s.as_integer() {
+                    Some(i) if i >= 0 && !out.contains(&(i as u64)) => out.push(i as u64),
+                    _ => return Err(at(v.span(), "`seeds`: expected distinct whole numbers (0 or more)")),
+                }
+            }
+            Ok(out)
+        }
+        _ => Err(at(
+            v.span(),
+            format!("`seeds`: expected a count (1 to {MAX_SEEDS}: the scenario's seed and the ones after it) or a list of seeds"),
+        )),
+    }
+}
+
+/// `policies`: the base's policies to run (index, name); all of them by default.
+fn sweep_policies(policies: Option<&Spanned<Vec<Spanned<String>>>>, base: &Experiment) -> Result<Vec<(usize, String)>, ConfigError> {
+    let Some(list) = policies else {
+        return Ok(base.policies.iter().enumerate().map(|(i, p)| (i, p.name.clone())).collect());
+    };
+    if list.get_ref().is_empty() {
+        return Err(at(list.span(), "`policies` is empty: name at least one, or leave it out for all"));
+    }
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for p in list.get_ref() {
+        let Some(i) = base.policy_index(p.get_ref()) else {
+            return Err(at(p.span(), format!("the base scenario has no policy {:?} (it has: {})", p.get_ref(), base.policy_names().join(", "))));
+        };
+        if out.iter().any(|(j, _)| *j == i) {
+            return Err(at(p.span(), format!("policy {:?} is named twice", p.get_ref())));
+        }
+        out.push((i, p.get_ref().clone()));
+    }
+    Ok(out)
+}
+
+/// The metrics a sweep records and answers with.
+struct Metrics {
+    /// The columns of sweep.csv: `metrics` (or the defaults) and every metric the answers need.
+    list: Vec<String>,
+    objective: Option<Objective>,
+    bounds: Vec<Bound>,
+    /// Each Pareto metric, and whether higher is better.
+    pareto: Vec<(String, bool)>,
+    /// Every metric named, with where (checked against a summary before the sweep runs).
+    refs: Vec<(String, Range<usize>)>,
+}
+
+fn sweep_metrics(
+    metrics: Option<&[Spanned<String>]>,
+    minimize: Option<&Spanned<String>>,
+    maximize: Option<&Spanned<String>>,
+    subject_to: Option<&[Spanned<String>]>,
+    pareto: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Result<Metrics, ConfigError> {
+    let mut refs: Vec<(String, Range<usize>)> = Vec::new();
+    let mut check_metric = |m: &Spanned<String>| -> Result<String, ConfigError> {
+        let s = m.get_ref().trim();
+        if s.is_empty() || !s.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+            return Err(at(m.span(), format!("{s:?} is not a metric: expected a dotted path into summary.json like `cost.dollars`")));
+        }
+        refs.push((s.to_string(), m.span()));
+        Ok(s.to_string())
+    };
+    let mut list: Vec<String> = Vec::new();
+    match metrics {
+        Some(given) => {
+            for m in given {
+                let s = check_metric(m)?;
+                if !list.contains(&s) {
+                    list.push(s);
+                }
+            }
+        }
+        None => list.extend(DEFAULT_METRICS.iter().map(|s| s.to_string())),
+    }
+    let objective = match (minimize, maximize) {
+        (Some(_), Some(m)) => return Err(at(m.span(), "give `minimize` or `maximize`, not both")),
+        (Some(m), None) => Some(Objective { metric: check_metric(m)?, maximize: false }),
+        (None, Some(m)) => Some(Objective { metric: check_metric(m)?, maximize: true }),
+        (None, None) => None,
+    };
+    let mut bounds = Vec::new();
+    let mut bound_refs = Vec::new();
+    for b in subject_to.into_iter().flatten() {
+        let bound = Bound::parse(b.get_ref(), false).map_err(|e| at(b.span(), format!("`subject_to`: {e}")))?;
+        bound_refs.push((bound.metric.clone(), b.span()));
+        bounds.push(bound);
+    }
+    let pareto: Vec<(String, bool)> = match pareto {
+        None => DEFAULT_PARETO.iter().map(|m| (m.to_string(), metric::higher_is_better(m))).collect(),
+        Some(given) => {
+            if given.get_ref().len() < 2 {
+                return Err(at(given.span(), "`pareto`: name at least two metrics to trade off"));
+            }
+            let mut out = Vec::new();
+            for m in given.get_ref() {
+                let text = m.get_ref().trim();
+                let (dir, name) = match text.split_once(char::is_whitespace) {
+                    Some(("max", n)) => (Some(true), n.trim()),
+                    Some(("min", n)) => (Some(false), n.trim()),
+                    _ => (None, text),
+                };
+                let name = check_metric(&Spanned::new(m.span(), name.to_string()))?;
+                let hib = dir.unwrap_or_else(|| metric::higher_is_better(&name));
+                out.push((name, hib));
+            }
+            out
+        }
+    };
+    refs.extend(bound_refs);
+    // The columns hold every metric the answers need.
+    let mut needed: Vec<String> = objective.iter().map(|o| o.metric.clone()).collect();
+    needed.extend(bounds.iter().map(|b| b.metric.clone()));
+    needed.extend(pareto.iter().map(|(m, _)| m.clone()));
+    for m in needed {
+        if !list.contains(&m) {
+            list.push(m);
+        }
+    }
+    Ok(Metrics { list, objective, bounds, pareto, refs })
+}
+
+/// One `[[axis]]`, checked against the axes before it, the metric columns and the base
+/// scenario's text.
+fn sweep_axis(a: &Spanned<RawAxis>, axes: &[Axis], metric_list: &[String], base_source: &str, base_file: &Path) -> Result<Axis, ConfigError> {
+    let RawAxis { path: apath, name, values, range, min, max, integer, log } = a.get_ref();
+    let p = TomlPath::parse(apath.get_ref()).map_err(|e| at(apath.span(), e.to_string()))?;
+    let slot = path::slot(base_source, &p).map_err(|e| at(apath.span(), format!("{e} (in {})", base_file.display())))?;
+    let axis_name = name.as_ref().map_or_else(|| apath.get_ref().clone(), |n| n.get_ref().clone());
+    if axis_name.is_empty() || axis_name.contains([',', '"', '\n']) {
+        let sp = name.as_ref().map_or(apath.span(), |n| n.span());
+        return Err(at(sp, "an axis name must be non-empty, without commas, quotes or line breaks"));
+    }
+    if axes.iter().any(|b| b.path == p) {
+        return Err(at(apath.span(), format!("path `{}` is swept twice", p.text)));
+    }
+    if axes.iter().any(|b| b.name == axis_name) || ["point", "seed", "policy", "status", "error"].contains(&axis_name.as_str()) || metric_list.contains(&axis_name) {
+        return Err(at(apath.span(), format!("axis name `{axis_name}` is taken: give the axis another `name`")));
+    }
+    if let Some(b) = axes.iter().find(|b| overlaps(&b.slot, &slot)) {
+        return Err(at(apath.span(), format!("path `{}` lies inside the value of `{}`, which is swept too", p.text, b.path.text)));
+    }
+    let forms = [values.is_some(), range.is_some(), min.is_some() || max.is_some()].iter().filter(|x| **x).count();
+    if forms != 1 {
+        return Err(at(a.span(), "an axis takes exactly one of `values = [...]`, `range = { start, stop, step }` or `min` and `max` (sampled)"));
+    }
+    if (integer.is_some() || log.is_some()) && min.is_none() && max.is_none() {
+        let sp = integer.as_ref().map(|s| s.span()).or(log.as_ref().map(|s| s.span())).unwrap_or(a.span());
+        return Err(at(sp, "`integer` and `log` apply to a sampled axis (`min` and `max`)"));
+    }
+    let mut grid = Vec::new();
+    let mut sampled = None;
+    if let Some(v) = values {
+        if v.get_ref().is_empty() {
+            return Err(at(v.span(), "`values` is empty"));
+        }
+        for (k, x) in v.get_ref().iter().enumerate() {
+            let av = value_of(x.get_ref(), k);
+            if grid.iter().any(|g: &AxisValue| g.toml == av.toml) {
+                return Err(at(x.span(), format!("value {} is listed twice", av.toml)));
+            }
+            grid.push(av);
+        }
+    } else if let Some(r) = range {
+        grid = range_values(r)?;
+    } else {
+        let (Some(lo), Some(hi)) = (min, max) else {
+            return Err(at(a.span(), "a sampled axis needs both `min` and `max`"));
+        };
+        let (l, dl, il) = numeric(lo, "min")?;
+        let (h, dh, ih) = numeric(hi, "max")?;
+        if dl != dh {
+            return Err(at(hi.span(), "`min` and `max` must both be numbers or both durations"));
+        }
+        if h < l {
+            return Err(at(hi.span(), "`max` is below `min`"));
+        }
+        let log_v = log.as_ref().is_some_and(|l| *l.get_ref());
+        if log_v && l <= 0.0 {
+            return Err(at(lo.span(), "`log = true` needs `min` above zero"));
+        }
+        let integer_v = integer.as_ref().map_or(il && ih && !dl, |i| *i.get_ref());
+        sampled = Some(Sampled { min: l, max: h, integer: integer_v, log: log_v, duration: dl });
+    }
+    Ok(Axis { name: axis_name, path: p, span: apath.span(), slot, grid, sampled })
+}
+
+/// `[sampling]` (method, points, seed): required exactly when an axis is sampled.
+fn sweep_sampling(sampling: Option<&Spanned<RawSampling>>, axis_span: Range<usize>, any_sampled: bool) -> Result<Option<(String, usize, u64)>, ConfigError> {
+    match (sampling, any_sampled) {
+        (None, true) => Err(at(axis_span, "an axis is sampled (`min`/`max`): add `[sampling]` with `method` (\"random\" or \"latin-hypercube\") and `points`")),
+        (Some(s), false) => Err(at(s.span(), "`[sampling]` without a sampled axis: give an axis `min` and `max`")),
+        (None, false) => Ok(None),
+        (Some(s), true) => {
+            let RawSampling { method, points, seed } = s.get_ref();
+            if !["random", "latin-hypercube"].contains(&method.get_ref().as_str()) {
+                return Err(at(method.span(), format!("unknown sampling method {:?}: expected \"random\" or \"latin-hypercube\"", method.get_ref())));
+            }
+            if *points.get_ref() == 0 {
+                return Err(at(points.span(), "`sampling.points` must be at least 1"));
+            }
+            Ok(Some((method.get_ref().clone(), *points.get_ref() as usize, seed.unwrap_or(1))))
+        }
+    }
+}
+
+/// The points: the grid (first axis slowest) times the samples.
+fn sweep_points(axes: &[Axis], sampling: Option<&(String, usize, u64)>, axis_span: Range<usize>) -> Result<Vec<Point>, ConfigError> {
+    let grid_axes: Vec<usize> = (0..axes.len()).filter(|&i| axes[i].sampled.is_none()).collect();
+    let sampled_axes: Vec<usize> = (0..axes.len()).filter(|&i| axes[i].sampled.is_some()).collect();
+    let mut n_grid: usize = 1;
+    for &i in &grid_axes {
+        n_grid = n_grid.saturating_mul(axes[i].grid.len());
+    }
+    let n_samples = sampling.map_or(1, |s| s.1);
+    let total = n_grid.saturating_mul(n_samples);
+    if total > MAX_POINTS {
+        return Err(at(axis_span, format!("the sweep has {total} points, more than it may ({MAX_POINTS})")));
+    }
+    let samples = match sampling {
+        Some((method, n, seed)) => draw_samples(axes, &sampled_axes, method, *n, *seed),
+        None => vec![vec![]],
+    };
+    let mut points = Vec::with_capacity(total);
+    for g in 0..n_grid {
+        let mut rem = g;
+        let mut chosen: Vec<Option<AxisValue>> = vec![None; axes.len()];
+        for &i in grid_axes.iter().rev() {
+            let len = axes[i].grid.len();
+            chosen[i] = Some(axes[i].grid[rem % len].clone());
+            rem /= len;
+        }
+        for sample in &samples {
+            let mut values = chosen.clone();
+            for (k, &i) in sampled_axes.iter().enumerate() {
+                values[i] = Some(sample[k].clone());
+            }
+            let id = points.len();
+            points.push(Point { id, values: values.into_iter().map(|v| v.expect("every axis has a value")).collect() });
+        }
+    }
+    Ok(points)
+}
+
 
 /// Draw `n` samples of the sampled axes: independent uniform draws, or a Latin hypercube (each
 /// axis' range cut in `n` equal strata, each stratum used once, strata paired at random).

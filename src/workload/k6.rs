@@ -90,6 +90,17 @@ impl K6Scenario {
     pub fn max_vus(&self) -> u32 {
         self.exec.max_vus()
     }
+
+    /// When iterations still running are interrupted (k6's hard stops), from the scenario's
+    /// start, with the VUs kept: those of this index and above stop. For every executor the
+    /// last is the end of the graceful stop, keeping none; ramping-vus adds the ends of its
+    /// ramp-downs' `gracefulRampDown` ([`VuStages::hard_stops`]).
+    pub fn hard_stops(&self) -> Vec<(u64, u32)> {
+        match &self.exec {
+            Executor::Vus { vu_stages, graceful_ramp_down_ns } => vu_stages.hard_stops(*graceful_ramp_down_ns, self.graceful_stop_ns),
+            e => vec![(e.duration_ns().saturating_add(self.graceful_stop_ns), 0)],
+        }
+    }
 }
 
 /// How a scenario drives iterations.
@@ -621,6 +632,15 @@ impl VuStages {
         if t_ns >= self.total_ns {
             return 0;
         }
+        self.line_at(t_ns)
+    }
+
+    /// The count on the stages' line at `t_ns`, without the drop to 0 at their end: from the
+    /// end on, the last stage's target.
+    fn line_at(&self, t_ns: u64) -> u32 {
+        if t_ns >= self.total_ns {
+            return self.stages.last().map_or(self.start_vus, |s| s.to);
+        }
         let s = self.stage_at(t_ns);
         let tau = u128::from(t_ns - s.start_ns);
         let d = u128::from(s.dur_ns);
@@ -656,11 +676,18 @@ impl VuStages {
 
     /// The first instant after `t_ns` at which the target count changes, and the new count.
     pub fn next_change_after(&self, t_ns: u64) -> Option<(u64, u32)> {
-        let current = self.vus_at(t_ns);
+        self.next_step_after(t_ns, true)
+    }
+
+    /// As [`VuStages::next_change_after`], on [`VuStages::vus_at`] (`zero_end`) or on the
+    /// stages' line alone.
+    fn next_step_after(&self, t_ns: u64, zero_end: bool) -> Option<(u64, u32)> {
+        let at = |t: u64| if zero_end { self.vus_at(t) } else { self.line_at(t) };
+        let current = at(t_ns);
         let mut p = t_ns;
         while p < self.total_ns {
             let c = self.next_candidate(p);
-            let v = self.vus_at(c);
+            let v = at(c);
             if v != current {
                 return Some((c, v));
             }
@@ -675,11 +702,111 @@ impl VuStages {
     /// merged into the last of them. The engine starts VUs on a rise and stops the
     /// last-started ones on a fall (see [`Executor::Vus`]).
     pub fn changes(&self) -> Vec<(u64, u32)> {
-        let mut out = vec![(0, self.vus_at(0))];
+        self.steps(true)
+    }
+
+    fn steps(&self, zero_end: bool) -> Vec<(u64, u32)> {
+        let first = if zero_end { self.vus_at(0) } else { self.line_at(0) };
+        let mut out = vec![(0, first)];
         let mut t = 0;
-        while let Some((c, v)) = self.next_change_after(t) {
+        while let Some((c, v)) = self.next_step_after(t, zero_end) {
             out.push((c, v));
             t = c;
+        }
+        out
+    }
+
+    /// When VUs still running are interrupted: k6's execution requirements of ramping-vus
+    /// (`GetExecutionRequirements` and `reserveVUsForGracefulRampDowns`,
+    /// `lib/executor/ramping_vus.go`), the planned VU count over time once each ramp-down has
+    /// kept its VUs for `graceful_ramp_down_ns`. A VU stopped by a ramp-down starts no new
+    /// iteration ([`VuStages::changes`]), and is hard-stopped, its iteration interrupted, when
+    /// this count falls below its index: `graceful_ramp_down_ns` after the ramp-down, unless
+    /// the target climbs back to the count it had within that time (then the VUs are reused).
+    /// The last entry is `(stages' end + graceful_stop_ns, 0)`, when whatever still runs is
+    /// interrupted; steps at or after it are dropped, so a graceful stop shorter than the
+    /// ramp-down's cuts it short. Each entry is `(ns from the scenario's start, VUs)`; the
+    /// first is `(0, start count)`. (Zero-length stages are merged as in
+    /// [`VuStages::changes`]; k6 lists each of their steps.)
+    pub fn graceful_steps(&self, graceful_ramp_down_ns: u64, graceful_stop_ns: u64) -> Vec<(u64, u32)> {
+        let raw = self.steps(false);
+        let end = self.total_ns.saturating_add(graceful_stop_ns);
+        let mut steps = if graceful_ramp_down_ns > 0 { reserve_for_ramp_downs(&raw, graceful_ramp_down_ns, end) } else { raw };
+        if steps.last().is_some_and(|s| s.1 != 0) {
+            steps.push((end, 0));
+        }
+        steps
+    }
+}
+
+/// k6's `reserveVUsForGracefulRampDowns`: along the raw steps, a fall in the count is held for
+/// `grace_ns` (the VUs ramping down may finish their iterations), and skipped when the count
+/// climbs back to where it was within that time. No step at or after `end_ns`.
+fn reserve_for_ramp_downs(raw: &[(u64, u32)], grace_ns: u64, end_ns: u64) -> Vec<(u64, u32)> {
+    let mut out = Vec::new();
+    let mut last = 0u32;
+    let mut last_down = 0usize;
+    let mut i = 0;
+    while i < raw.len() {
+        let (t, v) = raw[i];
+        if i == 0 || v > last {
+            out.push((t, v));
+            last = v;
+            i += 1;
+            continue;
+        }
+        if v == last {
+            i += 1;
+            continue;
+        }
+        // A fall: look ahead within the grace for a climb back to `last`. The look-ahead
+        // starts at the furthest step of the current downward slope seen so far (steps on a
+        // slope fall in the shadow of the ones before them).
+        let timeout = t.saturating_add(grace_ns);
+        let mut back_up = None;
+        let mut was_down = true;
+        for j in last_down.max(i + 1)..raw.len() {
+            let (tj, vj) = raw[j];
+            if tj > timeout {
+                break;
+            }
+            if vj >= last {
+                back_up = Some(j);
+                break;
+            }
+            if was_down {
+                if raw[j - 1].1 > vj {
+                    last_down = j;
+                } else {
+                    was_down = false;
+                }
+            }
+        }
+        if let Some(j) = back_up {
+            i = j;
+            continue;
+        }
+        if timeout >= end_ns {
+            break;
+        }
+        out.push((timeout, v));
+        last = v;
+        i += 1;
+    }
+    out
+}
+
+impl VuStages {
+    /// The hard stops of [`VuStages::graceful_steps`]: each instant the planned count falls,
+    /// with the VUs kept (VUs of this index and above are interrupted then).
+    pub fn hard_stops(&self, graceful_ramp_down_ns: u64, graceful_stop_ns: u64) -> Vec<(u64, u32)> {
+        let mut cur = 0;
+        let mut out = Vec::new();
+        for (t, v) in self.graceful_steps(graceful_ramp_down_ns, graceful_stop_ns) {
+            if v < cur {
+                out.push((t, v));
+            }
+            cur = v;
         }
         out
     }
@@ -2024,5 +2151,50 @@ mod tests {
                 assert_eq!(v.vus_at(t), value_at(t), "t={t}");
             }
         }
+    }
+
+    /// k6's own vectors (`TestRampingVUsConfigExecutionPlanExample`,
+    /// `lib/executor/ramping_vus_test.go`): the raw steps and the execution requirements under
+    /// several graceful stops and ramp-downs.
+    #[test]
+    fn graceful_steps_match_k6s_execution_plan_example() {
+        let v = VuStages::new(4, &[(2 * S, 6), (5 * S, 1), (4 * S, 5), (4 * S, 1), (3 * S, 4), (2 * S, 4), (0, 1), (3 * S, 1)]).unwrap();
+        let raw: Vec<(u64, u32)> = [(0, 4), (1, 5), (2, 6), (3, 5), (4, 4), (5, 3), (6, 2), (7, 1), (8, 2), (9, 3), (10, 4), (11, 5), (12, 4), (13, 3), (14, 2), (15, 1), (16, 2), (17, 3), (18, 4), (20, 1)]
+            .iter()
+            .map(|&(t, n)| (t * S, n))
+            .collect();
+        let mut with_end = raw.clone();
+        with_end.push((23 * S, 0));
+        assert_eq!(v.changes(), with_end);
+        let secs = |steps: &[(u64, u32)]| -> Vec<(u64, u32)> { steps.iter().map(|&(t, n)| (t / S, n)).collect() };
+        // Default gracefulStop and gracefulRampDown (30 s).
+        assert_eq!(secs(&v.graceful_steps(30 * S, 30 * S)), [(0, 4), (1, 5), (2, 6), (33, 5), (42, 4), (50, 1), (53, 0)]);
+        // A graceful stop longer than the ramp-down.
+        assert_eq!(secs(&v.graceful_steps(30 * S, 80 * S)), [(0, 4), (1, 5), (2, 6), (33, 5), (42, 4), (50, 1), (103, 0)]);
+        // Much shorter: it cuts the ramp-downs short.
+        assert_eq!(secs(&v.graceful_steps(30 * S, 3 * S)), [(0, 4), (1, 5), (2, 6), (26, 0)]);
+        assert_eq!(secs(&v.graceful_steps(30 * S, 0)), [(0, 4), (1, 5), (2, 6), (23, 0)]);
+        // No graceful stop and no ramp-down: the raw steps with the drop at the end.
+        assert_eq!(v.graceful_steps(0, 0), with_end);
+        // The hard stops are the falls.
+        assert_eq!(secs(&v.hard_stops(30 * S, 30 * S)), [(33, 5), (42, 4), (50, 1), (53, 0)]);
+        assert_eq!(secs(&v.hard_stops(0, 0)), [(3, 5), (4, 4), (5, 3), (6, 2), (7, 1), (12, 4), (13, 3), (14, 2), (15, 1), (20, 1), (23, 0)]);
+    }
+
+    /// `TestRampingVUsHandleRemainingVUs` (k6): 0 -> 2 VUs over 10 ms, back to 0 over 40 ms,
+    /// gracefulRampDown 30 ms, gracefulStop 50 ms. The second VU, stopped by the ramp-down at
+    /// 30 ms, is interrupted at 60 ms; the first, stopped at 50 ms, at 80 ms.
+    #[test]
+    fn a_ramp_down_gives_each_vu_its_graceful_ramp_down() {
+        let v = VuStages::new(0, &[(10 * MS, 2), (40 * MS, 0)]).unwrap();
+        assert_eq!(v.changes(), [(0, 0), (5 * MS, 1), (10 * MS, 2), (30 * MS, 1), (50 * MS, 0)]);
+        assert_eq!(v.hard_stops(30 * MS, 50 * MS), [(60 * MS, 1), (80 * MS, 0)]);
+        // 3 VUs, down to 1 by 2 s, back to 3 by 4 s, held to 14 s. With 30 s of grace the
+        // climb back reuses the VUs: no hard stop before the end. With 1.5 s the third VU
+        // (stopped at 1 s) is interrupted at 2.5 s; the second, stopped at 2 s, is back at 3 s.
+        let v = VuStages::new(3, &[(2 * S, 1), (2 * S, 3), (10 * S, 3)]).unwrap();
+        assert_eq!(v.changes(), [(0, 3), (S, 2), (2 * S, 1), (3 * S, 2), (4 * S, 3), (14 * S, 0)]);
+        assert_eq!(v.hard_stops(30 * S, 30 * S), [(44 * S, 0)]);
+        assert_eq!(v.hard_stops(1500 * MS, 30 * S), [(2500 * MS, 2), (44 * S, 0)]);
     }
 }

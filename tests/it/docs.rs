@@ -1,8 +1,10 @@
 //! The documentation's examples, so the docs cannot drift: every fenced TOML block of README.md
 //! and docs/*.md is parsed by the scenario parser (whole, or spliced where it belongs in a
-//! minimal scenario: top level, a service, a policy, a policy's pods), and every command
-//! example is run with the binary (outputs sent to a temporary folder). Blocks that cannot run
-//! here are listed with the reason, and printed as skipped.
+//! minimal scenario: top level, a service, a policy, a policy's pods), every command example is
+//! run with the binary (outputs sent to a temporary folder, and later commands pointed at them),
+//! and every metric a PromQL example names is in the export it follows. Blocks that cannot run
+//! here (a cluster, a Prometheus server, a program not installed) are listed with the reason,
+//! and printed as skipped.
 
 use std::path::Path;
 
@@ -28,7 +30,7 @@ fn fences(file: &str) -> Vec<(usize, String, String)> {
     out
 }
 
-const DOCS: &[&str] = &["README.md", "docs/scenario.md", "docs/sweeps-and-gates.md"];
+const DOCS: &[&str] = &["README.md", "docs/scenario.md", "docs/sweeps-and-gates.md", "docs/live.md", "docs/prometheus.md"];
 
 const TOP: &str = "name = \"doc\"\nduration = \"10m\"\n";
 const SERVICE: &str = "[[services]]\nname = \"api\"\nreplicas = 2\nservice_time = \"20ms\"\n";
@@ -40,6 +42,14 @@ const OTHERS: &str = "[[services]]\nname = \"worker\"\nreplicas = 1\nservice_tim
 const POLICY: &str = "[[policies]]\nname = \"hpa-manifest\"\npods = { kind = \"static\", replicas = 2 }\n";
 const POLICY_HEAD: &str = "[[policies]]\nname = \"hpa-manifest\"\n";
 const HPA_PODS: &str = "[policies.pods]\nkind = \"hpa\"\nmax_replicas = 5\n";
+
+/// A TOML block as it can be parsed here: a file it names that only a command against a
+/// server would write is replaced by a shipped file of the same kind.
+fn toml_fixup(body: &str) -> String {
+    // docs/prometheus.md: the trace `autosim trace fetch` writes; traces/flash-sale.json is a
+    // Prometheus query_range export too (relative to scenarios/, where examples are parsed).
+    body.replace("\"traces/api-22d.json\"", "\"../traces/flash-sale.json\"")
+}
 
 /// TOML blocks that are not scenario text, and why.
 fn toml_skip(file: &str, body: &str) -> Option<&'static str> {
@@ -112,7 +122,7 @@ fn every_toml_example_in_the_docs_parses() {
                 skip(&format!("docs {file}:{line}"), why);
                 continue;
             }
-            for alt in alternatives(&body) {
+            for alt in alternatives(&toml_fixup(&body)) {
                 let errors: Vec<String> = contexts(&alt)
                     .iter()
                     .map(|text| match autosim::parse(text, &base) {
@@ -128,7 +138,7 @@ fn every_toml_example_in_the_docs_parses() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert!(checked >= 20, "{checked}");
+    assert!(checked >= 21, "{checked}");
 }
 
 #[test]
@@ -150,6 +160,24 @@ fn command_skip(cmd: &str) -> Option<&'static str> {
     if cmd == "cargo test" {
         return Some("it is this test suite");
     }
+    if cmd.contains("cargo test") {
+        return Some("an ignored test against a real kind cluster (docs/live.md); the live tests run against the fake API server");
+    }
+    if cmd.starts_with("kind ") {
+        return Some("creates a kind cluster");
+    }
+    if cmd.starts_with("autosim run calibrated.toml") {
+        return Some("calibrated.toml is written by `live calibrate` from a replay on a cluster; live::calibration_recovers_a_lognormal_and_rewrites_only_startup writes one and checks it validates");
+    }
+    if cmd.starts_with("promtool ") && which("promtool").is_none() {
+        return Some("promtool is not installed (apt-get install prometheus)");
+    }
+    if cmd.starts_with("apt-get ") {
+        return Some("installs a package");
+    }
+    if cmd.contains("--prometheus http") || cmd.starts_with("prometheus ") || cmd.starts_with("mkdir -p /tmp/prom") {
+        return Some("needs a Prometheus server: prom_server's tests backfill, start one on a free port and fetch from it (when prometheus is installed)");
+    }
     if cmd.contains("gate.toml") {
         return Some("`gate.toml` stands for the reader's own gate scenario; hpa-gate.toml runs through `autosim check` in the gate tests");
     }
@@ -162,36 +190,93 @@ fn command_skip(cmd: &str) -> Option<&'static str> {
     if ["replay", "record", "restore", "calibrate"].iter().any(|v| cmd.starts_with(&format!("autosim live {v}"))) {
         return Some("needs a cluster, or a replay's output: tests/it/live.rs runs it against the fake API server");
     }
-    if cmd.contains("kubectl") || cmd.contains("prometheus") || cmd.contains("promtool") {
-        return Some("needs a cluster or Prometheus");
+    if cmd.contains("kubectl") {
+        return Some("needs a cluster (or edits the kubeconfig of one)");
     }
     None
+}
+
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+}
+
+/// The commands of a `sh` block: `\`-continued lines joined, comment lines and trailing
+/// comments dropped.
+fn commands(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in body.lines() {
+        let line = line.trim();
+        if line.starts_with('#') && cur.is_empty() {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(part) => {
+                cur.push_str(part.trim_end());
+                cur.push(' ');
+            }
+            None => {
+                cur.push_str(line);
+                let cmd = cur.split(" #").next().unwrap().trim().to_string();
+                if !cmd.is_empty() {
+                    out.push(cmd);
+                }
+                cur.clear();
+            }
+        }
+    }
+    out
 }
 
 #[test]
 fn every_command_example_in_the_docs_runs() {
     let out = tempfile::tempdir().unwrap();
     let mut ran = 0;
+    let mut promql = 0;
     for file in DOCS {
         let blocks = fences(file);
+        // What the file's commands wrote, by the path they name: later commands read it there.
+        let mut written: Vec<(String, String)> = Vec::new();
         for (k, (line, info, body)) in blocks.iter().enumerate() {
+            if info == "promql" {
+                // Every metric the queries name is in the export the page made above.
+                let export = written.iter().find(|(from, _)| from.ends_with(".om.txt")).unwrap_or_else(|| panic!("{file}:{line}: no export ran before the queries"));
+                let text = std::fs::read_to_string(&export.1).unwrap();
+                for name in body.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("autosim_")) {
+                    assert!(text.contains(&format!("# TYPE {name} ")), "{file}:{line}: the export has no metric {name}");
+                    promql += 1;
+                }
+                continue;
+            }
             if info != "sh" {
                 continue;
             }
-            for cmd in body.lines().map(|l| l.split(" #").next().unwrap().trim()).filter(|l| !l.is_empty()) {
+            for cmd in commands(body) {
+                let cmd = cmd.as_str();
                 if let Some(why) = command_skip(cmd) {
                     skip(&format!("docs {file}:{line} `{cmd}`"), why);
                     continue;
                 }
                 let words: Vec<String> = split_words(cmd);
-                let args: Vec<String> = match words.iter().position(|w| w == "--") {
-                    Some(i) if words[0] == "cargo" => words[i + 1..].to_vec(),
+                let (program, args): (&str, Vec<String>) = match words.iter().position(|w| w == "--") {
+                    Some(i) if words[0] == "cargo" => ("autosim", words[i + 1..].to_vec()),
                     _ => {
-                        assert_eq!(words[0], "autosim", "{file}:{line}: {cmd}");
-                        words[1..].to_vec()
+                        assert!(words[0] == "autosim" || words[0] == "promtool", "{file}:{line}: {cmd}");
+                        (words[0].as_str(), words[1..].to_vec())
                     }
                 };
-                let mut args = args;
+                // Paths an earlier command wrote are read where it wrote them.
+                let mut args: Vec<String> = args.into_iter().map(|a| written.iter().find(|(from, _)| *from == a).map_or(a, |(_, to)| to.clone())).collect();
+                if program == "promtool" {
+                    // `promtool tsdb create-blocks-from openmetrics FILE DATA-DIR`: blocks to a
+                    // temporary folder instead of a server's.
+                    let data = out.path().join(format!("{ran}-tsdb"));
+                    *args.last_mut().unwrap() = data.display().to_string();
+                    let o = std::process::Command::new(which("promtool").unwrap()).args(&args).current_dir(root()).output().unwrap();
+                    assert!(o.status.success(), "{file}:{line}: `{cmd}` failed:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+                    ran += 1;
+                    continue;
+                }
                 // Outputs go to the temporary folder.
                 let dest = out.path().join(format!("{ran}"));
                 let dest = match (args[0].as_str(), args.get(1).map(String::as_str)) {
@@ -200,13 +285,19 @@ fn every_command_example_in_the_docs_runs() {
                         Some(dest)
                     }
                     ("trace", Some("plot")) => Some(dest.with_extension("png")),
+                    ("export", _) => Some(dest.with_extension("om.txt")),
                     _ => None,
                 };
                 // The example's own `--out` (a folder of the source tree) is pointed there too.
                 if let Some(dest) = dest {
+                    let dest = dest.display().to_string();
                     match args.iter().position(|a| a == "--out") {
-                        Some(i) => args[i + 1] = dest.display().to_string(),
-                        None => args.extend(["--out".into(), dest.display().to_string()]),
+                        Some(i) => {
+                            let from = words[words.iter().position(|w| w == "--out").unwrap() + 1].clone();
+                            written.push((from, dest.clone()));
+                            args[i + 1] = dest;
+                        }
+                        None => args.extend(["--out".into(), dest]),
                     }
                 }
                 let (code, stdout, stderr) = autosim_in(&root(), &args);
@@ -224,7 +315,8 @@ fn every_command_example_in_the_docs_runs() {
             }
         }
     }
-    assert!(ran >= 4, "{ran}");
+    assert!(ran >= 8, "{ran}");
+    assert!(promql >= 3, "{promql}");
 }
 
 /// Split a shell command into words: spaces, and double quotes around words with spaces.

@@ -226,26 +226,38 @@ fn the_rebuild_hint_keeps_expect() {
     assert!(err.contains(&want), "the hint omits {want}: {err}");
 }
 
-/// The shipped scenarios' `[[expect]]` tables (what each is there to show) hold: `autosim
-/// check` passes every check. hpa-gate.toml, the CI gate example with its baseline, is tested
-/// on its own.
+/// Every shipped scenario says with `[[expect]]` tables what it is there to show, for each of
+/// its policies, and `autosim check` passes every check. hpa-gate.toml, the CI gate example with
+/// its baseline, is tested on its own.
 #[test]
 fn shipped_scenarios_meet_their_expectations() {
     let dir = crate::common::root().join("scenarios");
-    let mut checked = Vec::new();
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let p = e.unwrap().path();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    files.sort();
+    let mut checked = 0;
+    for p in &files {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.ends_with(".toml") || name == "hpa-gate.toml" || !std::fs::read_to_string(&p).unwrap().contains("\n[[expect]]") {
+        if name == "hpa-gate.toml" {
             continue;
+        }
+        let sc = autosim::load(p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for pol in &sc.policies {
+            let covered = sc.expectations.iter().any(|e| e.policies.is_empty() || e.policies.contains(&pol.name));
+            assert!(covered, "{name}: no [[expect]] table holds policy {} to what the scenario shows", pol.name);
         }
         let (code, stdout, stderr) = crate::common::autosim([std::ffi::OsStr::new("check"), p.as_os_str()]);
         assert_eq!(code, 0, "{name}:\n{stdout}\n{stderr}");
         let last = stdout.lines().rev().find(|l| l.contains("check(s):")).unwrap_or_else(|| panic!("{name}: {stdout}"));
         let n: usize = last.split_whitespace().next().unwrap().parse().unwrap();
-        assert!(n >= 2 && last.contains(&format!("{n} passed, 0 failed")), "{name}: {last}");
-        checked.push(name);
+        // A check per bound and policy: the table printed every one of them, and all passed.
+        let want: usize = sc
+            .expectations
+            .iter()
+            .map(|e| e.bounds.len() * if e.policies.is_empty() { sc.policies.len() } else { e.policies.len() })
+            .sum();
+        assert_eq!(n, want, "{name}: {last}");
+        assert!(last.contains(&format!("{n} passed, 0 failed")), "{name}: {last}");
+        checked += 1;
     }
-    checked.sort();
-    assert!(checked.len() >= 2, "{checked:?}");
+    assert_eq!(checked, files.len() - 1, "every scenario but hpa-gate.toml");
 }

@@ -122,13 +122,20 @@ fn fallback_replicas_apply_while_the_metric_source_fails() {
     assert_eq!(r.summary.policy_stats["pods.api.keda_metric_errors"], 60.0);
     assert_eq!(r.summary.policy_stats["pods.api.keda_fallback_fetches"], 38.0);
     // After the fault, the real metric again; the legacy downscale stabilization (5 min) holds
-    // 7 for a while, then back to 4.
+    // 7 for a while, then back down: the last recommendation of 7 came from the last fallback
+    // fetch, at 1185 s; it falls out of the window after 1185 + 300 s, at the sync of 1500 s.
     let a = applied(&r);
     let down = a.iter().find(|d| d.2 < d.1).expect("a scale-down after the fault");
-    assert!(down.0 >= 1200.0 + 300.0 - 15.0, "{a:?}");
-    // 20 req/s (Poisson, a little above 20 at times) at 5 per pod: 4 or 5.
-    let last = r.timeseries.last().unwrap().replicas_desired;
-    assert!((4..=5).contains(&last), "{a:?}");
+    assert_eq!((down.0, down.1), (1500.0, 7), "{a:?}");
+    // From 7 the HPA goes to ceil(rate / 5), the rate it measured at that sync (the reason
+    // says the per-pod value: 7 pods times it): a Poisson rate a little above 20 gives 5, at or
+    // below 20 gives 4. And there it stays: at 5 pods the ratio is outside the 10 % tolerance,
+    // but ceil(rate / 5) is 5 again (at 4, inside it).
+    let per_pod: f64 = down.3.split("s0-prometheus ").nth(1).and_then(|s| s.split("m/5").next()).and_then(|s| s.parse().ok()).expect("the metric in the reason");
+    let rate = per_pod / 1000.0 * f64::from(down.1);
+    assert!((rate - 20.0).abs() < 2.0, "{rate}");
+    assert_eq!(down.2, (rate / 5.0).ceil() as u32, "{down:?}");
+    assert_eq!(r.timeseries.last().unwrap().replicas_desired, down.2, "{a:?}");
 
     // Without a fallback the HPA's metric is invalid: no scaling, 4 all along; KEDA logs the
     // trigger error.
@@ -137,12 +144,24 @@ fn fallback_replicas_apply_while_the_metric_source_fails() {
     assert!(r.timeseries.iter().all(|row| row.replicas_desired == 4), "{:?}", applied(&r));
     assert!(r.decisions.iter().any(|d| d.reason.contains("TriggerError") && d.reason.contains("injected failure")));
 
-    // A fault with a probability fails some fetches only, the same ones on every run.
+    // A fault with a probability fails some fetches only, the same ones on every run. Every
+    // fetch leaves one decision row (a poll's, or the HPA's sync), a failed one naming the
+    // injected failure: the errors counted are exactly those rows. The polls (every 30 s from
+    // 0 to 600 s: 21) and the HPA's syncs (every 15 s from 15 s: 40) are 61 fetches, each
+    // failing with probability 0.5 from a fixed hash of its time: the count is Binomial(61,
+    // 1/2), 30.5 +- 3.9, and within 3 standard deviations.
     let flaky = keda("min_replica_count = 1\nfaults = [ { probability = 0.5 } ]");
     let r1 = run(&scenario(&service(4, steady, "10m", &flaky)), 0);
     let r2 = run(&scenario(&service(4, steady, "10m", &flaky)), 0);
     let e = r1.summary.policy_stats["pods.api.keda_metric_errors"];
-    assert!(e > 10.0 && e < 50.0, "{e}");
+    let fetches = r1.decisions.len() as f64;
+    let failed = r1.decisions.iter().filter(|d| d.reason.contains("injected failure")).count() as f64;
+    assert_eq!(r1.summary.policy_stats["pods.api.keda_polls"], 21.0);
+    assert_eq!(fetches, 21.0 + 40.0, "one row per fetch");
+    assert_eq!(e, failed, "every error is a failed fetch in the log");
+    let (mean, sd) = (fetches / 2.0, (fetches / 4.0).sqrt());
+    assert!((e - mean).abs() <= 3.0 * sd, "{e} errors of {fetches} fetches");
+    assert!(r1.decisions.iter().any(|d| d.reason.starts_with("keda: trigger errors")) && r1.decisions.iter().any(|d| d.reason.contains("FailedGetExternalMetric")), "both the polls and the HPA's fetches fail");
     assert_eq!(e, r2.summary.policy_stats["pods.api.keda_metric_errors"]);
 }
 
@@ -158,7 +177,9 @@ fn fallback_behaviors_current_replicas_and_if_lower_in_a_run() {
     let with = |fallback: &str| {
         let r = run(&scenario(&service(4, steady, "25m", &keda(&format!("min_replica_count = 1\nfallback = {{ {fallback} }}\n{fault}")))), 0);
         assert_conserved(&r);
-        assert!(r.summary.policy_stats["pods.api.keda_fallback_fetches"] > 30.0, "{fallback}");
+        // As in the test above, the HPA's fetches that get the fallback value are those from
+        // the 4th failure (630 s) to the fault's end: 630, 645, ..., 1185 s, 38.
+        assert_eq!(r.summary.policy_stats["pods.api.keda_fallback_fetches"], 38.0, "{fallback}");
         r
     };
     let desired = |r: &Report, t: f64| r.timeseries.iter().find(|row| row.time_s >= t).unwrap().replicas_desired;
@@ -170,7 +191,11 @@ fn fallback_behaviors_current_replicas_and_if_lower_in_a_run() {
     assert_eq!(desired(&r, 590.0), 4);
     let down = applied(&r).into_iter().find(|d| d.2 < d.1).expect("a scale-down to the fallback");
     assert_eq!((down.1, down.2), (4, 2), "{down:?}");
-    assert!(down.0 >= 600.0 + 300.0 && down.0 <= 600.0 + 60.0 + 300.0 + 15.0, "fallback within a minute, then the 5-minute window: {down:?}");
+    // The last recommendation of 4 was made at 585 s, the last good fetch (the ones at 600 and
+    // 615 s fail below the threshold and recommend nothing; from 630 s the fallback asks for 2).
+    // The legacy 5-minute downscale window holds it until it falls out: the first sync after
+    // 585 + 300 s, at 900 s.
+    assert_eq!(down.0, 900.0, "{down:?}");
     assert_eq!(desired(&r, 1180.0), 2);
     let r = with("failure_threshold = 3, replicas = 7, behavior = \"currentReplicasIfLower\"");
     for t in [590.0, 700.0, 900.0, 1180.0] {

@@ -374,3 +374,80 @@ fn open_loop_arrivals_do_not_depend_on_response_times() {
     let loads = |r: &autosim::report::Report| r.timeseries.iter().map(|row| row.load_rps).collect::<Vec<_>>();
     assert_eq!(loads(&slow), loads(&fast));
 }
+
+/// k6's graceful stop (grafana.com/docs/k6/latest/using-k6/scenarios/concepts/graceful-stop):
+/// at the end of a scenario's duration no iteration starts; those in progress have
+/// `graceful_stop` to finish, and whatever still runs then is interrupted: counted as
+/// interrupted, not complete. The service still serves the request (a server does not see the
+/// client go), so every request is accounted for as before.
+#[test]
+fn the_graceful_stop_interrupts_iterations_still_running() {
+    // 10 VUs for 10 s, requests of exactly 4 s and no think time: each VU's iterations run
+    // 0-4 s, 4-8 s and 8-12 s (the third starts before the end at 10 s).
+    let vus = |stop: &str| {
+        let k6 = format!(r#"k6 = {{ executor = "constant-vus", vus = 10, duration = "10s", graceful_stop = "{stop}" }}"#);
+        let r = run(&scenario(&one_service("1m", 10, 10, "\"4s\"", &k6)), 0);
+        assert_conserved(&r);
+        let q = r.summary.requests;
+        assert_eq!((q.arrived, q.completed), (30, 30), "{stop}: the service serves every request");
+        (q.iterations.unwrap(), q.interrupted_iterations.unwrap())
+    };
+    // 30 s (k6's default): the third iterations end at 12 s, within the grace.
+    assert_eq!(vus("30s"), (30, 0));
+    // 1 s: at 11 s the third iterations are still running: 10 interrupted.
+    assert_eq!(vus("1s"), (20, 10));
+    assert_eq!(vus("0s"), (20, 10));
+
+    // The think time is part of the iteration (k6's sleep() at the end of the default
+    // function): 1 VU, 1 s requests, 3 s think, 5 s: iterations 0-4 s and 4-8 s; a 1 s grace
+    // cuts the second one in its think time, at 6 s.
+    let k6 = r#"k6 = { executor = "constant-vus", vus = 1, duration = "5s", graceful_stop = "1s", think_time = "3s" }"#;
+    let q = run(&scenario(&one_service("1m", 1, 1, "\"1s\"", k6)), 0).summary.requests;
+    assert_eq!((q.arrived, q.completed, q.iterations, q.interrupted_iterations), (2, 2, Some(1), Some(1)));
+
+    // Arrival rate: 1 iteration a second for 5 s (at 0, 1, 2, 3 and 4 s) of 3.5 s each, ending
+    // at 3.5 to 7.5 s; a 2 s grace ends at 7 s and interrupts the last one.
+    let k6 = r#"k6 = { executor = "constant-arrival-rate", rate = 1, duration = "5s", pre_allocated_vus = 10, graceful_stop = "2s" }"#;
+    let q = run(&scenario(&one_service("1m", 10, 10, "\"3500ms\"", k6)), 0).summary.requests;
+    assert_eq!((q.arrived, q.completed, q.iterations, q.interrupted_iterations), (5, 5, Some(4), Some(1)));
+
+    // The command line's table says so.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, one_service("1m", 10, 10, "\"3500ms\"", k6) + "[[policies]]\nname = \"ten\"\npods = { kind = \"static\", replicas = 10 }\n").unwrap();
+    let (code, out, err) = crate::common::autosim([std::ffi::OsStr::new("run"), file.as_os_str(), std::ffi::OsStr::new("--no-plots"), std::ffi::OsStr::new("--out"), dir.path().join("out").as_os_str()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("k6 interrupted iterations (graceful stop or ramp-down ran out): ten 1"), "{out}");
+
+    // A service without k6 load has no iteration counts (absent from summary.json).
+    let q = run(&scenario(&one_service("1m", 1, 1, "\"10ms\"", r#"pattern = { kind = "constant", rate = 1 }"#)), 0).summary.requests;
+    assert_eq!((q.iterations, q.interrupted_iterations), (None, None));
+}
+
+/// k6's `gracefulRampDown` (ramping-vus): a VU stopped by a ramp-down starts no new iteration
+/// and has `graceful_ramp_down` to finish its current one, unless the scenario's graceful stop
+/// comes first. As k6's TestRampingVUsGracefulRampDown: 2 VUs for 1 s, down to 0 over the
+/// next second (the second VU is stopped at 1.5 s, the first at 2 s), iterations of 6.8 s.
+#[test]
+fn the_graceful_ramp_down_gives_stopped_vus_time_to_finish() {
+    let ramp = |ramp_down: &str, stop: &str| {
+        let k6 = format!(
+            r#"k6 = {{ executor = "ramping-vus", start_vus = 2, stages = [ {{ duration = "1s", target = 2 }}, {{ duration = "1s", target = 0 }} ], graceful_ramp_down = "{ramp_down}", graceful_stop = "{stop}" }}"#
+        );
+        let r = run(&scenario(&one_service("1m", 2, 1, "\"6800ms\"", &k6)), 0);
+        assert_conserved(&r);
+        let q = r.summary.requests;
+        assert_eq!((q.arrived, q.completed), (2, 2), "{ramp_down} {stop}");
+        (q.iterations.unwrap(), q.interrupted_iterations.unwrap())
+    };
+    // 5 s of ramp-down: the second VU's iteration is interrupted at 1.5 + 5 = 6.5 s; the
+    // first VU, stopped at 2 s, has until 7 s (its ramp-down's grace and the scenario's
+    // graceful stop both end then), and its iteration ends at 6.8 s.
+    assert_eq!(ramp("5s", "5s"), (1, 1));
+    // No ramp-down grace: each VU is interrupted when the ramp-down stops it.
+    assert_eq!(ramp("0s", "5s"), (0, 2));
+    // The defaults (30 s each): both finish.
+    assert_eq!(ramp("30s", "30s"), (2, 0));
+    // A graceful stop shorter than the ramp-down cuts it short: at 2 s, both interrupted.
+    assert_eq!(ramp("30s", "0s"), (0, 2));
+}

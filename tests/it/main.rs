@@ -21,6 +21,7 @@ mod llm;
 mod load;
 mod long_runs;
 mod nodes;
+mod optional_series;
 mod pipeline;
 mod promql_diff;
 mod predictive;

@@ -129,16 +129,22 @@ fn node_pool_provisioning_failure_is_logged_rolled_back_and_cooled_down() {
     sc.policies[0].pods[0] = Arc::new(Cycle { service: 0, period: 7 * S, replicas: vec![4; 200], i: 0 });
     let r = run(&sc, 0);
     let failed: Vec<_> = node_rows(&r).into_iter().filter(|d| d.reason.starts_with("scale-up failed")).collect();
-    assert!(!failed.is_empty());
-    // The attempt at 10 s fails at 70 s; the retry waits for the cooldown.
-    assert_eq!(failed[0].time_s, 70.0);
+    // The policy checks every 5 s; the pods go to 4 at 7 s, two stay pending. Each attempt
+    // fails when its node should have joined (60 s of provisioning) and restarts the 30 s
+    // scale-up cooldown from the failure: attempts every 90 s, at 10 + 90k s (7 in the 10
+    // minutes: 10 to 550 s), failures at 70 + 90k s (6: the last attempt's would come at 610 s,
+    // after the run).
+    let times = |v: &[&DecisionRow]| v.iter().map(|d| d.time_s).collect::<Vec<f64>>();
+    assert_eq!(times(&failed), (0..6).map(|k| 70.0 + 90.0 * f64::from(k)).collect::<Vec<_>>());
     let ups: Vec<_> = applied(&r).into_iter().filter(|d| d.to > d.from).collect();
-    assert!(ups.len() >= 2);
-    assert!(ups[1].time_s >= 100.0, "{:?}", ups[1]);
-    // The node never joined: the pods stay pending, and it was billed while provisioning.
+    assert_eq!(times(&ups), (0..7).map(|k| 10.0 + 90.0 * f64::from(k)).collect::<Vec<_>>());
+    assert!(ups.iter().all(|d| (d.from, d.to) == (1, 2)));
+    assert_eq!(r.summary.policy_stats["nodes.cluster.provision_failures"], 6.0);
+    assert_eq!(r.summary.policy_stats["nodes.cluster.scale_ups"], 7.0);
+    // The node never joined: the pods stay pending. Each node was billed while provisioning:
+    // the permanent one 600 s, six failed ones 60 s each, the last one from 550 s to the end.
     assert!(r.timeseries.iter().all(|row| row.nodes_ready == 1 && row.pods_ready == 2));
-    assert!(r.summary.policy_stats["nodes.cluster.provision_failures"] >= 2.0);
-    assert!(r.summary.cost.node_seconds > 600.0 + 60.0);
+    assert_eq!(r.summary.cost.node_seconds, 600.0 + 6.0 * 60.0 + 50.0);
 }
 
 /// Cluster Autoscaler scenarios.

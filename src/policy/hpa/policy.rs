@@ -68,6 +68,8 @@ pub struct HpaFactory {
     pub schedule: Option<crate::policy::schedule::Schedule>,
     /// The HPA's name in exported files (the service's).
     pub service_name: String,
+    /// The HPA object's `metadata.name`: the manifest's, else the service's.
+    pub name: String,
 }
 
 impl PolicyFactory for HpaFactory {
@@ -76,9 +78,21 @@ impl PolicyFactory for HpaFactory {
     }
     fn build(&self) -> Box<dyn Policy> {
         Box::new(ScheduledHpa {
-            hpa: Hpa { f: Arc::new(self.clone()), ctrl: HpaController::new(&self.spec, self.config.clone()) },
+            hpa: Hpa { f: Arc::new(self.clone()), ctrl: HpaController::new(&self.spec, self.config.clone()), desired: None },
             schedule: self.schedule.clone().map(crate::policy::schedule::ScheduleRt::new),
         })
+    }
+    fn queries(&self) -> Vec<&Expr> {
+        let mut q: Vec<&Expr> = self
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                MetricSource::PerPodQuery(e) | MetricSource::Query(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        q.extend(self.schedule.as_ref().and_then(|s| s.learn.as_ref()).map(|l| &l.metric));
+        q
     }
 }
 
@@ -86,6 +100,8 @@ impl PolicyFactory for HpaFactory {
 pub(crate) struct Hpa {
     pub(crate) f: Arc<HpaFactory>,
     pub(crate) ctrl: HpaController,
+    /// `status.desiredReplicas`: the last reconcile's count (`None` before the first).
+    pub(crate) desired: Option<u32>,
 }
 
 /// The metric-name rules of the adapter: a pod or service metric by name, or a rate of a
@@ -297,6 +313,10 @@ impl Policy for ScheduledHpa {
         self.hpa.report()
     }
 
+    fn hpa_status(&self) -> Option<crate::policy::HpaStatus> {
+        self.hpa.hpa_status()
+    }
+
     fn files(&self) -> Vec<(String, String)> {
         let Some(s) = &self.schedule else { return Vec::new() };
         let name = &self.hpa.f.service_name;
@@ -321,6 +341,7 @@ impl Policy for Hpa {
             metrics: &metrics,
         });
         let to = outcome.replicas.max(0) as u32;
+        self.desired = Some(to);
         out.push(Decision {
             target: Target::Deployment(self.f.service),
             from: d.spec_replicas,
@@ -329,6 +350,10 @@ impl Policy for Hpa {
             reason: summary(&outcome),
         });
         obs.now() + self.f.config.sync_period_ns
+    }
+
+    fn hpa_status(&self) -> Option<crate::policy::HpaStatus> {
+        Some(crate::policy::HpaStatus { name: self.f.name.clone(), desired_replicas: self.desired })
     }
 }
 
@@ -656,7 +681,7 @@ pub fn parse(
     let max_replicas: Option<i32> = p.get("max_replicas")?;
     let metrics: Option<Vec<MetricSpec>> = p.get("metrics")?;
     let behavior: Option<super::spec::HpaBehavior> = p.get("behavior")?;
-    let spec = match &manifest {
+    let (spec, hpa_name) = match &manifest {
         Some(file) => {
             for key in ["min_replicas", "max_replicas", "metrics", "behavior"] {
                 if p.has(key) {
@@ -668,7 +693,7 @@ pub fn parse(
             let all = hpas_in_manifest(&m).map_err(|e| ConfigError::at(at.clone(), format!("{what}: {e}")))?;
             let mut found = all.into_iter().filter(|h| h.target == svc_name);
             match (found.next(), found.next()) {
-                (Some(h), None) => h.spec,
+                (Some(h), None) => (h.spec, h.name),
                 (Some(_), Some(ManifestHpa { place, .. })) => {
                     return Err(ConfigError::at(at, format!("{what}: {} holds two HorizontalPodAutoscalers for {svc_name:?} (the second at {place}); the controller would fight itself", m.path)))
                 }
@@ -681,7 +706,7 @@ pub fn parse(
             let Some(max) = max_replicas else {
                 return Err(ConfigError::at(p.span.clone(), format!("{what}: missing `max_replicas` (or `manifest = \"hpa.yaml\"`)")));
             };
-            HpaSpec { scale_target_ref: None, min_replicas, max_replicas: max, metrics: metrics.unwrap_or_default(), behavior }
+            (HpaSpec { scale_target_ref: None, min_replicas, max_replicas: max, metrics: metrics.unwrap_or_default(), behavior }, svc_name.clone())
         }
     };
     if let Err(errs) = spec.validate() {
@@ -709,5 +734,5 @@ pub fn parse(
         ConfigError::at(at, format!("{what}: {e}"))
     })?;
     let schedule = crate::policy::schedule::parse(p, &services)?;
-    Ok(Arc::new(HpaFactory { service, spec: defaulted, config, sources, schedule, service_name: svc_name }))
+    Ok(Arc::new(HpaFactory { service, spec: defaulted, config, sources, schedule, service_name: svc_name, name: hpa_name }))
 }

@@ -98,7 +98,7 @@ impl PolicyFactory for KedaFactory {
     }
     fn build(&self) -> Box<dyn Policy> {
         let f = Arc::new(self.clone());
-        let hpa = Hpa { f: Arc::new(self.hpa.clone()), ctrl: HpaController::new(&self.hpa.spec, self.hpa.config.clone()) };
+        let hpa = Hpa { f: Arc::new(self.hpa.clone()), ctrl: HpaController::new(&self.hpa.spec, self.hpa.config.clone()), desired: None };
         let predictors = self
             .triggers
             .iter()
@@ -120,6 +120,18 @@ impl PolicyFactory for KedaFactory {
             stats: Stats::default(),
             f,
         })
+    }
+    fn queries(&self) -> Vec<&Expr> {
+        let mut q = self.hpa.queries();
+        for t in &self.triggers {
+            match &t.source {
+                TriggerSource::Query { expr, .. } => q.push(expr),
+                TriggerSource::Forecast(c) => q.push(&c.metric),
+                TriggerSource::Resource { .. } => {}
+            }
+        }
+        q.extend(self.schedule.as_ref().and_then(|s| s.learn.as_ref()).map(|l| &l.metric));
+        q
     }
 }
 
@@ -311,6 +323,7 @@ impl Keda {
             metrics: &metrics,
         });
         let to = outcome.replicas.max(0) as u32;
+        self.hpa.desired = Some(to);
         let fallback = self.health.iter().any(|h| h.failing) && self.so.fallback.is_some();
         out.push(Decision {
             target: Target::Deployment(self.f.service),
@@ -422,6 +435,10 @@ impl Policy for Keda {
             v.extend(p.report());
         }
         v
+    }
+
+    fn hpa_status(&self) -> Option<crate::policy::HpaStatus> {
+        Some(crate::policy::HpaStatus { name: self.hpa_name(), desired_replicas: self.hpa.desired })
     }
 
     fn files(&self) -> Vec<(String, String)> {
@@ -611,6 +628,12 @@ pub(crate) fn build_factory(
         let target = ms.target().cloned().ok_or("a trigger without a target")?;
         triggers.push(TriggerCfg { kind: t.r#type.clone(), metric_name, activation, use_cached, source, target });
     }
+    let hpa_name = so
+        .advanced
+        .as_ref()
+        .and_then(|a| a.horizontal_pod_autoscaler_config.as_ref())
+        .and_then(|c| c.name.clone())
+        .unwrap_or_else(|| format!("keda-hpa-{name}"));
     let mut hpa_trigger = Vec::new();
     let mut hpa_sources = Vec::new();
     for m in &spec.metrics {
@@ -633,7 +656,7 @@ pub(crate) fn build_factory(
             _ => return Err("KEDA creates External and Resource metrics only".into()),
         }
     }
-    let hpa = HpaFactory { service, spec, config, sources: hpa_sources, schedule: None, service_name: name.clone() };
+    let hpa = HpaFactory { service, spec, config, sources: hpa_sources, schedule: None, service_name: name.clone(), name: hpa_name };
     Ok(KedaFactory { kind, service, name, so, annotations, hpa, triggers, hpa_trigger, faults, schedule })
 }
 
