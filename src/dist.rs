@@ -910,7 +910,7 @@ pub fn parse_seconds(s: &str) -> Result<f64, DistError> {
         }
         return Ok(x + 0.0);
     }
-    parse_duration(t).map(Duration::as_secs_f64).map_err(DistError::spec)
+    parse_duration(t).map(Duration::as_secs_f64).map_err(|e| DistError::spec(e.to_string()))
 }
 
 fn looks_numeric(field: &str) -> bool {

@@ -291,16 +291,87 @@ impl fmt::Display for Duration {
 }
 
 impl std::str::FromStr for Duration {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         parse_duration(s)
     }
 }
 
-enum NumError {
-    Invalid,
+/// What is wrong with a duration or quantity as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnitProblem {
+    /// Not a number with a known unit or suffix; for memory, the suffix that was probably meant.
+    Invalid(Option<&'static str>),
     Negative,
     TooLarge,
+}
+
+/// Which kind of value failed to parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnitKind {
+    Duration,
+    Cpu,
+    Memory,
+}
+
+/// A duration or a Kubernetes quantity that does not parse: the text as given (quoted when it
+/// was a string) and the problem. Its message names the kind and says what was expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct UnitError {
+    pub kind: UnitKind,
+    pub given: String,
+    pub problem: UnitProblem,
+}
+
+impl UnitError {
+    fn new(kind: UnitKind, given: impl Into<String>, problem: UnitProblem) -> UnitError {
+        UnitError { kind, given: given.into(), problem }
+    }
+
+    fn message(&self) -> String {
+        let given = &self.given;
+        match (self.kind, self.problem) {
+            (UnitKind::Duration, UnitProblem::Invalid(_)) => {
+                format!("invalid duration {given}: {DURATION_EXPECTED}")
+            }
+            (UnitKind::Duration, UnitProblem::Negative) => {
+                format!("invalid duration {given}: durations cannot be negative")
+            }
+            (UnitKind::Duration, UnitProblem::TooLarge) => format!(
+                "invalid duration {given}: too large (the maximum is {}, about 584 years)",
+                Duration::MAX
+            ),
+            (UnitKind::Cpu, UnitProblem::Invalid(_)) => {
+                format!("invalid CPU quantity {given}: {CPU_EXPECTED}")
+            }
+            (UnitKind::Cpu, UnitProblem::Negative) => {
+                format!("invalid CPU quantity {given}: CPU cannot be negative")
+            }
+            (UnitKind::Cpu, UnitProblem::TooLarge) => {
+                format!("invalid CPU quantity {given}: too large (the maximum is {}m)", u64::MAX)
+            }
+            (UnitKind::Memory, UnitProblem::Invalid(None)) => {
+                format!("invalid memory quantity {given}: {MEMORY_EXPECTED}")
+            }
+            (UnitKind::Memory, UnitProblem::Invalid(Some(hint))) => {
+                format!("invalid memory quantity {given}: {MEMORY_EXPECTED} (did you mean \"{hint}\"?)")
+            }
+            (UnitKind::Memory, UnitProblem::Negative) => {
+                format!("invalid memory quantity {given}: memory cannot be negative")
+            }
+            (UnitKind::Memory, UnitProblem::TooLarge) => {
+                format!("invalid memory quantity {given}: too large (the maximum is just under 16Ei)")
+            }
+        }
+    }
+}
+
+/// Parsers that still report plain text take a unit error's message.
+impl From<UnitError> for String {
+    fn from(e: UnitError) -> String {
+        e.to_string()
+    }
 }
 
 fn duration_unit(unit: &str) -> Option<u64> {
@@ -317,7 +388,7 @@ fn duration_unit(unit: &str) -> Option<u64> {
     })
 }
 
-fn parse_duration_inner(s: &str) -> Result<Duration, NumError> {
+fn parse_duration_inner(s: &str) -> Result<Duration, UnitProblem> {
     let t = s.trim();
     let (negative, body) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
@@ -325,18 +396,18 @@ fn parse_duration_inner(s: &str) -> Result<Duration, NumError> {
         _ => (false, t),
     };
     if body.is_empty() {
-        return Err(NumError::Invalid);
+        return Err(UnitProblem::Invalid(None));
     }
     // A bare number means seconds.
     if let Some((dec, used)) = Decimal::scan(body, true) {
         if used == body.len() {
             if negative && !dec.is_zero() {
-                return Err(NumError::Negative);
+                return Err(UnitProblem::Negative);
             }
             return dec
                 .scale(u128::from(NANOS_PER_SEC), 0, Round::Nearest)
                 .map(Duration)
-                .ok_or(NumError::TooLarge);
+                .ok_or(UnitProblem::TooLarge);
         }
     }
     // One or more `<number><unit>` components: "1h30m", "2m30.5s".
@@ -344,60 +415,50 @@ fn parse_duration_inner(s: &str) -> Result<Duration, NumError> {
     let mut total: u64 = 0;
     let mut all_zero = true;
     while !rest.is_empty() {
-        let (dec, used) = Decimal::scan(rest, false).ok_or(NumError::Invalid)?;
+        let (dec, used) = Decimal::scan(rest, false).ok_or(UnitProblem::Invalid(None))?;
         rest = &rest[used..];
         let unit_len =
             rest.char_indices().find(|&(_, c)| !c.is_alphabetic()).map_or(rest.len(), |(i, _)| i);
-        let unit = duration_unit(&rest[..unit_len]).ok_or(NumError::Invalid)?;
+        let unit = duration_unit(&rest[..unit_len]).ok_or(UnitProblem::Invalid(None))?;
         rest = &rest[unit_len..];
         all_zero &= dec.is_zero();
-        let ns = dec.scale(u128::from(unit), 0, Round::Nearest).ok_or(NumError::TooLarge)?;
-        total = total.checked_add(ns).ok_or(NumError::TooLarge)?;
+        let ns = dec.scale(u128::from(unit), 0, Round::Nearest).ok_or(UnitProblem::TooLarge)?;
+        total = total.checked_add(ns).ok_or(UnitProblem::TooLarge)?;
     }
     if negative && !all_zero {
-        return Err(NumError::Negative);
+        return Err(UnitProblem::Negative);
     }
     Ok(Duration(total))
 }
 
-fn duration_error(given: &str, e: NumError) -> String {
-    match e {
-        NumError::Invalid => format!("invalid duration {given}: {DURATION_EXPECTED}"),
-        NumError::Negative => format!("invalid duration {given}: durations cannot be negative"),
-        NumError::TooLarge => format!(
-            "invalid duration {given}: too large (the maximum is {}, about 584 years)",
-            Duration::MAX
-        ),
-    }
-}
 
 /// Parse a duration: `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`, `"1w"`, `"1.5s"`, `"1h30m"`,
 /// `"100us"`, `"100µs"`, `"10ns"`, `"0"`. A bare number (`"30"`, `"0.5"`, `"1e3"`) is seconds.
 /// Exact to the nanosecond (finer digits are rounded to the nearest nanosecond).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    parse_duration_inner(s).map_err(|e| duration_error(&format!("{s:?}"), e))
+pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
+    parse_duration_inner(s).map_err(|e| UnitError::new(UnitKind::Duration, format!("{s:?}"), e))
 }
 
 /// A duration given as a bare number of seconds (a TOML float).
-fn duration_from_f64(x: f64) -> Result<Duration, String> {
+fn duration_from_f64(x: f64) -> Result<Duration, UnitError> {
     if x.is_nan() || x.is_infinite() {
-        return Err(format!("invalid duration {x}: {DURATION_EXPECTED}"));
+        return Err(UnitError::new(UnitKind::Duration, x.to_string(), UnitProblem::Invalid(None)));
     }
     if x < 0.0 {
-        return Err(duration_error(&float_text(x), NumError::Negative));
+        return Err(UnitError::new(UnitKind::Duration, &float_text(x), UnitProblem::Negative));
     }
-    parse_duration_inner(&float_text(x)).map_err(|e| duration_error(&float_text(x), e))
+    parse_duration_inner(&float_text(x)).map_err(|e| UnitError::new(UnitKind::Duration, &float_text(x), e))
 }
 
-fn duration_from_i128(x: i128) -> Result<Duration, String> {
+fn duration_from_i128(x: i128) -> Result<Duration, UnitError> {
     if x < 0 {
-        return Err(duration_error(&x.to_string(), NumError::Negative));
+        return Err(UnitError::new(UnitKind::Duration, &x.to_string(), UnitProblem::Negative));
     }
     u64::try_from(x)
         .ok()
         .and_then(|s| s.checked_mul(NANOS_PER_SEC))
         .map(Duration)
-        .ok_or_else(|| duration_error(&x.to_string(), NumError::TooLarge))
+        .ok_or_else(|| UnitError::new(UnitKind::Duration, &x.to_string(), UnitProblem::TooLarge))
 }
 
 impl Serialize for Duration {
@@ -443,14 +504,14 @@ impl<'de> Deserialize<'de> for Duration {
 // ---------------------------------------------------------------------------------------------
 
 /// Parse a Kubernetes quantity into `(number, binary multiplier, decimal exponent)`.
-fn parse_quantity(s: &str) -> Result<(Decimal, u128, i32), QuantityError> {
+fn parse_quantity(s: &str) -> Result<(Decimal, u128, i32), UnitProblem> {
     let t = s.trim();
     let (negative, body) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let (dec, used) = Decimal::scan(body, true).ok_or(QuantityError::Invalid(None))?;
+    let (dec, used) = Decimal::scan(body, true).ok_or(UnitProblem::Invalid(None))?;
     let suffix = &body[used..];
     let (mul, pow10): (u128, i32) = match suffix {
         "" => (1, 0),
@@ -469,10 +530,10 @@ fn parse_quantity(s: &str) -> Result<(Decimal, u128, i32), QuantityError> {
         "Ti" => (1 << 40, 0),
         "Pi" => (1 << 50, 0),
         "Ei" => (1 << 60, 0),
-        _ => return Err(QuantityError::Invalid(suffix_hint(suffix))),
+        _ => return Err(UnitProblem::Invalid(suffix_hint(suffix))),
     };
     if negative && !dec.is_zero() {
-        return Err(QuantityError::Negative);
+        return Err(UnitProblem::Negative);
     }
     Ok((dec, mul, pow10))
 }
@@ -495,11 +556,6 @@ fn suffix_hint(suffix: &str) -> Option<&'static str> {
     })
 }
 
-enum QuantityError {
-    Invalid(Option<&'static str>),
-    Negative,
-    TooLarge,
-}
 
 /// CPU in millicores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -522,32 +578,21 @@ impl fmt::Display for Millicores {
     }
 }
 
-fn cpu_error(given: &str, e: QuantityError) -> String {
-    match e {
-        QuantityError::Invalid(_) => format!("invalid CPU quantity {given}: {CPU_EXPECTED}"),
-        QuantityError::Negative => {
-            format!("invalid CPU quantity {given}: CPU cannot be negative")
-        }
-        QuantityError::TooLarge => {
-            format!("invalid CPU quantity {given}: too large (the maximum is {}m)", u64::MAX)
-        }
-    }
-}
 
-fn parse_cpu_inner(s: &str) -> Result<Millicores, QuantityError> {
+fn parse_cpu_inner(s: &str) -> Result<Millicores, UnitProblem> {
     let (dec, mul, pow10) = parse_quantity(s)?;
-    dec.scale(mul, pow10 + 3, Round::Up).map(Millicores).ok_or(QuantityError::TooLarge)
+    dec.scale(mul, pow10 + 3, Round::Up).map(Millicores).ok_or(UnitProblem::TooLarge)
 }
 
 /// Parse a Kubernetes CPU quantity (`"500m"`, `"2"`, `"0.5"`, `"1e3"`, `"250000n"`) into
 /// millicores. Fractions of a millicore round up, as Kubernetes does (`"0.0005"` is `1m`).
-pub fn parse_cpu(s: &str) -> Result<Millicores, String> {
-    parse_cpu_inner(s).map_err(|e| cpu_error(&format!("{s:?}"), e))
+pub fn parse_cpu(s: &str) -> Result<Millicores, UnitError> {
+    parse_cpu_inner(s).map_err(|e| UnitError::new(UnitKind::Cpu, format!("{s:?}"), e))
 }
 
 impl std::str::FromStr for Millicores {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         parse_cpu(s)
     }
 }
@@ -573,7 +618,7 @@ impl Visitor<'_> for CpuVisitor {
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millicores, E> {
         if v < 0 {
-            return Err(E::custom(cpu_error(&v.to_string(), QuantityError::Negative)));
+            return Err(E::custom(UnitError::new(UnitKind::Cpu, &v.to_string(), UnitProblem::Negative)));
         }
         self.visit_u64(v as u64)
     }
@@ -581,15 +626,15 @@ impl Visitor<'_> for CpuVisitor {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Millicores, E> {
         v.checked_mul(1000)
             .map(Millicores)
-            .ok_or_else(|| E::custom(cpu_error(&v.to_string(), QuantityError::TooLarge)))
+            .ok_or_else(|| E::custom(UnitError::new(UnitKind::Cpu, &v.to_string(), UnitProblem::TooLarge)))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Millicores, E> {
         if !v.is_finite() {
-            return Err(E::custom(cpu_error(&v.to_string(), QuantityError::Invalid(None))));
+            return Err(E::custom(UnitError::new(UnitKind::Cpu, &v.to_string(), UnitProblem::Invalid(None))));
         }
         let text = float_text(v);
-        parse_cpu_inner(&text).map_err(|e| E::custom(cpu_error(&text, e)))
+        parse_cpu_inner(&text).map_err(|e| E::custom(UnitError::new(UnitKind::Cpu, &text, e)))
     }
 }
 
@@ -637,37 +682,21 @@ impl fmt::Display for Bytes {
     }
 }
 
-fn memory_error(given: &str, e: QuantityError) -> String {
-    match e {
-        QuantityError::Invalid(None) => {
-            format!("invalid memory quantity {given}: {MEMORY_EXPECTED}")
-        }
-        QuantityError::Invalid(Some(hint)) => {
-            format!("invalid memory quantity {given}: {MEMORY_EXPECTED} (did you mean \"{hint}\"?)")
-        }
-        QuantityError::Negative => {
-            format!("invalid memory quantity {given}: memory cannot be negative")
-        }
-        QuantityError::TooLarge => {
-            format!("invalid memory quantity {given}: too large (the maximum is just under 16Ei)")
-        }
-    }
-}
 
-fn parse_memory_inner(s: &str) -> Result<Bytes, QuantityError> {
+fn parse_memory_inner(s: &str) -> Result<Bytes, UnitProblem> {
     let (dec, mul, pow10) = parse_quantity(s)?;
-    dec.scale(mul, pow10, Round::Up).map(Bytes).ok_or(QuantityError::TooLarge)
+    dec.scale(mul, pow10, Round::Up).map(Bytes).ok_or(UnitProblem::TooLarge)
 }
 
 /// Parse a Kubernetes memory quantity (`"128974848"`, `"129e6"`, `"129M"`, `"123Mi"`,
 /// `"128974848000m"`) into bytes. Fractions of a byte round up, as Kubernetes does.
-pub fn parse_memory(s: &str) -> Result<Bytes, String> {
-    parse_memory_inner(s).map_err(|e| memory_error(&format!("{s:?}"), e))
+pub fn parse_memory(s: &str) -> Result<Bytes, UnitError> {
+    parse_memory_inner(s).map_err(|e| UnitError::new(UnitKind::Memory, format!("{s:?}"), e))
 }
 
 impl std::str::FromStr for Bytes {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         parse_memory(s)
     }
 }
@@ -693,7 +722,7 @@ impl Visitor<'_> for MemoryVisitor {
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bytes, E> {
         if v < 0 {
-            return Err(E::custom(memory_error(&v.to_string(), QuantityError::Negative)));
+            return Err(E::custom(UnitError::new(UnitKind::Memory, &v.to_string(), UnitProblem::Negative)));
         }
         Ok(Bytes(v as u64))
     }
@@ -704,10 +733,10 @@ impl Visitor<'_> for MemoryVisitor {
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bytes, E> {
         if !v.is_finite() {
-            return Err(E::custom(memory_error(&v.to_string(), QuantityError::Invalid(None))));
+            return Err(E::custom(UnitError::new(UnitKind::Memory, &v.to_string(), UnitProblem::Invalid(None))));
         }
         let text = float_text(v);
-        parse_memory_inner(&text).map_err(|e| E::custom(memory_error(&text, e)))
+        parse_memory_inner(&text).map_err(|e| E::custom(UnitError::new(UnitKind::Memory, &text, e)))
     }
 }
 
@@ -765,7 +794,7 @@ mod tests {
 
     #[test]
     fn duration_errors() {
-        let e = parse_duration("5q").unwrap_err();
+        let e = parse_duration("5q").unwrap_err().to_string();
         assert_eq!(
             e,
             "invalid duration \"5q\": expected a number with a unit (ns, us, ms, s, m, h, d, w), \
@@ -775,17 +804,19 @@ mod tests {
             "", " ", "s", "abc", "5 s", "1h 30m", "1.2.3s", "NaN", "nan", "inf", "1e3ms", "5S",
             "5sec", "1h30", "--5s", "0x10s", "1_000s",
         ] {
-            let e = parse_duration(bad).unwrap_err();
+            let e = parse_duration(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("invalid duration {bad:?}: expected")), "{bad}: {e}");
         }
-        let e = parse_duration("-5s").unwrap_err();
+        let e = parse_duration("-5s").unwrap_err().to_string();
         assert!(e.contains("\"-5s\"") && e.contains("cannot be negative"), "{e}");
-        assert!(parse_duration("-1").unwrap_err().contains("negative"));
-        let e = parse_duration("18446744073709551616ns").unwrap_err();
+        assert!(parse_duration("-1").unwrap_err().to_string().contains("negative"));
+        let e = parse_duration("18446744073709551616ns").unwrap_err().to_string();
         assert!(e.contains("too large"), "{e}");
-        assert!(parse_duration("1000000w").unwrap_err().contains("too large"));
-        assert!(parse_duration("1e300").unwrap_err().contains("too large"));
+        assert!(parse_duration("1000000w").unwrap_err().to_string().contains("too large"));
+        assert!(parse_duration("1e300").unwrap_err().to_string().contains("too large"));
         assert!(parse_duration("584y").is_err());
+        let e = parse_duration("-5s").unwrap_err();
+        assert_eq!((e.kind, e.problem, e.given.as_str()), (UnitKind::Duration, UnitProblem::Negative, "\"-5s\""));
     }
 
     #[test]
@@ -878,12 +909,12 @@ mod tests {
         assert_eq!(c("1k"), 1_000_000);
         assert_eq!(c(" 2 "), 2000);
         for bad in ["", "m", "abc", "1 m", "1x", "1mm", "1e", "0.5cores", "1.2.3"] {
-            let e = parse_cpu(bad).unwrap_err();
+            let e = parse_cpu(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("invalid CPU quantity {bad:?}: expected")), "{e}");
         }
-        assert!(parse_cpu("-1").unwrap_err().contains("cannot be negative"));
-        assert!(parse_cpu("-500m").unwrap_err().contains("cannot be negative"));
-        assert!(parse_cpu("1e30").unwrap_err().contains("too large"));
+        assert!(parse_cpu("-1").unwrap_err().to_string().contains("cannot be negative"));
+        assert!(parse_cpu("-500m").unwrap_err().to_string().contains("cannot be negative"));
+        assert!(parse_cpu("1e30").unwrap_err().to_string().contains("too large"));
         assert_eq!(Millicores(500).to_string(), "500m");
         assert_eq!(Millicores(2000).to_string(), "2");
         assert_eq!(Millicores(1500).as_cores(), 1.5);
@@ -924,17 +955,19 @@ mod tests {
     #[test]
     fn memory_errors() {
         for bad in ["", "Mi", "abc", "1 Mi", "1K", "1Mib", "1e", "5x"] {
-            let e = parse_memory(bad).unwrap_err();
+            let e = parse_memory(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("invalid memory quantity {bad:?}: expected")), "{e}");
         }
         let e = parse_memory("512MB").unwrap_err();
+        assert_eq!((e.kind, e.problem), (UnitKind::Memory, UnitProblem::Invalid(Some("Mi"))));
+        let e = e.to_string();
         assert!(e.contains("did you mean \"Mi\"?"), "{e}");
-        assert!(parse_memory("1gb").unwrap_err().contains("\"Gi\""));
-        assert!(parse_memory("2GiB").unwrap_err().contains("\"Gi\""));
-        assert!(parse_memory("-1Mi").unwrap_err().contains("cannot be negative"));
-        assert!(parse_memory("16Ei").unwrap_err().contains("too large"));
-        assert!(parse_memory("18446744073709551616").unwrap_err().contains("too large"));
-        assert!(parse_memory("1e20").unwrap_err().contains("too large"));
+        assert!(parse_memory("1gb").unwrap_err().to_string().contains("\"Gi\""));
+        assert!(parse_memory("2GiB").unwrap_err().to_string().contains("\"Gi\""));
+        assert!(parse_memory("-1Mi").unwrap_err().to_string().contains("cannot be negative"));
+        assert!(parse_memory("16Ei").unwrap_err().to_string().contains("too large"));
+        assert!(parse_memory("18446744073709551616").unwrap_err().to_string().contains("too large"));
+        assert!(parse_memory("1e20").unwrap_err().to_string().contains("too large"));
         assert!(parse_memory("100000000000000000000000000000000000000000000000").is_err());
     }
 

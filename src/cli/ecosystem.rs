@@ -24,14 +24,14 @@ fn now_ms() -> i64 {
 /// `autosim trace fetch`.
 pub fn trace_fetch(url: &str, query: &str, start: &str, end: &str, step: &str, out: Option<&Path>, timeout: &str) -> Result<()> {
     let now = now_ms();
-    let bad = |flag: &str, e: String| BadInput(format!("--{flag} {e}"));
-    let start_ms = prom::parse_time(start, now).map_err(|e| bad("start", e))?;
-    let end_ms = prom::parse_time(end, now).map_err(|e| bad("end", e))?;
-    let step_ms = (parse_duration(step).map_err(|e| bad("step", e))?.0 / 1_000_000) as i64;
+    let bad = |flag: &str, e: &dyn std::fmt::Display| BadInput(format!("--{flag} {e}"));
+    let start_ms = prom::parse_time(start, now).map_err(|e| bad("start", &e))?;
+    let end_ms = prom::parse_time(end, now).map_err(|e| bad("end", &e))?;
+    let step_ms = (parse_duration(step).map_err(|e| bad("step", &e))?.0 / 1_000_000) as i64;
     if step_ms <= 0 {
         return Err(BadInput(format!("--step {step:?}: expected a duration of at least 1ms, like 15s or 1m")).into());
     }
-    let timeout = Duration::from_nanos(parse_duration(timeout).map_err(|e| bad("timeout", e))?.0);
+    let timeout = Duration::from_nanos(parse_duration(timeout).map_err(|e| bad("timeout", &e))?.0);
     let auth = Auth::from_env(|k| std::env::var(k).ok()).map_err(BadInput)?;
     let q = RangeQuery { url: url.to_string(), query: query.to_string(), start_ms, end_ms, step_ms, auth, timeout };
     let got = prom::fetch(&q).map_err(|e| BadInput(e.to_string()))?;

@@ -205,7 +205,7 @@ pub(crate) fn load_trace(file: &Path, opts: &TraceOpts) -> Result<(TraceSpec, Tr
         return Err(BadInput(format!("{}: cannot read the trace: {why}", file.display())).into());
     }
     // `file` is used as given: relative to the current folder.
-    let trace = spec.load(Path::new("")).map_err(|e| BadInput(flag_message(&e)))?;
+    let trace = spec.load(Path::new("")).map_err(|e| BadInput(flag_message(&e.to_string())))?;
     Ok((spec, trace))
 }
 

@@ -880,7 +880,7 @@ impl From<JsonDuration> for Duration {
 }
 
 fn millis_text(text: &str) -> Result<Duration, String> {
-    parse_duration(&format!("{text}ms"))
+    parse_duration(&format!("{text}ms")).map_err(String::from)
 }
 
 fn json_millis(x: f64) -> Result<Duration, String> {
@@ -909,7 +909,7 @@ impl Visitor<'_> for JsonDurationVisitor {
         // k6's ParseExtendedDuration: a unitless number is milliseconds.
         let r = match t.parse::<f64>() {
             Ok(x) => json_millis(x),
-            Err(_) => parse_duration(t),
+            Err(_) => parse_duration(t).map_err(String::from),
         };
         r.map(JsonDuration).map_err(E::custom)
     }

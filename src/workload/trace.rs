@@ -35,6 +35,51 @@ use serde::Deserialize;
 
 use crate::units::{parse_duration, Duration, NANOS_PER_SEC};
 
+/// A trace that cannot be loaded: the file as resolved, the 1-based line when the problem is in
+/// a line of its content, and what is wrong. Its message is `file:line: problem` (or
+/// `file: problem`), as a compiler would write it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct TraceError {
+    pub file: String,
+    pub line: Option<u64>,
+    pub problem: TraceProblem,
+}
+
+/// What is wrong with a trace.
+#[derive(Debug)]
+pub enum TraceProblem {
+    /// No file at the path.
+    NotFound,
+    /// The file exists but cannot be read.
+    Unreadable(std::io::Error),
+    /// The path names a directory.
+    Directory,
+    /// The content or the trace's settings: what was found and what was expected.
+    Content(String),
+}
+
+impl TraceError {
+    fn content(file: impl Into<String>, line: Option<u64>, message: impl Into<String>) -> TraceError {
+        TraceError { file: file.into(), line, problem: TraceProblem::Content(message.into()) }
+    }
+
+    fn message(&self) -> String {
+        let problem = match &self.problem {
+            TraceProblem::NotFound => {
+                "trace file not found (`file` is relative to the scenario's directory)".to_string()
+            }
+            TraceProblem::Unreadable(e) => format!("cannot read the trace file: {e}"),
+            TraceProblem::Directory => "is a directory, not a trace file".to_string(),
+            TraceProblem::Content(m) => m.clone(),
+        };
+        match self.line {
+            Some(line) => format!("{}:{line}: {problem}", self.file),
+            None => format!("{}: {problem}", self.file),
+        }
+    }
+}
+
 /// Traces with more bins than this are refused (200 MB of rates); a year of 1 s bins is 31.5 M.
 pub const MAX_BINS: u64 = 50_000_000;
 
@@ -1002,10 +1047,10 @@ enum Parsed {
 impl TraceSpec {
     /// Read, parse and validate the file (relative to `base_dir`), then apply the transforms.
     /// Errors name the file (as resolved) and, for its content, the 1-based line.
-    pub fn load(&self, base_dir: &Path) -> Result<Trace, String> {
+    pub fn load(&self, base_dir: &Path) -> Result<Trace, TraceError> {
         let path = base_dir.join(&self.file);
         let name = path.display().to_string();
-        self.check().map_err(|e| format!("{name}: {e}"))?;
+        self.check().map_err(|e| TraceError::content(name.clone(), None, e))?;
         let parsed = match self.format() {
             TraceFormat::Counts => Parsed::Bins(self.read_counts(&path, &name)?),
             TraceFormat::Prometheus => Parsed::Bins(self.read_prometheus(&path, &name)?),
@@ -1026,7 +1071,7 @@ impl TraceSpec {
     // Transforms
     // -----------------------------------------------------------------------------------------
 
-    fn finish_bins(&self, mut b: Binned, name: &str) -> Result<Trace, String> {
+    fn finish_bins(&self, mut b: Binned, name: &str) -> Result<Trace, TraceError> {
         // Window: whole bins overlapping [start, end).
         let start = self.start.map_or(0, |d| d.0);
         if start > 0 || self.end.is_some() {
@@ -1034,12 +1079,12 @@ impl TraceSpec {
             let first = start / b.bin_ns;
             let last = self.end.map_or(n, |e| e.0.div_ceil(b.bin_ns).min(n));
             if first >= last {
-                return Err(format!(
-                    "{name}: the window (start = {}, end = {}) holds no data: the trace spans {}",
+                return Err(TraceError::content(name, None, format!(
+                    "the window (start = {}, end = {}) holds no data: the trace spans {}",
                     Duration(start),
                     self.end.map_or("the end".to_string(), |e| e.to_string()),
                     Duration((n as u128 * u128::from(b.bin_ns)).min(u128::from(u64::MAX)) as u64)
-                ));
+                )));
             }
             let (first, last) = (first as usize, last as usize);
             b.rates.truncate(last);
@@ -1074,23 +1119,22 @@ impl TraceSpec {
             let mut it = keep.iter();
             b.rates.retain(|_| *it.next().unwrap_or(&true));
             if b.rates.is_empty() {
-                return Err(format!("{name}: nothing is left after cutting out the gaps"));
+                return Err(TraceError::content(name, None, "nothing is left after cutting out the gaps"));
             }
         }
         // Speedup: shorter bins at higher rates, the same count per bin.
         if let Some(s) = self.speedup {
             let new_bin = (b.bin_ns as f64 / s).round();
             if new_bin < 1.0 {
-                return Err(format!(
-                    "{name}: speedup = {s} makes the bins of {} shorter than 1ns",
+                return Err(TraceError::content(name, None, format!(
+                    "speedup = {s} makes the bins of {} shorter than 1ns",
                     Duration(b.bin_ns)
-                ));
+                )));
             }
             if new_bin * b.rates.len() as f64 >= 1.8e19 {
-                return Err(format!(
-                    "{name}: speedup = {s} makes the trace longer than 584 years (the limit of \
-                     nanosecond times)"
-                ));
+                return Err(TraceError::content(name, None, format!(
+                    "speedup = {s} makes the trace longer than 584 years (the limit of \
+                     nanosecond times)")));
             }
             let new_bin = new_bin as u64;
             let ratio = b.bin_ns as f64 / new_bin as f64;
@@ -1103,19 +1147,17 @@ impl TraceSpec {
         } else if let Some(target) = self.mean_rate {
             let mean = b.rates.iter().map(|&r| f64::from(r)).sum::<f64>() / b.rates.len() as f64;
             if mean <= 0.0 {
-                return Err(format!(
-                    "{name}: the trace's mean rate is 0: it cannot be scaled to \
-                     mean_rate = {target}"
-                ));
+                return Err(TraceError::content(name, None, format!(
+                    "the trace's mean rate is 0: it cannot be scaled to \
+                     mean_rate = {target}")));
             }
             Some((target / mean, "mean_rate"))
         } else if let Some(target) = self.peak_rate {
             let peak = b.rates.iter().copied().fold(0.0f32, f32::max);
             if peak <= 0.0 {
-                return Err(format!(
-                    "{name}: the trace's rate is 0 throughout: it cannot be scaled to \
-                     peak_rate = {target}"
-                ));
+                return Err(TraceError::content(name, None, format!(
+                    "the trace's rate is 0 throughout: it cannot be scaled to \
+                     peak_rate = {target}")));
             }
             Some((target / f64::from(peak), "peak_rate"))
         } else {
@@ -1132,26 +1174,26 @@ impl TraceSpec {
         })
     }
 
-    fn finish_requests(&self, mut r: Logged, name: &str) -> Result<Trace, String> {
+    fn finish_requests(&self, mut r: Logged, name: &str) -> Result<Trace, TraceError> {
         // Window.
         let start = self.start.map_or(0, |d| d.0);
         if start > 0 || self.end.is_some() {
             let end = self.end.map_or(r.span, |e| e.0.min(r.span));
             if start >= end {
-                return Err(format!(
-                    "{name}: the window starts at {} but the trace spans only {}",
+                return Err(TraceError::content(name, None, format!(
+                    "the window starts at {} but the trace spans only {}",
                     Duration(start),
                     Duration(r.span)
-                ));
+                )));
             }
             let lo = r.times.partition_point(|&t| t < start);
             let hi = r.times.partition_point(|&t| t < end);
             if lo >= hi {
-                return Err(format!(
-                    "{name}: no requests in the window from {} to {}",
+                return Err(TraceError::content(name, None, format!(
+                    "no requests in the window from {} to {}",
                     Duration(start),
                     Duration(end)
-                ));
+                )));
             }
             r.times = r.times[lo..hi].iter().map(|&t| t - start).collect();
             if let Some(w) = &mut r.work {
@@ -1184,10 +1226,9 @@ impl TraceSpec {
         // Speedup.
         if let Some(s) = self.speedup {
             if r.span as f64 / s >= 1.8e19 {
-                return Err(format!(
-                    "{name}: speedup = {s} makes the trace longer than 584 years (the limit of \
-                     nanosecond times)"
-                ));
+                return Err(TraceError::content(name, None, format!(
+                    "speedup = {s} makes the trace longer than 584 years (the limit of \
+                     nanosecond times)")));
             }
             for t in &mut r.times {
                 *t = (*t as f64 / s).round() as u64;
@@ -1201,12 +1242,12 @@ impl TraceSpec {
             let mean = r.times.len() as f64 / r.span.max(1) as f64 * 1e9;
             let f = target / mean;
             if f > 1.0 + 1e-9 {
-                return Err(format!(
-                    "{name}: mean_rate = {target} is above the trace's own mean rate ({}/s): \
+                return Err(TraceError::content(name, None, format!(
+                    "mean_rate = {target} is above the trace's own mean rate ({}/s): \
                      requests can be thinned but not invented; set `bin` (like bin = \"1s\") \
                      to replay the requests as counts per bin, which can be scaled up",
                     num_text(mean)
-                ));
+                )));
             }
             Some(f)
         } else {
@@ -1218,7 +1259,7 @@ impl TraceSpec {
                 .map(|i| ((i + 1) as f64 * f).floor() > (i as f64 * f).floor())
                 .collect();
             if !keep.iter().any(|&k| k) {
-                return Err(format!("{name}: thinning to a fraction of {f} leaves no requests"));
+                return Err(TraceError::content(name, None, format!("thinning to a fraction of {f} leaves no requests")));
             }
             let mut it = keep.iter();
             r.times.retain(|_| *it.next().unwrap_or(&true));
@@ -1238,28 +1279,26 @@ impl TraceSpec {
     // Formats
     // -----------------------------------------------------------------------------------------
 
-    fn read_counts(&self, path: &Path, name: &str) -> Result<Binned, String> {
+    fn read_counts(&self, path: &Path, name: &str) -> Result<Binned, TraceError> {
         let bytes = read_file(path, name)?;
         let bin_ns = self.bin.map_or(NANOS_PER_SEC, |d| d.0);
         let counts = self.values.unwrap_or(ValueKind::Count) == ValueKind::Count;
         let divisor = if counts { bin_ns as f64 / 1e9 } else { 1.0 };
         let rates = parse_counts(&bytes, name, divisor)?;
         if rates.len() as u128 * u128::from(bin_ns) >= u128::from(u64::MAX) {
-            return Err(format!(
-                "{name}: {} bins of {} span more than 584 years (the limit of nanosecond times)",
+            return Err(TraceError::content(name, None, format!(
+                "{} bins of {} span more than 584 years (the limit of nanosecond times)",
                 rates.len(),
                 Duration(bin_ns)
-            ));
+            )));
         }
         if rates.is_empty() {
-            return Err(format!(
-                "{name}: the trace is empty: expected numbers separated by whitespace, one per bin"
-            ));
+            return Err(TraceError::content(name, None, "the trace is empty: expected numbers separated by whitespace, one per bin"));
         }
         Ok(Binned { bin_ns, rates, present: None, counts, zero_gaps: true })
     }
 
-    fn read_series(&self, path: &Path, name: &str) -> Result<Binned, String> {
+    fn read_series(&self, path: &Path, name: &str) -> Result<Binned, TraceError> {
         let time_col = self.time.clone().unwrap_or(Column::Index(0));
         let value_col = self.value.clone().unwrap_or(Column::Index(1));
         let tf = self.time_format();
@@ -1284,7 +1323,7 @@ impl TraceSpec {
         bin_rows(name, &times, Some(&values), self.bin.map(|d| d.0), counts, true)
     }
 
-    fn read_requests(&self, path: &Path, name: &str) -> Result<Parsed, String> {
+    fn read_requests(&self, path: &Path, name: &str) -> Result<Parsed, TraceError> {
         let time_col = self.time.clone().unwrap_or(Column::Index(0));
         let tf = self.time_format();
         let needs_names = matches!(time_col, Column::Name(_))
@@ -1339,7 +1378,7 @@ impl TraceSpec {
                 }
             };
             if !ns.is_finite() || ns >= 1.8e19 {
-                return Err(format!("{name}:{line}: the request's work is too large ({ns} ns)"));
+                return Err(TraceError::content(name, Some(line as u64), format!("the request's work is too large ({ns} ns)")));
             }
             works.push(ns.round() as u64);
         }
@@ -1355,10 +1394,10 @@ impl TraceSpec {
         Ok(Parsed::Requests(Logged { times: offsets, work: work.is_some().then_some(works), span }))
     }
 
-    fn read_prometheus(&self, path: &Path, name: &str) -> Result<Binned, String> {
+    fn read_prometheus(&self, path: &Path, name: &str) -> Result<Binned, TraceError> {
         let bytes = read_file(path, name)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(format!("{name}: the trace is empty: {PROM_EXPECTED}"));
+            return Err(TraceError::content(name, None, format!("the trace is empty: {PROM_EXPECTED}")));
         }
         let resp: PromResponse =
             serde_json::from_slice(&bytes).map_err(|e| json_error(name, &e))?;
@@ -1370,44 +1409,42 @@ impl TraceSpec {
                     (None, Some(e)) => format!(": {}", crate::quote::cut(e)),
                     _ => String::new(),
                 };
-                return Err(format!(
-                    "{name}: the Prometheus response has status {}, not \"success\"{detail}",
+                return Err(TraceError::content(name, None, format!(
+                    "the Prometheus response has status {}, not \"success\"{detail}",
                     shown(other)
-                ));
+                )));
             }
-            None => return Err(format!("{name}: no \"status\" key: {PROM_EXPECTED}")),
+            None => return Err(TraceError::content(name, None, format!("no \"status\" key: {PROM_EXPECTED}"))),
         }
-        let data = resp.data.ok_or_else(|| format!("{name}: no \"data\" key: {PROM_EXPECTED}"))?;
+        let data = resp.data.ok_or_else(|| TraceError::content(name, None, format!("no \"data\" key: {PROM_EXPECTED}")))?;
         match data.result_type.as_deref() {
             Some("matrix") => {}
             Some(other) => {
-                return Err(format!(
-                    "{name}: the resultType is {}, expected \"matrix\" (the response of a \
+                return Err(TraceError::content(name, None, format!(
+                    "the resultType is {}, expected \"matrix\" (the response of a \
                      range query, /api/v1/query_range): {PROM_EXPECTED}",
                     shown(other)
-                ))
+                )))
             }
-            None => return Err(format!("{name}: no \"resultType\" in \"data\": {PROM_EXPECTED}")),
+            None => return Err(TraceError::content(name, None, format!("no \"resultType\" in \"data\": {PROM_EXPECTED}"))),
         }
         let result = data
             .result
-            .ok_or_else(|| format!("{name}: no \"result\" in \"data\": {PROM_EXPECTED}"))?;
+            .ok_or_else(|| TraceError::content(name, None, format!("no \"result\" in \"data\": {PROM_EXPECTED}")))?;
         let mut samples: Vec<(i64, f64)> = Vec::new();
         for (i, s) in result.into_iter().enumerate() {
             match s.values {
                 Some(v) => samples.extend(v.into_iter().map(|p| (p.0, p.1))),
                 None => {
-                    return Err(format!(
-                        "{name}: series {} of the result has no \"values\": {PROM_EXPECTED}",
+                    return Err(TraceError::content(name, None, format!(
+                        "series {} of the result has no \"values\": {PROM_EXPECTED}",
                         i + 1
-                    ))
+                    )))
                 }
             }
         }
         if samples.is_empty() {
-            return Err(format!(
-                "{name}: the trace is empty: the Prometheus result has no samples"
-            ));
+            return Err(TraceError::content(name, None, "the trace is empty: the Prometheus result has no samples"));
         }
         // Sum the series per timestamp.
         samples.sort_by_key(|s| s.0);
@@ -1441,11 +1478,11 @@ fn natural_span(times: &[u64]) -> u64 {
     }
 }
 
-fn scale_rates(rates: &mut [f32], factor: f64, name: &str, key: &str) -> Result<(), String> {
+fn scale_rates(rates: &mut [f32], factor: f64, name: &str, key: &str) -> Result<(), TraceError> {
     for r in rates.iter_mut() {
         let v = (f64::from(*r) * factor) as f32;
         if !v.is_finite() {
-            return Err(format!("{name}: `{key}` makes a rate too large ({} x {factor})", r));
+            return Err(TraceError::content(name, None, format!("`{key}` makes a rate too large ({} x {factor})", r)));
         }
         *r = v;
     }
@@ -1463,9 +1500,9 @@ fn bin_rows(
     bin: Option<u64>,
     counts: bool,
     lenient: bool,
-) -> Result<Binned, String> {
+) -> Result<Binned, TraceError> {
     let Some(&t0) = times.first() else {
-        return Err(format!("{name}: the trace is empty"));
+        return Err(TraceError::content(name, None, "the trace is empty"));
     };
     let off = |t: i64| (i128::from(t) - i128::from(t0)) as u128;
     let bin_ns = match bin {
@@ -1475,14 +1512,14 @@ fn bin_rows(
             match min_diff {
                 Some(d) => d.min(u128::from(u64::MAX)) as u64,
                 None => {
-                    return Err(format!(
-                        "{name}: cannot infer the bin width: {}; set `bin` (like bin = \"1m\")",
+                    return Err(TraceError::content(name, None, format!(
+                        "cannot infer the bin width: {}; set `bin` (like bin = \"1m\")",
                         if times.len() == 1 {
                             "the trace has a single row"
                         } else {
                             "every row has the same time"
                         }
-                    ))
+                    )))
                 }
             }
         }
@@ -1492,11 +1529,11 @@ fn bin_rows(
     let last = off(*times.last().unwrap_or(&t0));
     let n = (last + tol) / bin + 1;
     if n > u128::from(MAX_BINS) {
-        return Err(format!(
-            "{name}: the trace would have {n} bins of {} (at most {MAX_BINS} are allowed): set a \
+        return Err(TraceError::content(name, None, format!(
+            "the trace would have {n} bins of {} (at most {MAX_BINS} are allowed): set a \
              larger `bin`",
             Duration(bin_ns)
-        ));
+        )));
     }
     let n = n as usize;
     let bin_s = bin_ns as f64 / 1e9;
@@ -1515,10 +1552,10 @@ fn bin_rows(
         let r = if counts { sum / bin_s } else { sum / rows as f64 };
         let r32 = r as f32;
         if !r32.is_finite() {
-            return Err(format!(
-                "{name}: the rate of bin {k} ({r}/s) is too large (the limit is {:e})",
+            return Err(TraceError::content(name, None, format!(
+                "the rate of bin {k} ({r}/s) is too large (the limit is {:e})",
                 f32::MAX
-            ));
+            )));
         }
         rates[k] = r32;
         present[k] = true;
@@ -1527,24 +1564,21 @@ fn bin_rows(
     Ok(Binned { bin_ns, rates, present, counts, zero_gaps: false })
 }
 
-fn read_file(path: &Path, name: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| file_error(name, &e))
+fn read_file(path: &Path, name: &str) -> Result<Vec<u8>, TraceError> {
+    std::fs::read(path).map_err(|e| file_error(name, e))
 }
 
-fn open_file(path: &Path, name: &str) -> Result<File, String> {
-    let f = File::open(path).map_err(|e| file_error(name, &e))?;
+fn open_file(path: &Path, name: &str) -> Result<File, TraceError> {
+    let f = File::open(path).map_err(|e| file_error(name, e))?;
     if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(format!("{name}: is a directory, not a trace file"));
+        return Err(TraceError { file: name.to_string(), line: None, problem: TraceProblem::Directory });
     }
     Ok(f)
 }
 
-fn file_error(name: &str, e: &std::io::Error) -> String {
-    if e.kind() == ErrorKind::NotFound {
-        format!("{name}: trace file not found (`file` is relative to the scenario's directory)")
-    } else {
-        format!("{name}: cannot read the trace file: {e}")
-    }
+fn file_error(name: &str, e: std::io::Error) -> TraceError {
+    let problem = if e.kind() == ErrorKind::NotFound { TraceProblem::NotFound } else { TraceProblem::Unreadable(e) };
+    TraceError { file: name.to_string(), line: None, problem }
 }
 
 /// A cell's text for messages: quoted, at most 40 characters.
@@ -1562,7 +1596,7 @@ fn is_space(b: u8) -> bool {
 
 /// Whitespace-separated non-negative numbers (`#` starts a comment to the end of the line),
 /// each divided by `divisor`.
-fn parse_counts(bytes: &[u8], name: &str, divisor: f64) -> Result<Vec<f32>, String> {
+fn parse_counts(bytes: &[u8], name: &str, divisor: f64) -> Result<Vec<f32>, TraceError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let n = bytes.len();
     // Most count files are small integers and one separator: about 2 bytes per value.
@@ -1602,21 +1636,20 @@ fn parse_counts(bytes: &[u8], name: &str, divisor: f64) -> Result<Vec<f32>, Stri
                     .ok()
                     .and_then(|s| s.parse::<f64>().ok())
                     .ok_or_else(|| {
-                        format!(
-                            "{name}:{line}: entry {entry} {} is not a number{hint}",
+                        TraceError::content(name, Some(line as u64), format!(
+                            "entry {entry} {} is not a number{hint}",
                             shown(&text)
-                        )
+                        ))
                     })?;
                 if x.is_nan() {
-                    return Err(format!(
-                        "{name}:{line}: entry {entry} is NaN: counts must be numbers of 0 or more"
-                    ));
+                    return Err(TraceError::content(name, Some(line as u64), format!(
+                        "entry {entry} is NaN: counts must be numbers of 0 or more")));
                 }
                 if x < 0.0 {
-                    return Err(format!(
-                        "{name}:{line}: entry {entry} {} is negative: counts must be 0 or more",
+                    return Err(TraceError::content(name, Some(line as u64), format!(
+                        "entry {entry} {} is negative: counts must be 0 or more",
                         shown(&text)
-                    ));
+                    )));
                 }
                 x + 0.0
             } else {
@@ -1625,12 +1658,12 @@ fn parse_counts(bytes: &[u8], name: &str, divisor: f64) -> Result<Vec<f32>, Stri
             let r = if unit { x as f32 } else { (x / divisor) as f32 };
             if !r.is_finite() {
                 let text = String::from_utf8_lossy(&bytes[start..i]);
-                return Err(format!(
-                    "{name}:{line}: entry {} {} is too large (the limit is {:e})",
+                return Err(TraceError::content(name, Some(line as u64), format!(
+                    "entry {} {} is too large (the limit is {:e})",
                     out.len() + 1,
                     shown(&text),
                     f32::MAX
-                ));
+                )));
             }
             out.push(r);
         }
@@ -1669,7 +1702,7 @@ impl CsvTrace {
         needs_names: bool,
         time_col: &Column,
         tf: &TimeFormat,
-    ) -> Result<CsvTrace, String> {
+    ) -> Result<CsvTrace, TraceError> {
         let file = open_file(path, name)?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -1683,13 +1716,12 @@ impl CsvTrace {
         let mut rec = csv::ByteRecord::new();
         let got = reader.read_byte_record(&mut rec).map_err(|e| csv_error(name, &e))?;
         if !got {
-            return Err(format!("{name}: the trace is empty: the file has no rows"));
+            return Err(TraceError::content(name, None, "the trace is empty: the file has no rows"));
         }
         if header == Some(false) && needs_names {
-            return Err(format!(
-                "{name}: column names need a header row, but header = false: give 0-based \
-                 column indices instead"
-            ));
+            return Err(TraceError::content(name, None, format!(
+                "column names need a header row, but header = false: give 0-based \
+                 column indices instead")));
         }
         // A UTF-8 byte order mark before the first cell.
         if let Some(rest) = rec.get(0).and_then(|c| c.strip_prefix(b"\xEF\xBB\xBF")) {
@@ -1717,7 +1749,7 @@ impl CsvTrace {
         Ok(trace)
     }
 
-    fn next(&mut self, rec: &mut csv::ByteRecord) -> Result<bool, String> {
+    fn next(&mut self, rec: &mut csv::ByteRecord) -> Result<bool, TraceError> {
         if let Some(first) = self.first.take() {
             *rec = first;
             return Ok(true);
@@ -1725,64 +1757,58 @@ impl CsvTrace {
         self.reader.read_byte_record(rec).map_err(|e| csv_error(&self.name, &e))
     }
 
-    fn non_empty(&self, rows: usize) -> Result<(), String> {
+    fn non_empty(&self, rows: usize) -> Result<(), TraceError> {
         if rows == 0 {
-            return Err(format!(
-                "{}: the trace is empty: the header (line {}) is followed by no data rows",
-                self.name, self.header_line
-            ));
+            return Err(TraceError::content(&self.name, None, format!(
+                "the trace is empty: the header (line {}) is followed by no data rows", self.header_line
+            )));
         }
         Ok(())
     }
 
-    fn resolve(&self, c: &Column, key: &str) -> Result<Col, String> {
+    fn resolve(&self, c: &Column, key: &str) -> Result<Col, TraceError> {
         let name = &self.name;
         match (c, &self.header) {
             (Column::Name(n), Some(h)) => match h.iter().position(|x| x == n) {
                 Some(index) => Ok(Col { index, label: format!("column {n:?}") }),
                 // The header is the file's: not quoted (it may be any file's first line).
-                None => Err(format!(
-                    "{name}:{}: no column {n:?} (for `{key}`) in the header (line {} has {} \
+                None => Err(TraceError::content(name, Some(self.header_line as u64), format!(
+                    "no column {n:?} (for `{key}`) in the header (line {} has {} \
                      column(s)): give a name from it, or a 0-based column index",
                     self.header_line,
-                    self.header_line,
                     h.len()
-                )),
+                ))),
             },
-            (Column::Name(n), None) => Err(format!(
-                "{name}: column {n:?} (for `{key}`) needs a header row, but the file has none: \
-                 give a 0-based column index instead"
-            )),
+            (Column::Name(n), None) => Err(TraceError::content(name, None, format!(
+                "column {n:?} (for `{key}`) needs a header row, but the file has none: \
+                 give a 0-based column index instead"))),
             (Column::Index(i), Some(h)) => match h.get(*i) {
                 // Named by its number: the header's text is the file's (any file's first line).
                 Some(_) => Ok(Col { index: *i, label: format!("column {i}") }),
-                None => Err(format!(
-                    "{name}:{}: column {i} (for `{key}`) does not exist: the header has {} \
+                None => Err(TraceError::content(name, Some(self.header_line as u64), format!(
+                    "column {i} (for `{key}`) does not exist: the header has {} \
                      column(s), numbered from 0",
-                    self.header_line,
                     h.len()
-                )),
+                ))),
             },
             (Column::Index(i), None) => Ok(Col { index: *i, label: format!("column {i}") }),
         }
     }
 
-    fn cell<'r>(&self, rec: &'r csv::ByteRecord, col: &Col, line: u64) -> Result<&'r str, String> {
+    fn cell<'r>(&self, rec: &'r csv::ByteRecord, col: &Col, line: u64) -> Result<&'r str, TraceError> {
         let bytes = rec.get(col.index).ok_or_else(|| {
-            format!(
-                "{}:{line}: missing {}: the row has {} column(s)",
-                self.name,
+            TraceError::content(&self.name, Some(line as u64), format!(
+                "missing {}: the row has {} column(s)",
                 col.label,
                 rec.len()
-            )
+            ))
         })?;
         std::str::from_utf8(bytes).map_err(|_| {
-            format!(
-                "{}:{line}: {} holds {} which is not valid UTF-8 text",
-                self.name,
+            TraceError::content(&self.name, Some(line as u64), format!(
+                "{} holds {} which is not valid UTF-8 text",
                 col.label,
                 shown(&String::from_utf8_lossy(bytes))
-            )
+            ))
         })
     }
 
@@ -1792,7 +1818,7 @@ impl CsvTrace {
         col: &Col,
         line: u64,
         what: &str,
-    ) -> Result<f64, String> {
+    ) -> Result<f64, TraceError> {
         let text = self.cell(rec, col, line)?;
         let why = match text.parse::<f64>() {
             Err(_) => "is not a number",
@@ -1801,7 +1827,7 @@ impl CsvTrace {
             Ok(v) if v > f64::from(f32::MAX) => "is too large",
             Ok(v) => return Ok(v + 0.0),
         };
-        Err(format!("{}:{line}: {what} {} in {} {why}", self.name, shown(text), col.label))
+        Err(TraceError::content(&self.name, Some(line as u64), format!("{what} {} in {} {why}", shown(text), col.label)))
     }
 
     /// The row's time; checks it does not go back from the previous row's (`prev`).
@@ -1812,20 +1838,19 @@ impl CsvTrace {
         tf: &TimeFormat,
         line: u64,
         prev: &mut Option<(i64, u64, String)>,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, TraceError> {
         let text = self.cell(rec, col, line)?;
         let t = tf.parse_ns(text).map_err(|e| {
-            format!("{}:{line}: time {} in {} {e}", self.name, shown(text), col.label)
+            TraceError::content(&self.name, Some(line as u64), format!("time {} in {} {e}", shown(text), col.label))
         })?;
         if let Some((pt, pline, ptext)) = prev.as_ref() {
             if t < *pt {
-                return Err(format!(
-                    "{}:{line}: time goes backwards: {} is before {} on line {pline}; the rows \
+                return Err(TraceError::content(&self.name, Some(line as u64), format!(
+                    "time goes backwards: {} is before {} on line {pline}; the rows \
                      must be sorted by time",
-                    self.name,
                     shown(text),
                     shown(ptext)
-                ));
+                )));
             }
         }
         match prev {
@@ -1854,10 +1879,10 @@ fn looks_like_header(rec: &csv::ByteRecord, time_col: &Column, tf: &TimeFormat) 
     !time_ok && !any_number
 }
 
-fn csv_error(name: &str, e: &csv::Error) -> String {
+fn csv_error(name: &str, e: &csv::Error) -> TraceError {
     match e.position() {
-        Some(p) => format!("{name}:{}: {e}", p.line()),
-        None => format!("{name}: {e}"),
+        Some(p) => TraceError::content(name, Some(p.line() as u64), e.to_string()),
+        None => TraceError::content(name, None, e.to_string()),
     }
 }
 
@@ -1989,19 +2014,19 @@ impl<'de> Deserialize<'de> for PromValue {
     }
 }
 
-fn json_error(name: &str, e: &serde_json::Error) -> String {
+fn json_error(name: &str, e: &serde_json::Error) -> TraceError {
     use serde_json::error::Category;
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     let msg = full.strip_suffix(&suffix).unwrap_or(&full);
     let line = e.line();
     match e.classify() {
-        Category::Io => format!("{name}: cannot read: {msg}"),
-        Category::Syntax => format!("{name}:{line}: invalid JSON: {}", crate::quote::shorten(msg)),
-        Category::Eof => format!("{name}:{line}: the JSON ends early: {PROM_EXPECTED}"),
+        Category::Io => TraceError::content(name, None, format!("cannot read: {msg}")),
+        Category::Syntax => TraceError::content(name, Some(line as u64), format!("invalid JSON: {}", crate::quote::shorten(msg))),
+        Category::Eof => TraceError::content(name, Some(line as u64), format!("the JSON ends early: {PROM_EXPECTED}")),
         Category::Data => match msg.strip_prefix(OWN) {
-            Some(own) => format!("{name}:{line}: {own}"),
-            None => format!("{name}:{line}: {}; {PROM_EXPECTED}", crate::quote::shorten(msg)),
+            Some(own) => TraceError::content(name, Some(line as u64), own),
+            None => TraceError::content(name, Some(line as u64), format!("{}; {PROM_EXPECTED}", crate::quote::shorten(msg))),
         },
     }
 }
@@ -2346,7 +2371,7 @@ mod tests {
             f.write_all(content.as_ref()).unwrap();
             self
         }
-        fn load(&self, toml_text: &str) -> Result<Trace, String> {
+        fn load(&self, toml_text: &str) -> Result<Trace, TraceError> {
             spec(toml_text).load(self.0.path())
         }
         fn ok(&self, toml_text: &str) -> Trace {
@@ -2355,7 +2380,7 @@ mod tests {
         fn err(&self, toml_text: &str) -> String {
             match self.load(toml_text) {
                 Ok(t) => panic!("{toml_text}: accepted as {t:?}"),
-                Err(e) => e,
+                Err(e) => e.to_string(),
             }
         }
         /// The path prefix messages start with.
@@ -2511,12 +2536,14 @@ mod tests {
         let mut s = TraceSpec::new("x.csv");
         s.speedup = Some(-1.0);
         let e = s.load(Path::new("base")).unwrap_err();
-        assert_eq!(e, "base/x.csv: `speedup` must be a number greater than 0, got -1");
+        assert_eq!((e.file.as_str(), e.line), ("base/x.csv", None));
+        assert_eq!(e.to_string(), "base/x.csv: `speedup` must be a number greater than 0, got -1");
         let mut s = TraceSpec::new("x.csv");
         s.bin = Some(Duration(0));
         assert!(s
             .load(Path::new("base"))
             .unwrap_err()
+            .to_string()
             .starts_with("base/x.csv: `bin` must be greater than 0"));
     }
 
@@ -2838,16 +2865,16 @@ mod tests {
             d.file(&f, content);
             let e = d.err(&format!("file = \"{f}\"\nformat = \"{format}\"\n{extra}"));
             assert!(e.starts_with(&d.at(&f, *line)), "case {i}: want line {line}: {e}");
+            let typed = d.load(&format!("file = \"{f}\"\nformat = \"{format}\"\n{extra}")).unwrap_err();
+            assert_eq!(typed.line, Some(*line as u64), "case {i}");
             assert!(e.contains(want), "case {i}: {e}");
         }
         // Missing file: the resolved path.
         let e = d.err("file = \"nope/x.csv\"");
+        assert!(matches!(d.load("file = \"nope/x.csv\"").unwrap_err().problem, TraceProblem::NotFound));
         assert_eq!(
             e,
-            format!(
-                "{}: trace file not found (`file` is relative to the scenario's directory)",
-                d.0.path().join("nope/x.csv").display()
-            )
+            format!("{}: {}", d.0.path().join("nope/x.csv").display(), "trace file not found (`file` is relative to the scenario's directory)")
         );
         // Empty files, header only.
         d.file("empty.csv", "");
