@@ -553,7 +553,7 @@ fn validate_workload(workload: Spanned<RawWorkload>, svc: &str, base_dir: &Path)
         let path = base_dir.join(f.get_ref());
         let text = std::fs::read_to_string(&path)
             .map_err(|e| at(f.span(), format!("workload.k6_options: cannot read {}: {e}", path.display())))?;
-        let list = k6::parse_options_json(&text).map_err(|e| at(f.span(), format!("{}: {}", path.display(), crate::quote::shorten(&e))))?;
+        let list = k6::parse_options_json(&text).map_err(|e| at(f.span(), format!("{}: {}", path.display(), crate::quote::shorten(&e.to_string()))))?;
         for (name, spec) in list {
             if named.iter().any(|(n, _, _)| *n == name) {
                 return Err(at(f.span(), format!("k6 scenario {name:?} is defined twice (in `k6` and in `k6_options`)")));
@@ -562,7 +562,7 @@ fn validate_workload(workload: Spanned<RawWorkload>, svc: &str, base_dir: &Path)
         }
     }
     for (name, spec, span) in named {
-        let sc = spec.validate(&name, base_dir).map_err(|e| at(span.clone(), e))?;
+        let sc = spec.validate(&name, base_dir).map_err(|e| at(span.clone(), e.to_string()))?;
         if sc.max_vus() > MAX_VUS {
             return Err(at(span, format!("k6 scenario {name:?} uses {} VUs; autosim simulates at most {MAX_VUS} per scenario", sc.max_vus())));
         }

@@ -1160,6 +1160,25 @@ fn rate_count(v: RateCount, what: &str) -> Result<u64, String> {
     u64::try_from(v.0).map_err(|_| format!("{what} ({}) can't be negative", v.0))
 }
 
+
+/// k6 options that k6 itself would reject, or that autosim cannot simulate: which scenario and
+/// executor, when known, and what is wrong, in k6's words where it has them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum K6Error {
+    /// The JSON does not parse (serde_json's message, with its line and column).
+    #[error("invalid k6 options JSON: {0}")]
+    Json(String),
+    /// The options as a whole: no execution, or shorthands that conflict.
+    #[error("k6 options: {0}")]
+    Options(String),
+    /// A scenario with no executor, or one autosim does not simulate.
+    #[error("k6 scenario {scenario:?}: {message}")]
+    Scenario { scenario: String, message: String },
+    /// An option of a scenario's executor.
+    #[error("k6 scenario {scenario:?} ({executor}): {message}")]
+    Executor { scenario: String, executor: String, message: String },
+}
+
 impl K6Spec {
     /// The executor's name as written.
     pub fn executor(&self) -> Option<&str> {
@@ -1170,10 +1189,11 @@ impl K6Spec {
     /// `lib/executor/*.go`), fill in k6's defaults and resolve `think_time` (an `empirical`
     /// distribution's file is read relative to `base_dir`). Errors name the scenario, the
     /// executor and the option.
-    pub fn validate(&self, name: &str, base_dir: &Path) -> Result<K6Scenario, String> {
+    pub fn validate(&self, name: &str, base_dir: &Path) -> Result<K6Scenario, K6Error> {
         let r = &self.raw;
+        let scenario_error = |message: String| K6Error::Scenario { scenario: name.to_string(), message };
         let Some(executor) = r.executor.as_deref() else {
-            return Err(format!("k6 scenario {name:?}: missing `executor`, expected one of {EXECUTORS}"));
+            return Err(scenario_error(format!("missing `executor`, expected one of {EXECUTORS}")));
         };
         let Some(kind) = Kind::from_name(executor) else {
             let why = if executor == "externally-controlled" {
@@ -1183,9 +1203,9 @@ impl K6Spec {
             } else {
                 format!("expected one of {EXECUTORS}")
             };
-            return Err(format!("k6 scenario {name:?}: unsupported executor {executor:?}: {why}"));
+            return Err(scenario_error(format!("unsupported executor {executor:?}: {why}")));
         };
-        let err = |m: String| format!("k6 scenario {name:?} ({executor}): {m}");
+        let err = |message: String| K6Error::Executor { scenario: name.to_string(), executor: executor.to_string(), message };
         for key in r.present() {
             if !COMMON_KEYS.contains(&key) && !kind.keys().contains(&key) {
                 let takes: Vec<String> = kind.keys().iter().map(|k| shown(k)).collect();
@@ -1541,10 +1561,10 @@ fn scenario_list(list: ScenarioList) -> Result<Vec<(String, K6Spec)>, String> {
 /// already derived `scenarios` from them. Options unrelated to the load shape (thresholds, tags,
 /// ...) are ignored; `null` means unset. Durations that are numbers, or strings without a unit,
 /// are milliseconds, as in k6. Syntax and type errors give serde_json's line and column.
-pub fn parse_options_json(text: &str) -> Result<Vec<(String, K6Spec)>, String> {
+pub fn parse_options_json(text: &str) -> Result<Vec<(String, K6Spec)>, K6Error> {
     let opts: OptionsObject =
-        serde_json::from_str(text).map_err(|e| format!("invalid k6 options JSON: {}", crate::quote::shorten(&e.to_string())))?;
-    derive_scenarios(opts.0).map_err(|e| format!("k6 options: {e}"))
+        serde_json::from_str(text).map_err(|e| K6Error::Json(crate::quote::shorten(&e.to_string())))?;
+    derive_scenarios(opts.0).map_err(K6Error::Options)
 }
 
 // =============================================================================================
@@ -1570,7 +1590,7 @@ mod tests {
     }
 
     fn scenario(toml_table: &str) -> Result<K6Scenario, String> {
-        spec(toml_table)?.validate("load", Path::new("."))
+        spec(toml_table)?.validate("load", Path::new(".")).map_err(|e| e.to_string())
     }
 
     fn ok(toml_table: &str) -> K6Scenario {
@@ -1597,12 +1617,12 @@ mod tests {
             Ok(v) => {
                 let errs: Vec<String> = v
                     .into_iter()
-                    .filter_map(|(n, s)| s.validate(&n, Path::new(".")).err())
+                    .filter_map(|(n, s)| s.validate(&n, Path::new(".")).err().map(|e| e.to_string()))
                     .collect();
                 assert!(!errs.is_empty(), "{text}: expected an error");
                 errs.join("\n")
             }
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 
@@ -1804,6 +1824,12 @@ mod tests {
         // Validation errors name the scenario.
         let e = json_err(r#"{"scenarios": {"spike": {"executor": "constant-arrival-rate", "rate": 0, "duration": "1m", "preAllocatedVUs": 1}}}"#);
         assert!(e.contains("k6 scenario \"spike\" (constant-arrival-rate): `rate` (0) must be more than 0"), "{e}");
+        // The same errors, typed: which scenario and executor, and the part of the options.
+        let (name, s) = parse_options_json(r#"{"scenarios": {"spike": {"executor": "constant-arrival-rate", "rate": 0, "duration": "1m", "preAllocatedVUs": 1}}}"#).unwrap().remove(0);
+        let K6Error::Executor { scenario, executor, message } = s.validate(&name, Path::new(".")).unwrap_err() else { panic!("not an executor error") };
+        assert_eq!((scenario.as_str(), executor.as_str(), message.as_str()), ("spike", "constant-arrival-rate", "`rate` (0) must be more than 0"));
+        assert!(matches!(parse_options_json("{\"vus\": 10,"), Err(K6Error::Json(_))));
+        assert!(matches!(parse_options_json("{}"), Err(K6Error::Options(_))));
     }
 
     #[test]
