@@ -7,6 +7,47 @@ use std::path::Path;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 
+/// A manifest that cannot be read or parsed: the file, the line and column in it when the YAML
+/// says where, and what is wrong. Its message is `file:line:column: problem`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct ManifestError {
+    pub path: String,
+    /// 1-based line in the file and column, when known.
+    pub at: Option<(usize, usize)>,
+    pub problem: ManifestProblem,
+}
+
+/// What is wrong with a manifest.
+#[derive(Debug)]
+pub enum ManifestProblem {
+    NotFound,
+    Unreadable(std::io::Error),
+    /// The YAML does not parse, or a document does not have the shape its kind needs.
+    Yaml(String),
+}
+
+/// Parsers of documents that still report plain text take the error's message.
+impl From<ManifestError> for String {
+    fn from(e: ManifestError) -> String {
+        e.to_string()
+    }
+}
+
+impl ManifestError {
+    fn message(&self) -> String {
+        let problem = match &self.problem {
+            ManifestProblem::NotFound => "manifest not found (the path is relative to the scenario's folder)".to_string(),
+            ManifestProblem::Unreadable(e) => format!("cannot read the manifest: {e}"),
+            ManifestProblem::Yaml(m) => m.clone(),
+        };
+        match self.at {
+            Some((line, column)) => format!("{}:{line}:{column}: {problem}", self.path),
+            None => format!("{}: {problem}", self.path),
+        }
+    }
+}
+
 /// One document of a manifest file: its kind, name and where it starts.
 pub struct Document<'a> {
     pub kind: String,
@@ -58,12 +99,15 @@ pub struct Manifest {
 
 impl Manifest {
     /// Read `file` (relative to `base_dir`).
-    pub fn read(base_dir: &Path, file: &str) -> Result<Manifest, String> {
+    pub fn read(base_dir: &Path, file: &str) -> Result<Manifest, ManifestError> {
         let path = base_dir.join(file);
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("{shown}: manifest not found (the path is relative to the scenario's folder)"),
-            _ => format!("{shown}: cannot read the manifest: {e}"),
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            let problem = match e.kind() {
+                std::io::ErrorKind::NotFound => ManifestProblem::NotFound,
+                _ => ManifestProblem::Unreadable(e),
+            };
+            ManifestError { path: shown.clone(), at: None, problem }
         })?;
         Ok(Manifest { path: shown, text })
     }
@@ -74,7 +118,7 @@ impl Manifest {
     }
 
     /// The documents with a `kind`, in order.
-    pub fn documents(&self) -> Result<Vec<Document<'_>>, String> {
+    pub fn documents(&self) -> Result<Vec<Document<'_>>, ManifestError> {
         let mut out = Vec::new();
         for (text, first_line) in split_documents(&self.text) {
             if text.trim().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
@@ -94,20 +138,18 @@ impl Manifest {
     }
 
     /// Deserialize a document as `T` (unknown fields refused by `T`).
-    pub fn parse<T: DeserializeOwned>(&self, doc: &Document<'_>) -> Result<T, String> {
+    pub fn parse<T: DeserializeOwned>(&self, doc: &Document<'_>) -> Result<T, ManifestError> {
         from_str(doc.text).map_err(|e| self.error(&e, doc.first_line))
     }
 
-    fn error(&self, e: &serde_saphyr::Error, first_line: usize) -> String {
+    fn error(&self, e: &serde_saphyr::Error, first_line: usize) -> ManifestError {
         let msg = e.to_string();
         // The message may carry its own "at line L, column C"; the place is given in front.
         let msg = msg.split(" at line ").next().unwrap_or(&msg).trim().to_string();
         // The file may be any file: its values are quoted short.
         let msg = crate::quote::shorten(&msg);
-        match e.location() {
-            Some(l) => format!("{}:{}:{}: {msg}", self.path, l.line() as usize + first_line - 1, l.column()),
-            None => format!("{}: {msg}", self.path),
-        }
+        let at = e.location().map(|l| (l.line() as usize + first_line - 1, l.column() as usize));
+        ManifestError { path: self.path.clone(), at, problem: ManifestProblem::Yaml(msg) }
     }
 
     /// Where a document starts, for messages about its content.
@@ -180,12 +222,15 @@ mod tests {
         let m = Manifest::from_text("m.yaml", TEXT);
         let docs = m.documents().unwrap();
         let e = m.parse::<Thing>(&docs[2]).unwrap_err();
+        assert_eq!(e.at.map(|(line, _)| line), Some(24));
+        assert!(matches!(e.problem, ManifestProblem::Yaml(_)));
+        let e = e.to_string();
         assert!(e.starts_with("m.yaml:24:"), "{e}");
         assert!(e.contains("sise"), "{e}");
         // The place once, in front: no snippet numbering the document's own lines.
         assert!(!e.contains("-->") && !e.contains("line ") && !e.contains('\n'), "{e}");
         let bad = Manifest::from_text("b.yaml", "kind: X\nmetadata: [\n");
-        let e = bad.documents().map(|_| ()).unwrap_err();
+        let e = bad.documents().map(|_| ()).unwrap_err().to_string();
         assert!(e.starts_with("b.yaml:"), "{e}");
         assert!(!e.contains("-->") && !e.contains('\n'), "{e}");
     }

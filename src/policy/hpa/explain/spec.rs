@@ -149,7 +149,7 @@ pub(super) fn spec_from_toml(path: &Path, text: &str, select: Option<&str>) -> R
             }
         }
         let base = path.parent().unwrap_or(Path::new(""));
-        let m = Manifest::read(base, file.get_ref()).map_err(|e| at(file.span(), e))?;
+        let m = Manifest::read(base, file.get_ref()).map_err(|e| at(file.span(), e.to_string()))?;
         let mut s = spec_from_manifest(&m, select)?;
         s.flags = flags;
         return Ok(s);
