@@ -194,3 +194,27 @@ fn calls_leave_the_other_draws_alone_and_repeat() {
     let again = run_seed(&scenario(&base), 0, 3);
     assert_eq!(serde_json::to_string(&a.summary).unwrap(), serde_json::to_string(&again.summary).unwrap());
 }
+
+#[test]
+fn bad_calls_exit_2_with_their_place() {
+    let base = "name = \"x\"\nduration = \"1m\"\n[[services]]\nname = \"a\"\nservice_time = \"10ms\"\ncalls = [ { service = \"b\" } ]\nworkload.pattern = { kind = \"constant\", rate = 5 }\n[[services]]\nname = \"b\"\nservice_time = \"10ms\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    for (edit, place, words) in [
+        (("service = \"b\" }", "service = \"nope\" }"), ":6:23:", "no service named \"nope\""),
+        (("name = \"b\"\n", "name = \"b\"\ncalls = [ { service = \"a\" } ]\n"), ":10:23:", "calls form a cycle (a -> b -> a)"),
+        (("service = \"b\" }", "service = \"a\" }"), ":6:23:", "calls form a cycle (a -> a)"),
+        (("service = \"b\" }", "service = \"b\", count = 2, probability = 0.5 }"), ":6:53:", "not both"),
+        (("service = \"b\" }", "service = \"b\", count = 0 }"), ":6:38:", "expected 1 to 1000"),
+        (("service = \"b\" }", "service = \"b\", mode = \"async\" }"), ":6:35:", "expected `enqueue` or `sync`"),
+        (("calls = [ { service = \"b\" } ]\n", ""), ":8:1:", "service \"b\" has no `workload` and no service calls it"),
+        (("calls = [ { service = \"b\" } ]\n", "service_time_after_calls = \"1ms\"\n"), ":6:28:", "without `calls`"),
+    ] {
+        let text = base.replacen(edit.0, edit.1, 1);
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, &text).unwrap();
+        let (code, out, err) = crate::common::autosim([std::ffi::OsStr::new("validate"), file.as_os_str()]);
+        assert_eq!(code, 2, "{text}\n{out}{err}");
+        assert!(err.contains(place) && err.contains(words), "expected {place} and {words:?}:\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
