@@ -204,9 +204,9 @@ fn bad_calls_exit_2_with_their_place() {
         (("name = \"b\"\n", "name = \"b\"\ncalls = [ { service = \"a\" } ]\n"), ":10:23:", "calls form a cycle (a -> b -> a)"),
         (("service = \"b\" }", "service = \"a\" }"), ":6:23:", "calls form a cycle (a -> a)"),
         (("service = \"b\" }", "service = \"b\", count = 2, probability = 0.5 }"), ":6:53:", "not both"),
-        (("service = \"b\" }", "service = \"b\", count = 0 }"), ":6:38:", "expected 1 to 1000"),
+        (("service = \"b\" }", "service = \"b\", count = 0 }"), ":6:36:", "expected 1 to 1000"),
         (("service = \"b\" }", "service = \"b\", mode = \"async\" }"), ":6:35:", "expected `enqueue` or `sync`"),
-        (("calls = [ { service = \"b\" } ]\n", ""), ":8:1:", "service \"b\" has no `workload` and no service calls it"),
+        (("calls = [ { service = \"b\" } ]\n", ""), ":7:1:", "service \"b\" has no `workload` and no service calls it"),
         (("calls = [ { service = \"b\" } ]\n", "service_time_after_calls = \"1ms\"\n"), ":6:28:", "without `calls`"),
     ] {
         let text = base.replacen(edit.0, edit.1, 1);
