@@ -497,6 +497,25 @@ pub struct ServiceSummary {
     pub responsiveness: Responsiveness,
     pub little: Little,
     pub cold_start: ColdStart,
+    /// A service with `calls`: its requests from arrival until every call they made, and the
+    /// calls those made, is done (enqueued jobs included). Absent for services without calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_to_end: Option<EndToEnd>,
+}
+
+/// The end-to-end latency of a calling service's requests (its own load's, after warm-up):
+/// from the request's arrival to the end of the last piece of work it caused.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndToEnd {
+    /// Requests whose every call completed.
+    pub completed: u64,
+    /// Requests of which some part failed (rejected, timed out or lost, at any service).
+    pub failed: u64,
+    /// Requests with some part still in flight at the end of the run.
+    pub in_flight_at_end: u64,
+    /// Over `completed`.
+    pub latency_s: Latency,
 }
 
 /// The service's objective, as the scenario gives it.

@@ -5,6 +5,7 @@
 //! only `units`, `quote`, `engine`, `dist` and `workload`; the policy alternatives and
 //! expectations of a file are read above it (`crate::experiment`).
 
+mod calls;
 pub mod error;
 mod model;
 pub mod params;
@@ -274,14 +275,21 @@ fn validate(raw: RawScenario, base_dir: &Path) -> Result<Scenario, ConfigError> 
     }
     let mut out_services = Vec::new();
     let mut names = BTreeSet::new();
+    let mut raw_calls: calls::RawCalls = Vec::new();
     for s in services.into_inner() {
         let span = s.span();
-        let svc = validate_service(s.into_inner(), span.clone(), base_dir)?;
+        let mut raw_service = s.into_inner();
+        if let (None, Some(after)) = (&raw_service.calls, &raw_service.service_time_after_calls) {
+            return Err(ConfigError::at(after.span(), format!("service {:?}: `service_time_after_calls` without `calls`: expected a `calls` list, or the work in `service_time`", raw_service.name.get_ref())));
+        }
+        raw_calls.push((raw_service.calls.take(), span.clone()));
+        let svc = validate_service(raw_service, span.clone(), base_dir)?;
         if !names.insert(svc.name.clone()) {
             return Err(ConfigError::at(span, format!("duplicate service name {:?}", svc.name)));
         }
         out_services.push(svc);
     }
+    calls::resolve(&mut out_services, raw_calls)?;
     let rows = (duration_ns / step_ns + 1).saturating_mul(out_services.len() as u64);
     if rows > MAX_ROWS {
         return Err(ConfigError::at(
@@ -390,6 +398,8 @@ fn validate_service(s: RawService, span: std::ops::Range<usize>, base_dir: &Path
         shutdown_grace,
         slo,
         workload,
+        calls: _,
+        service_time_after_calls,
     } = s;
     let svc_name = dns_label(&name, "service")?;
     let at = |s: std::ops::Range<usize>, m: String| ConfigError::at(s, format!("service {svc_name:?}: {m}"));
@@ -470,7 +480,10 @@ fn validate_service(s: RawService, span: std::ops::Range<usize>, base_dir: &Path
             Slo { latency_ns, percentile, availability }
         }
     };
-    let workload_v = validate_workload(workload, &svc_name, base_dir)?;
+    let workload_v = match workload {
+        Some(w) => validate_workload(w, &svc_name, base_dir)?,
+        None => Workload { sources: Vec::new() },
+    };
     Ok(Service {
         name: svc_name,
         kind: kind_out,
@@ -489,6 +502,8 @@ fn validate_service(s: RawService, span: std::ops::Range<usize>, base_dir: &Path
         shutdown_grace_ns: shutdown_grace.map_or(30_000_000_000, |g| g.get_ref().nanos()),
         slo: slo_v,
         workload: workload_v,
+        calls: Vec::new(),
+        service_time_after_calls: service_time_after_calls.as_ref().map(|d| resolve(d, base_dir)).transpose()?,
     })
 }
 

@@ -151,7 +151,38 @@ pub struct Service {
     pub startup: Dist,
     pub shutdown_grace_ns: u64,
     pub slo: Slo,
+    /// Its own load (no sources: it is only called by other services).
     pub workload: crate::workload::Workload,
+    /// Calls each request makes once its `service_time` is done, in order.
+    pub calls: Vec<Call>,
+    /// Work after the calls, holding the slot (`None`: none).
+    pub service_time_after_calls: Option<Dist>,
+}
+
+/// One call a request makes to another service (`calls`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Call {
+    /// The callee: an index into `Scenario::services`.
+    pub service: usize,
+    pub mode: CallMode,
+    pub times: CallTimes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallMode {
+    /// The caller goes on once the callee has accepted the job (Celery's `delay()`); it does
+    /// not wait for the job to be done.
+    Enqueue,
+    /// The caller holds its slot until the callee answers.
+    Sync,
+}
+
+/// How many calls of one `calls` entry a request makes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CallTimes {
+    Count(u32),
+    /// One call with this probability, else none.
+    Probability(f64),
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -161,7 +161,35 @@ pub struct RawService {
     pub shutdown_grace: Option<Spanned<Duration>>,
     #[serde(default)]
     pub slo: Option<Spanned<RawSlo>>,
-    pub workload: Spanned<RawWorkload>,
+    /// Required unless another service calls this one.
+    #[serde(default)]
+    pub workload: Option<Spanned<RawWorkload>>,
+    /// Calls each request makes to other services, after its `service_time`.
+    #[serde(default)]
+    pub calls: Option<Spanned<Vec<Spanned<RawCall>>>>,
+    /// Work after the calls, holding the slot (default none).
+    #[serde(default)]
+    pub service_time_after_calls: Option<Spanned<DistSpec>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawCallMode {
+    Enqueue,
+    Sync,
+}
+
+/// One entry of a service's `calls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCall {
+    pub service: Spanned<String>,
+    #[serde(default)]
+    pub mode: Option<Spanned<RawCallMode>>,
+    #[serde(default)]
+    pub count: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub probability: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

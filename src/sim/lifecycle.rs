@@ -253,7 +253,7 @@ impl Simulation<'_> {
             self.world.services[s].acc.on_lost(r.arrival, r.state == ReqState::Abandoned, now);
             self.world.reqs.release(req);
             if r.state == ReqState::Active {
-                self.client_done(r.origin, r.vu, r.arrival);
+                self.client_done(req, r.origin, r.vu, r.arrival);
             }
         }
     }

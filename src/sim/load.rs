@@ -318,9 +318,12 @@ impl Simulation<'_> {
     /// The client of a request from source `origin` (VU `vu`) that arrived at `arrival` is done
     /// with it: response, error, timeout or loss.
     #[inline(always)]
-    pub(super) fn client_done(&mut self, origin: u32, vu: u32, arrival: SimTime) {
+    pub(super) fn client_done(&mut self, req: u32, origin: u32, vu: u32, arrival: SimTime) {
+        if self.chains.on {
+            self.chain_answered(req);
+        }
         // Open-loop sources wait for nobody: the common case stays in line.
-        if origin != NO_ORIGIN {
+        if origin < super::calls::CALL_ORIGIN {
             self.closed_loop_done(origin, vu, arrival);
         }
     }

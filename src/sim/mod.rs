@@ -10,6 +10,7 @@
 //! engine's state. Above the policies and the report; nothing below may use it.
 
 mod api;
+mod calls;
 mod lifecycle;
 mod demand;
 mod kube_state;
@@ -125,6 +126,8 @@ pub struct Simulation<'s> {
     events_processed: u64,
     /// Scale events and reversals of each node group's size.
     pool_flaps: Vec<crate::report::Flaps>,
+    /// Services that call services (inert without `calls`).
+    chains: calls::Chains,
 }
 
 impl<'s> Simulation<'s> {
@@ -209,6 +212,7 @@ impl<'s> Simulation<'s> {
             buf: Vec::new(),
             events_processed: 0,
             pool_flaps: vec![crate::report::Flaps::new(sc.report.reversal_window_ns); sc.cluster.pools.len()],
+            chains: calls::Chains::new(sc, seed),
         };
         sim.boot();
         // The optional series the policies' queries read.

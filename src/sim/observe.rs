@@ -232,7 +232,8 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
     let mut t = Totals::default();
     let mut services = BTreeMap::new();
     for s in 0..sc.services.len() {
-        let summary = service_summary(&mut sim, s, now, hours, in_flight[s], &mut t);
+        let mut summary = service_summary(&mut sim, s, now, hours, in_flight[s], &mut t);
+        summary.end_to_end = sim.end_to_end(s);
         services.insert(sc.services[s].name.clone(), summary);
     }
     pool_costs(&mut sim, &pool_cpu_live, now, &mut t.cost);
@@ -404,6 +405,7 @@ fn service_summary(sim: &mut Simulation<'_>, s: usize, now: SimTime, hours: f64,
             arrival_rate_per_s: if span > 0.0 { acc.arrived as f64 / span } else { 0.0 },
         },
         cold_start: crate::report::ColdStart::of(&acc.cold),
+        end_to_end: None,
     }
 }
 

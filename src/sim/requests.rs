@@ -26,12 +26,21 @@ impl Simulation<'_> {
             Some(d) => d.sample_ns(rng),
             None => work_ns,
         };
+        let windowed = self.sources[i].windowed;
+        self.admit(s, work_ns, cpu_ns, origin, vu, windowed);
+    }
+
+    /// A request with its work arrives at service `s`: from a load source, or a call of
+    /// another service's request (`origin` `CALL_ORIGIN`).
+    #[inline]
+    pub(super) fn admit(&mut self, s: usize, work_ns: u64, cpu_ns: u64, origin: u32, vu: u32, windowed: bool) {
+        let svc = &self.sc.services[s];
         let now = self.now;
         let req = self.world.reqs.alloc(now, work_ns, cpu_ns, origin, vu);
         let rt = &mut self.world.services[s];
         rt.arrivals_total += 1;
         rt.acc.on_arrival(now, work_ns);
-        if self.sources[i].windowed {
+        if windowed {
             rt.acc.on_windowed_arrival(now, work_ns);
         }
         if rt.ready.is_empty() {
@@ -45,6 +54,9 @@ impl Simulation<'_> {
                 rt.deadline_armed = true;
                 self.events.push(now + timeout, Ev::Deadline(s as u16));
             }
+        }
+        if self.chains.on {
+            self.chain_admitted(s, req, origin);
         }
         match svc.kind {
             ServiceKind::Http { balancer, no_ready_pods } => {
@@ -164,7 +176,7 @@ impl Simulation<'_> {
             if r.cold && r.arrival >= rt.acc.warmup_ns {
                 rt.acc.cold.rejected += 1;
             }
-            self.client_done(r.origin, r.vu, r.arrival);
+            self.client_done(req, r.origin, r.vu, r.arrival);
         } else {
             // Its client had already gone; it was counted as timed out.
             rt.acc.on_dropped(self.now);
@@ -177,6 +189,10 @@ impl Simulation<'_> {
         if !p.alive || p.gen != gen {
             return; // the pod was killed; the request was counted as lost then
         }
+        if self.chains.on && self.chain_on_done(pod, slot) {
+            return;
+        }
+        let p = self.world.pods.get_mut(pod);
         let req = p.slots[slot as usize].req;
         p.slots[slot as usize].req = FREE;
         p.free.push(slot);
@@ -197,7 +213,7 @@ impl Simulation<'_> {
                 if r.cold && r.arrival >= rt.acc.warmup_ns {
                     rt.acc.cold.on_complete(r.started - r.arrival);
                 }
-                self.client_done(r.origin, r.vu, r.arrival);
+                self.client_done(req, r.origin, r.vu, r.arrival);
             }
             _ => rt.acc.on_wasted(r.arrival, now),
         }
@@ -247,7 +263,7 @@ impl Simulation<'_> {
             if cold && arrival >= self.world.services[s].acc.warmup_ns {
                 self.world.services[s].acc.cold.timed_out += 1;
             }
-            self.client_done(origin, vu, arrival);
+            self.client_done(req, origin, vu, arrival);
         }
         let rt = &mut self.world.services[s];
         match rt.deadlines.front() {

@@ -954,7 +954,8 @@ fn bad_missing_workload() {
     check_bad(Bad {
         toml: &toml,
         at: Some(("[[services]]", 0)),
-        says: &["missing key `workload`"],
+        // A service with no load is an error unless another service calls it.
+        says: &["has no `workload`", "calls it"],
     });
 }
 

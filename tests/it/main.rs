@@ -1,4 +1,5 @@
 //! Integration tests, in one binary (one link step): a module per topic.
+mod chains;
 mod cli;
 mod common;
 mod conservation;
