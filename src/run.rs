@@ -17,6 +17,7 @@ use crate::command::{CommandExternal, Commands, Recorder};
 use crate::policy::external::{Exchange, External, ExternalSpec, Recording, FORMAT};
 use crate::report::Report;
 use crate::experiment::Experiment;
+use crate::output::rows::Streamed;
 use crate::sim::Simulation;
 
 type Log = Arc<Mutex<Vec<Exchange>>>;
@@ -49,6 +50,33 @@ pub struct Tick {
 /// Programs run only when `commands` allows them: a scenario that names one is refused
 /// otherwise ([`crate::command::CommandsRefused`]), before anything runs.
 pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Commands, progress: &(dyn Fn(Tick) + Sync)) -> Result<Vec<Report>> {
+    Ok(run_policies_with(ex, selected, seed, commands, progress, None)?.into_iter().map(|(r, _)| r).collect())
+}
+
+/// As [`run_policies`], streaming each run's timeseries and decisions to temporary files in
+/// `dir` (the output folder) as they are produced, so that memory does not grow with the run's
+/// length: the reports' `timeseries` and `decisions` are empty, and each run's files are
+/// moved into place by [`crate::output::write_reports_streamed`].
+pub fn run_policies_streamed(
+    ex: &Experiment,
+    selected: &[usize],
+    seed: u64,
+    commands: Commands,
+    progress: &(dyn Fn(Tick) + Sync),
+    dir: &std::path::Path,
+) -> Result<(Vec<Report>, Vec<Streamed>)> {
+    let runs = run_policies_with(ex, selected, seed, commands, progress, Some(dir))?;
+    Ok(runs.into_iter().map(|(r, s)| (r, s.expect("streamed"))).unzip())
+}
+
+fn run_policies_with(
+    ex: &Experiment,
+    selected: &[usize],
+    seed: u64,
+    commands: Commands,
+    progress: &(dyn Fn(Tick) + Sync),
+    rows_dir: Option<&std::path::Path>,
+) -> Result<Vec<(Report, Option<Streamed>)>> {
     crate::command::check_allowed(ex, selected, commands)?;
     // Per selected alternative, per service: the program and where its exchanges go.
     let mut files: BTreeMap<PathBuf, RecordFile> = BTreeMap::new();
@@ -86,10 +114,11 @@ pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Co
         attach.push(per);
     }
     let chunk = (ex.scenario.duration_ns / 200).max(1);
-    let reports = selected
+    let reports: Vec<(Report, Option<Streamed>)> = selected
         .par_iter()
         .zip(attach.par_iter())
-        .map(|(&i, per)| {
+        .enumerate()
+        .map(|(k, (&i, per))| -> Result<(Report, Option<Streamed>)> {
             let externals: Vec<Option<Box<dyn External>>> = per
                 .iter()
                 .map(|a| {
@@ -103,6 +132,14 @@ pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Co
                 })
                 .collect();
             let mut sim = Simulation::with_externals(&ex.scenario, &ex.policies[i], seed, externals);
+            let streamed = match rows_dir {
+                Some(dir) => {
+                    let (sink, streamed) = crate::output::rows::stream(dir, k)?;
+                    sim.stream_rows_to(sink);
+                    Some(streamed)
+                }
+                None => None,
+            };
             let mut t = 0;
             loop {
                 let (before, requests_before) = (sim.now(), sim.requests_arrived());
@@ -113,9 +150,9 @@ pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Co
                     break;
                 }
             }
-            sim.finish()
+            Ok((sim.finish(), streamed))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     for (path, file) in &files {
         let services = file
             .services
