@@ -195,3 +195,61 @@ pub fn read_back(pdir: &Path, all_steps: bool) -> Result<(Vec<Row>, Vec<Decision
     }
     Ok((timeseries, decisions, total))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t: f64, service: &str) -> Row {
+        Row { time_s: t, service: service.into(), load_rps: t / 3.0, completed: 7, cpu_utilization: 0.1 + t, ..Row::default() }
+    }
+
+    fn decision(t: f64, reason: &str) -> DecisionRow {
+        DecisionRow { time_s: t, controller: "pods", kind: "hpa", target: "api".into(), from: 2, to: 3, verdict: "apply", reason: reason.into() }
+    }
+
+    #[test]
+    fn streamed_files_are_the_bytes_of_the_kept_rows() {
+        let d = tempfile::tempdir().unwrap();
+        let rows = vec![row(30.0, "api"), row(30.0, "db"), row(60.0, "api"), row(60.0, "db")];
+        let decisions = vec![decision(15.0, "cpu 80% of 60%, \"quoted\""), decision(30.0, "")];
+        let (mut sink, mut streamed) = stream(d.path(), 0).unwrap();
+        for r in &rows {
+            sink.timeseries(r.clone());
+        }
+        for r in &decisions {
+            sink.decision(r.clone());
+        }
+        let (kept_rows, kept_decisions) = sink.into_kept();
+        assert!(kept_rows.is_empty() && kept_decisions.is_empty());
+        let written = streamed.commit(&d.path().join("p")).unwrap();
+        assert_eq!(written.len(), 2);
+        assert_eq!(fs::read(d.path().join("p/timeseries.csv")).unwrap(), super::super::csv_bytes(&rows, TIMESERIES_HEADER).unwrap());
+        assert_eq!(fs::read(d.path().join("p/decisions.csv")).unwrap(), super::super::csv_bytes(&decisions, DECISIONS_HEADER).unwrap());
+        // Nothing temporary is left beside the policy's folder.
+        let left: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("p")]);
+        // Read back for the reports: the first step only, and the decisions they show.
+        let (ts, shown, total) = read_back(&d.path().join("p"), false).unwrap();
+        assert_eq!(ts.iter().map(|r| r.service.as_str()).collect::<Vec<_>>(), ["api", "db"]);
+        assert_eq!((shown.len(), total), (2, 2));
+    }
+
+    #[test]
+    fn empty_runs_get_the_headers_and_unfinished_ones_leave_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let (sink, mut streamed) = stream(d.path(), 3).unwrap();
+        let _ = sink.into_kept();
+        streamed.commit(&d.path().join("p")).unwrap();
+        assert_eq!(fs::read(d.path().join("p/timeseries.csv")).unwrap(), super::super::csv_bytes::<Row>(&[], TIMESERIES_HEADER).unwrap());
+        assert_eq!(fs::read(d.path().join("p/decisions.csv")).unwrap(), super::super::csv_bytes::<DecisionRow>(&[], DECISIONS_HEADER).unwrap());
+        // A run that never finished: its commit fails, and dropping it removes its files.
+        let e = tempfile::tempdir().unwrap();
+        let (mut sink, mut streamed) = stream(e.path(), 0).unwrap();
+        sink.timeseries(row(1.0, "api"));
+        assert!(streamed.commit(&e.path().join("p")).is_err());
+        drop(sink);
+        drop(streamed);
+        assert_eq!(fs::read_dir(e.path()).unwrap().count(), 0);
+    }
+}
