@@ -3,6 +3,8 @@
 //!
 //! Uses the report and its renderers; nothing of the engine may use it.
 
+pub mod rows;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,14 @@ pub enum OutputError {
     CreateOutputFolder { dir: PathBuf, #[source] err: std::io::Error },
     #[error("the output folder {dir} does not take files: {err}")]
     TakesNoFiles { dir: PathBuf, err: std::io::Error },
+    /// A streamed run's rows were committed before the run finished (a bug, not bad input).
+    #[error("the run's rows were not finished")]
+    RowsUnfinished,
+    /// Writing a streamed run's rows failed part-way.
+    #[error("cannot write {path}: {message}")]
+    RowsWrite { path: PathBuf, message: String },
+    #[error("cannot read {path}")]
+    Read { path: PathBuf, #[source] err: csv::Error },
     #[error("cannot remove the earlier run's {path}: {err}")]
     RemoveEarlier { path: PathBuf, err: std::io::Error },
 }
@@ -289,6 +299,17 @@ pub fn write_human(dir: &Path, view: &RunView, plots: bool) -> Result<Vec<PathBu
 /// Write the reports of a run under `dir`: one folder per policy and `comparison.csv`.
 /// Returns the files written.
 pub fn write_reports(dir: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
+    write_reports_with(dir, reports, None)
+}
+
+/// As [`write_reports`], for runs whose timeseries and decisions were streamed to disk
+/// (`streamed[i]` for `reports[i]`): their files are moved into place instead.
+pub fn write_reports_streamed(dir: &Path, reports: &[Report], streamed: &mut [rows::Streamed]) -> Result<Vec<PathBuf>> {
+    assert_eq!(streamed.len(), reports.len(), "one set of streamed rows per report");
+    write_reports_with(dir, reports, Some(streamed))
+}
+
+fn write_reports_with(dir: &Path, reports: &[Report], mut streamed: Option<&mut [rows::Streamed]>) -> Result<Vec<PathBuf>> {
     // A policy's exports (CronJobs) are named after names in the scenario: they must be plain
     // files in the policy's folder, checked before anything is written.
     for r in reports {
@@ -297,14 +318,27 @@ pub fn write_reports(dir: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
         }
     }
     let mut written = Vec::new();
-    for r in reports {
+    for (i, r) in reports.iter().enumerate() {
         let pdir = dir.join(&r.summary.policy);
         let mut json = serde_json::to_vec_pretty(&r.summary)?;
         json.push(b'\n');
+        let path = pdir.join("summary.json");
+        write_atomic(&path, &json)?;
+        written.push(path);
+        match streamed.as_deref_mut() {
+            Some(s) => written.extend(s[i].commit(&pdir)?),
+            None => {
+                for (name, bytes) in [
+                    ("timeseries.csv", csv_bytes(&r.timeseries, TIMESERIES_HEADER)?),
+                    ("decisions.csv", csv_bytes(&r.decisions, DECISIONS_HEADER)?),
+                ] {
+                    let path = pdir.join(name);
+                    write_atomic(&path, &bytes)?;
+                    written.push(path);
+                }
+            }
+        }
         for (name, bytes) in [
-            ("summary.json", json),
-            ("timeseries.csv", csv_bytes(&r.timeseries, TIMESERIES_HEADER)?),
-            ("decisions.csv", csv_bytes(&r.decisions, DECISIONS_HEADER)?),
             ("latency_cdf.csv", csv_bytes(&cdf_rows(&r.latency_cdf), &["latency_s", "share", "relative_precision"])?),
             ("responsiveness.csv", csv_bytes(&r.response_events, RESPONSE_HEADER)?),
         ] {

@@ -17,6 +17,7 @@ use crate::output::OutputError;
 use crate::policy::external::{Exchange, External, ExternalSpec, Recording, FORMAT};
 use crate::report::Report;
 use crate::experiment::Experiment;
+use crate::output::rows::Streamed;
 use crate::sim::Simulation;
 
 /// Why the policies of a scenario could not run, or their recordings not be written.
@@ -31,6 +32,9 @@ pub enum RunError {
     /// The recording's path left the scenario's folder since it was read.
     #[error("policy {policy:?}: `record`: {message}")]
     Confined { policy: String, message: String },
+    /// The files a run's rows stream to.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     #[error("writing the exchanges of policy {policy:?} to {path}")]
     Write { policy: String, path: PathBuf, #[source] err: OutputError },
 }
@@ -38,7 +42,11 @@ pub enum RunError {
 impl RunError {
     /// A mistake in what the user gave (exit code 2): programs the user did not allow.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, RunError::Refused(_))
+        match self {
+            RunError::Refused(_) => true,
+            RunError::Output(e) => e.is_bad_input(),
+            _ => false,
+        }
     }
 }
 
@@ -72,6 +80,33 @@ pub struct Tick {
 /// Programs run only when `commands` allows them: a scenario that names one is refused
 /// otherwise ([`crate::command::CommandsRefused`]), before anything runs.
 pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Commands, progress: &(dyn Fn(Tick) + Sync)) -> Result<Vec<Report>, RunError> {
+    Ok(run_policies_with(ex, selected, seed, commands, progress, None)?.into_iter().map(|(r, _)| r).collect())
+}
+
+/// As [`run_policies`], streaming each run's timeseries and decisions to temporary files in
+/// `dir` (the output folder) as they are produced, so that memory does not grow with the run's
+/// length: the reports' `timeseries` and `decisions` are empty, and each run's files are
+/// moved into place by [`crate::output::write_reports_streamed`].
+pub fn run_policies_streamed(
+    ex: &Experiment,
+    selected: &[usize],
+    seed: u64,
+    commands: Commands,
+    progress: &(dyn Fn(Tick) + Sync),
+    dir: &std::path::Path,
+) -> Result<(Vec<Report>, Vec<Streamed>), RunError> {
+    let runs = run_policies_with(ex, selected, seed, commands, progress, Some(dir))?;
+    Ok(runs.into_iter().map(|(r, s)| (r, s.expect("streamed"))).unzip())
+}
+
+fn run_policies_with(
+    ex: &Experiment,
+    selected: &[usize],
+    seed: u64,
+    commands: Commands,
+    progress: &(dyn Fn(Tick) + Sync),
+    rows_dir: Option<&std::path::Path>,
+) -> Result<Vec<(Report, Option<Streamed>)>, RunError> {
     crate::command::check_allowed(ex, selected, commands)?;
     // Per selected alternative, per service: the program and where its exchanges go.
     let mut files: BTreeMap<PathBuf, RecordFile> = BTreeMap::new();
@@ -104,10 +139,11 @@ pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Co
         attach.push(per);
     }
     let chunk = (ex.scenario.duration_ns / 200).max(1);
-    let reports = selected
+    let reports: Vec<(Report, Option<Streamed>)> = selected
         .par_iter()
         .zip(attach.par_iter())
-        .map(|(&i, per)| {
+        .enumerate()
+        .map(|(k, (&i, per))| -> Result<(Report, Option<Streamed>), RunError> {
             let externals: Vec<Option<Box<dyn External>>> = per
                 .iter()
                 .map(|a| {
@@ -121,6 +157,14 @@ pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Co
                 })
                 .collect();
             let mut sim = Simulation::with_externals(&ex.scenario, &ex.policies[i], seed, externals);
+            let streamed = match rows_dir {
+                Some(dir) => {
+                    let (sink, streamed) = crate::output::rows::stream(dir, k)?;
+                    sim.stream_rows_to(sink);
+                    Some(streamed)
+                }
+                None => None,
+            };
             let mut t = 0;
             loop {
                 let (before, requests_before) = (sim.now(), sim.requests_arrived());
@@ -131,9 +175,9 @@ pub fn run_policies(ex: &Experiment, selected: &[usize], seed: u64, commands: Co
                     break;
                 }
             }
-            sim.finish()
+            Ok((sim.finish(), streamed))
         })
-        .collect();
+        .collect::<Result<_, RunError>>()?;
     for (path, file) in &files {
         let services = file
             .services

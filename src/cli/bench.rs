@@ -9,7 +9,12 @@ use autosim::Simulation;
 
 use super::BadInput;
 
-pub(crate) fn bench(rate: f64, pods: u32, concurrency: u32, service_time: &str, duration: &str) -> Result<()> {
+pub(crate) fn bench(rate: f64, pods: u32, concurrency: u32, service_time: &str, duration: &str, balancer: Option<&str>) -> Result<()> {
+    // The shared queue of an M/M/c service, or a queue per pod behind a balancer.
+    let kind = match balancer {
+        None => "kind = \"queue\"\nqueue_limit = 10000000".to_string(),
+        Some(b) => format!("kind = \"http\"\nbalancer = {b:?}\nqueue_limit = 1000"),
+    };
     let toml = format!(
         r#"
 name = "bench"
@@ -17,10 +22,9 @@ duration = "{duration}"
 step = "1m"
 [[services]]
 name = "mmc"
-kind = "queue"
+{kind}
 replicas = {pods}
 concurrency = {concurrency}
-queue_limit = 10000000
 service_time = {{ dist = "exponential", mean = "{service_time}" }}
 workload = {{ pattern = {{ kind = "constant", rate = {rate} }} }}
 "#

@@ -106,6 +106,10 @@ pub(crate) enum Command {
         /// Simulated time.
         #[arg(long, default_value = "1h")]
         duration: String,
+        /// Route each request to a pod with this balancer (`round-robin`, `random`,
+        /// `least-request`; an `http` service, a queue per pod) instead of one shared queue.
+        #[arg(long)]
+        balancer: Option<String>,
     },
     /// Look at a trace file as a scenario would replay it: its statistics or a plot of its rate.
     Trace {
@@ -186,8 +190,8 @@ pub(crate) fn main() -> ExitCode {
             compare::compare(&dirs, out, allow_different_load, !no_plots, quiet)
         }
         Command::Validate { file } => validate::validate(&file),
-        Command::Bench { rate, pods, concurrency, service_time, duration } => {
-            bench::bench(rate, pods, concurrency, &service_time, &duration)
+        Command::Bench { rate, pods, concurrency, service_time, duration, balancer } => {
+            bench::bench(rate, pods, concurrency, &service_time, &duration, balancer.as_deref())
         }
         Command::Trace { command } => match *command {
             TraceCommand::Inspect { file, opts } => trace::trace_inspect(&file, &opts),

@@ -139,16 +139,27 @@ pub(crate) fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[
     let progress = RunProgress::new(sc.duration_ns, selected.len(), quiet);
     let started = progress.started;
     let reveal = progress.reveal(after);
-    let reports = autosim::run::run_policies(&ex, &selected, seed, commands, &|t| progress.tick(t));
+    // Timeseries and decisions go to their files as they are produced (memory flat in the
+    // run's length), as temporary files in the folder until the run is over.
+    let reports = autosim::run::run_policies_streamed(&ex, &selected, seed, commands, &|t| progress.tick(t), &folder.dir);
     if let Some((done, handle)) = reveal {
         let _ = done.send(());
         let _ = handle.join();
     }
     progress.bar.finish_and_clear();
-    let reports = reports.inspect_err(|_| folder.abandon())?;
+    let (reports, mut streamed) = reports.inspect_err(|_| folder.abandon())?;
     folder.clear_earlier()?;
-    output::write_reports(&dir, &reports).with_context(|| format!("writing the reports to {}", dir.display()))?;
-    let view = RunView::of(sc, ex.policy_briefs(), seed, &reports);
+    output::write_reports_streamed(&dir, &reports, &mut streamed).with_context(|| format!("writing the reports to {}", dir.display()))?;
+    let mut view = RunView::of(sc, ex.policy_briefs(), seed, &reports);
+    // The human reports read the rows back: the figures need every step, the text only the
+    // decisions and the services' order.
+    for p in &mut view.policies {
+        let (timeseries, decisions, total) = output::rows::read_back(&dir.join(&p.label), plots)
+            .with_context(|| format!("writing the reports to {}", dir.display()))?;
+        p.timeseries = timeseries;
+        p.decisions = decisions;
+        p.decisions_total = Some(total);
+    }
     output::write_brief(&dir, &view.brief).with_context(|| format!("writing the reports to {}", dir.display()))?;
     output::write_human(&dir, &view, plots).with_context(|| format!("writing the reports to {}", dir.display()))?;
     if !quiet {

@@ -165,7 +165,7 @@ pub fn notable(p: &PolicyRun) -> Notable {
         fallbacks: fallbacks.len(),
         fallback_first: fallbacks.into_iter().take(3).cloned().collect(),
         applied: applied.len(),
-        total: p.decisions.len(),
+        total: p.decisions_made(),
     }
 }
 

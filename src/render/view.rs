@@ -24,6 +24,15 @@ pub struct DecisionRec {
     pub reason: String,
 }
 
+impl DecisionRec {
+    /// Whether the reports show this decision (or count it among those they show): an applied
+    /// change, a blocked decision, or one whose reason speaks of a fallback. The others (holds,
+    /// no-op applies) are only counted.
+    pub fn shown(&self) -> bool {
+        (self.verdict == "apply" && self.from != self.to) || self.verdict == "blocked" || self.reason.to_lowercase().contains("fallback")
+    }
+}
+
 impl From<&DecisionRow> for DecisionRec {
     fn from(d: &DecisionRow) -> Self {
         Self {
@@ -48,6 +57,10 @@ pub struct PolicyRun {
     pub timeseries: Vec<Row>,
     pub decisions: Vec<DecisionRec>,
     pub latency_cdf: Vec<(f64, f64)>,
+    /// How many decisions the run made, when `decisions` holds only those the reports show
+    /// (applied changes, blocked ones, fallbacks: see [`DecisionRec::shown`]); `None` when it
+    /// holds them all.
+    pub decisions_total: Option<usize>,
 }
 
 impl PolicyRun {
@@ -58,7 +71,13 @@ impl PolicyRun {
             timeseries: r.timeseries.clone(),
             decisions: r.decisions.iter().map(DecisionRec::from).collect(),
             latency_cdf: r.latency_cdf.clone(),
+            decisions_total: None,
         }
+    }
+
+    /// How many decisions the run made.
+    pub fn decisions_made(&self) -> usize {
+        self.decisions_total.unwrap_or(self.decisions.len())
     }
 }
 

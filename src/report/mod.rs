@@ -4,6 +4,7 @@
 //! Markdown, HTML, figures) is `crate::render`'s; this module draws and writes nothing.
 
 pub mod elasticity;
+pub mod sink;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use crate::engine::SimTime;
 use crate::scenario::{ReportConfig, Slo};
 pub use elasticity::{Elasticity, Flaps, ResponseEvent, Responsiveness, StepFn};
 pub use stats::{BucketThreshold, Integral, LatencyHist};
+pub use sink::{KeepRows, RowSink};
 
 /// Default window within which a change of scaling direction counts as a reversal
 /// (`report.reversal_window`).

@@ -27,7 +27,7 @@ use crate::engine::queue::{key_time, Key};
 use crate::engine::{EventQueue, SimTime};
 use crate::metrics::MetricsStore;
 use crate::policy::{Policy, PolicySpec};
-use crate::report::{DecisionRow, Integral, Report, Row, ServiceAcc};
+use crate::report::{Integral, KeepRows, Report, RowSink, ServiceAcc};
 use crate::scenario::Scenario;
 use crate::service::{ReqSlab, ServiceRt};
 
@@ -120,8 +120,10 @@ pub struct Simulation<'s> {
     world: World,
     instances: Vec<Instance>,
     streams: Streams,
-    decisions: Vec<DecisionRow>,
-    timeseries: Vec<Row>,
+    /// Where the timeseries and decision rows go as they are produced.
+    rows: Box<dyn RowSink>,
+    /// The time of the last timeseries row, seconds (the start of the next step).
+    last_row_s: Option<f64>,
     buf: Vec<crate::policy::Decision>,
     events_processed: u64,
     /// Scale events and reversals of each node group's size.
@@ -207,8 +209,8 @@ impl<'s> Simulation<'s> {
             world,
             instances,
             streams,
-            decisions: Vec::new(),
-            timeseries: Vec::new(),
+            rows: Box::new(KeepRows::default()),
+            last_row_s: None,
             buf: Vec::new(),
             events_processed: 0,
             pool_flaps: vec![crate::report::Flaps::new(sc.report.reversal_window_ns); sc.cluster.pools.len()],
@@ -257,7 +259,13 @@ impl<'s> Simulation<'s> {
         }
     }
 
-    /// Simulated time reached so far, nanoseconds.
+    /// Send the run's timeseries and decision rows to `sink` as they are produced, instead of
+    /// keeping them for the report (whose `timeseries` and `decisions` are then what the sink
+    /// keeps). Call it before running.
+    pub fn stream_rows_to(&mut self, sink: Box<dyn RowSink>) {
+        self.rows = sink;
+    }
+
     /// What Prometheus has scraped so far.
     pub fn metrics(&self) -> &crate::metrics::MetricsStore {
         &self.world.metrics
@@ -269,6 +277,7 @@ impl<'s> Simulation<'s> {
         self.record_optional(crate::metrics::Optional::ALL);
     }
 
+    /// Simulated time reached so far, nanoseconds.
     pub fn now(&self) -> SimTime {
         self.now
     }
@@ -385,7 +394,7 @@ impl<'s> Simulation<'s> {
         self.now = now;
         self.count_undone_iterations();
         // The last partial step.
-        if self.timeseries.last().is_none_or(|r| r.time_s < secs(now)) && self.sc.step_ns > 0 {
+        if self.last_row_s.is_none_or(|t| t < secs(now)) && self.sc.step_ns > 0 {
             self.record_step();
         }
         crate::sim::observe::build_report(self)

@@ -86,7 +86,7 @@ impl Simulation<'_> {
                     format!("{}-{}", self.sc.cluster.pools[node.pool as usize].name, node.ordinal)
                 }
             };
-            self.decisions.push(DecisionRow {
+            self.rows.decision(DecisionRow {
                 time_s: secs(self.now),
                 controller,
                 kind,
@@ -144,7 +144,7 @@ impl Simulation<'_> {
     /// One timeseries row per service for the step ending now.
     pub(super) fn record_step(&mut self) {
         let now = self.now;
-        let step_start = self.timeseries.last().map_or(0.0, |r| r.time_s);
+        let step_start = self.last_row_s.unwrap_or(0.0);
         let step_s = secs(now) - step_start;
         let (mut nodes_ready, mut nodes_prov) = (0, 0);
         for n in self.world.nodes.items.iter().filter(|n| n.alive) {
@@ -188,7 +188,8 @@ impl Simulation<'_> {
                 svc.concurrency,
                 self.sc.report.demand_utilization,
             );
-            self.timeseries.push(Row {
+            self.last_row_s = Some(secs(now));
+            self.rows.timeseries(Row {
                 time_s: secs(now),
                 service: svc.name.clone(),
                 load_rps: if step_s > 0.0 { st.arrivals as f64 / step_s } else { 0.0 },
@@ -240,6 +241,7 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
     t.cost.dollars_per_million_requests = (t.requests.completed > 0).then(|| t.cost.dollars / t.requests.completed as f64 * 1e6);
     let scaling = scaling(&sim, &t.pod_flaps, hours);
     let (policy_stats, files) = policy_outputs(&sim);
+    let (timeseries, decisions) = std::mem::replace(&mut sim.rows, Box::new(crate::report::KeepRows::default())).into_kept();
     let summary = Summary {
         scenario: sc.name.clone(),
         policy: sim.policy_name.clone(),
@@ -267,8 +269,8 @@ pub(super) fn build_report(mut sim: Simulation<'_>) -> Report {
     };
     Report {
         summary,
-        timeseries: std::mem::take(&mut sim.timeseries),
-        decisions: std::mem::take(&mut sim.decisions),
+        timeseries,
+        decisions,
         latency_cdf: t.latency.cdf(),
         files,
         response_events: t.response_events,
