@@ -654,7 +654,7 @@ impl LlmStub {
         let spec = h.hpa.ctrl.spec().clone();
         let (old_min, old_max) = (spec.min_replicas.unwrap_or(1), spec.max_replicas);
         let horizontal = matches!(d.action, Action::ScaleUpHorizontal | Action::ScaleDownHorizontal) && d.recommended_pod_count.is_some();
-        let (new_min, new_max) = if horizontal { (to as i32, h.base_max.max(to as i32)) } else { (old_min, old_max) };
+        let (new_min, new_max) = if horizontal { ((to as i32).max(1), h.base_max.max(to as i32)) } else { (old_min, old_max) };
         let changes = (new_min, new_max) != (old_min, old_max);
         let mut notes = notes;
         let verdict = if !changes {

