@@ -8,10 +8,17 @@
 //! the seed's decision (`action`, `recommended_pod_count`, `confidence`, `reasoning`,
 //! `urgency`, ...). The answer lands `latency` later (a distribution); a malformed or failed
 //! reply is replaced by the seed's rule-based fallback. Then the seed's guard rails: a change
-//! is applied only at `confidence >= min_confidence` (0.75), a scale-up is capped at
+//! is applied only at `confidence > min_confidence` (0.75; the seed's `if decision.confidence >
+//! 0.75`, strict, so its own scale-down at 0.75 is held back; `confidence_gate = "inclusive"`
+//! reads it as `>=`), a scale-up is capped at
 //! `scale_up_cap` (2) times the current count, and the count is kept within `min_replicas` and
 //! `max_replicas`. Every landing is one decision with its source, action, confidence, urgency
 //! and reasoning.
+//!
+//! With `acts_on = "hpa"` (the seed's HPA Manager) the answer does not move the Deployment:
+//! it moves the `minReplicas` / `maxReplicas` of an HPA (the seed's `HPAConfiguration`: CPU 70 %,
+//! memory 80 %, or any HPA inline or by manifest under `hpa`), and the HPA, reconciling every
+//! sync period, moves the pods. Both layers log their decisions (`llm -> hpa: ...`, `hpa: ...`).
 //!
 //! The model is the stand-in ([`stub_decision`]: the seed's rules, extended to the signals its
 //! prompt asks the model to weigh), with knobs for its imperfections (`malformed_probability`,
@@ -28,6 +35,7 @@ use rand_distr::StandardNormal;
 use serde::Serialize;
 
 use super::external::{External, ExternalFailure, ExternalSpec, Recording, Replay};
+use super::hpa::policy::{Hpa, HpaFactory};
 use super::{BuildContext, Decision, Observation, PodContext, Policy, PolicyFactory, Target, Verdict};
 use crate::dist::{Dist, DistSpec};
 use crate::engine::rng::{self, Rng};
@@ -57,6 +65,47 @@ pub struct Snapshot {
     pub ready_pod_count: u32,
     pub min_replicas: u32,
     pub max_replicas: u32,
+    /// The seed's `historical_metrics`: the snapshots of the earlier calls within `history`,
+    /// oldest first (absent from the JSON when `history` is off).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub historical_metrics: Vec<HistoryPoint>,
+}
+
+/// One earlier snapshot, as the history in the prompt carries it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    pub time_s: f64,
+    pub cpu_utilization_percent: f64,
+    pub memory_utilization_percent: f64,
+    pub request_rate_per_second: f64,
+    pub response_time_ms: f64,
+    pub error_rate_percent: f64,
+    pub current_pod_count: u32,
+}
+
+impl HistoryPoint {
+    fn of(m: &Snapshot) -> Self {
+        HistoryPoint {
+            time_s: m.time_s,
+            cpu_utilization_percent: m.cpu_utilization_percent,
+            memory_utilization_percent: m.memory_utilization_percent,
+            request_rate_per_second: m.request_rate_per_second,
+            response_time_ms: m.response_time_ms,
+            error_rate_percent: m.error_rate_percent,
+            current_pod_count: m.current_pod_count,
+        }
+    }
+}
+
+/// The trend the history shows, in words for the stand-in's reasoning (`None` without one).
+fn trend(m: &Snapshot) -> Option<String> {
+    let first = m.historical_metrics.first()?;
+    let span_min = (m.time_s - first.time_s) / 60.0;
+    let (a, b) = (first.request_rate_per_second, m.request_rate_per_second);
+    if a <= 0.0 {
+        return Some(format!("request rate {b:.1} req/s, from 0 over the last {span_min:.0} min"));
+    }
+    Some(format!("request rate {:+.0}% over the last {span_min:.0} min ({a:.1} -> {b:.1} req/s)", (b / a - 1.0) * 100.0))
 }
 
 /// The actions of the seed's prompt.
@@ -288,6 +337,8 @@ pub struct LlmFactory {
     pub min_replicas: u32,
     pub max_replicas: u32,
     pub min_confidence: f64,
+    /// `confidence >= min_confidence` passes too (else only `>`).
+    pub inclusive_gate: bool,
     pub scale_up_cap: f64,
     pub latency: Dist,
     pub timeout_ns: u64,
@@ -298,6 +349,10 @@ pub struct LlmFactory {
     pub cpu_request_cores: f64,
     pub memory_request_bytes: f64,
     pub rate_window_ns: u64,
+    /// `acts_on = "hpa"`: the HPA whose bounds the model's answers move.
+    pub hpa: Option<Arc<HpaFactory>>,
+    /// How far back the history in the prompt goes (0: none).
+    pub history_ns: u64,
 }
 
 impl PolicyFactory for LlmFactory {
@@ -323,7 +378,17 @@ impl PolicyFactory for LlmFactory {
             noise_rng: rng::stream(ctx.seed, &format!("llm/noise/{s}")),
             pending: None,
             stats: Stats::default(),
+            hpa: self.hpa.as_ref().map(|h| HpaLayer {
+                next: h.config.sync_period_ns,
+                base_max: h.spec.max_replicas,
+                hpa: h.build_hpa(),
+            }),
+            llm_next: 0,
+            history: std::collections::VecDeque::new(),
         })
+    }
+    fn queries(&self) -> Vec<&crate::metrics::expr::Expr> {
+        self.hpa.as_ref().map_or_else(Vec::new, |h| h.queries())
     }
     fn external(&self) -> Option<&ExternalSpec> {
         self.external.as_ref()
@@ -358,6 +423,16 @@ struct Stats {
     blocked: u64,
     capped: u64,
     latency_s: f64,
+    /// `acts_on = "hpa"`: answers that changed the HPA's bounds.
+    hpa_bound_changes: u64,
+}
+
+/// The HPA the answers act on, and when it reconciles next.
+struct HpaLayer {
+    hpa: Hpa,
+    next: SimTime,
+    /// The HPA's own `maxReplicas`, which an answer may raise but never lowers.
+    base_max: i32,
 }
 
 struct LlmStub {
@@ -368,6 +443,11 @@ struct LlmStub {
     noise_rng: Rng,
     pending: Option<Pending>,
     stats: Stats,
+    hpa: Option<HpaLayer>,
+    /// When the model's loop is due next (with `acts_on = "hpa"`).
+    llm_next: SimTime,
+    /// The earlier snapshots within `history`.
+    history: std::collections::VecDeque<HistoryPoint>,
 }
 
 fn sum(obs: &Observation<'_>, metric: Metric, service: usize, func: Func) -> Option<f64> {
@@ -408,6 +488,7 @@ impl LlmStub {
             ready_pod_count: d.ready_replicas,
             min_replicas: f.min_replicas,
             max_replicas: f.max_replicas,
+            historical_metrics: self.history.iter().cloned().collect(),
         })
     }
 
@@ -416,6 +497,9 @@ impl LlmStub {
     fn stub_reply(&self, m: &Snapshot, u: f64, z: f64) -> Result<String, ExternalFailure> {
         let k = &self.f.knobs;
         let mut d = stub_decision(m);
+        if let Some(t) = trend(m) {
+            d.reasoning.push_str(&format!("; trend: {t}"));
+        }
         if k.noise > 0.0 {
             if let Some(c) = d.recommended_pod_count {
                 let noisy = (c as f64 * (1.0 + k.noise * z)).round().max(0.0) as u32;
@@ -530,11 +614,15 @@ impl LlmStub {
             notes.push(format!("raised to min_replicas {to}"));
         }
         let in_bounds = (f.min_replicas..=f.max_replicas).contains(&current);
+        if let Some(h) = &mut self.hpa {
+            return Self::land_on_hpa(h, &f, &mut self.stats, d, to, current, in_bounds, reason, notes);
+        }
         let verdict = if to == current {
             Verdict::Hold
-        } else if d.confidence < f.min_confidence && in_bounds {
+        } else if !confident(d.confidence, f.min_confidence, f.inclusive_gate) && in_bounds {
             self.stats.blocked += 1;
-            notes.push(format!("blocked: confidence {:.2} < {:.2}", d.confidence, f.min_confidence));
+            let op = if f.inclusive_gate { "<" } else { "<=" };
+            notes.push(format!("blocked: confidence {:.2} {op} {:.2}", d.confidence, f.min_confidence));
             Verdict::Blocked
         } else {
             Verdict::Apply
@@ -547,12 +635,53 @@ impl LlmStub {
     }
 }
 
-impl Policy for LlmStub {
-    fn first_wake(&self) -> SimTime {
-        0
+impl LlmStub {
+    /// `acts_on = "hpa"`: an answer moves the HPA's bounds, `minReplicas` to the count it
+    /// recommends (after the guard rails) and `maxReplicas` up to it if it is above; the
+    /// decision row holds the Deployment (the HPA moves it) and says what changed.
+    #[allow(clippy::too_many_arguments)]
+    fn land_on_hpa(
+        h: &mut HpaLayer,
+        f: &LlmFactory,
+        stats: &mut Stats,
+        d: &ModelDecision,
+        to: u32,
+        current: u32,
+        in_bounds: bool,
+        mut reason: String,
+        notes: Vec<String>,
+    ) -> Decision {
+        let spec = h.hpa.ctrl.spec().clone();
+        let (old_min, old_max) = (spec.min_replicas.unwrap_or(1), spec.max_replicas);
+        let horizontal = matches!(d.action, Action::ScaleUpHorizontal | Action::ScaleDownHorizontal) && d.recommended_pod_count.is_some();
+        let (new_min, new_max) = if horizontal { ((to as i32).max(1), h.base_max.max(to as i32)) } else { (old_min, old_max) };
+        let changes = (new_min, new_max) != (old_min, old_max);
+        let mut notes = notes;
+        let verdict = if !changes {
+            Verdict::Hold
+        } else if !confident(d.confidence, f.min_confidence, f.inclusive_gate) && in_bounds {
+            stats.blocked += 1;
+            let op = if f.inclusive_gate { "<" } else { "<=" };
+            notes.push(format!("blocked: confidence {:.2} {op} {:.2}", d.confidence, f.min_confidence));
+            Verdict::Blocked
+        } else {
+            let mut next = spec;
+            next.min_replicas = Some(new_min);
+            next.max_replicas = new_max;
+            h.hpa.ctrl.set_spec(&next);
+            stats.hpa_bound_changes += 1;
+            notes.push(format!("hpa minReplicas {old_min} -> {new_min}, maxReplicas {old_max} -> {new_max}"));
+            Verdict::Hold
+        };
+        for n in notes {
+            reason.push_str(" | ");
+            reason.push_str(&n);
+        }
+        Decision { target: Target::Deployment(f.service), from: current, to: current, verdict, reason: format!("llm -> hpa: {reason}") }
     }
 
-    fn wake(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> SimTime {
+    /// The model's loop: a landing, or a call.
+    fn wake_llm(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> SimTime {
         let now = obs.now();
         let interval = self.f.control_interval_ns;
         if let Some(p) = self.pending.take() {
@@ -577,6 +706,12 @@ impl Policy for LlmStub {
                 return now + interval;
             }
         };
+        if self.f.history_ns > 0 {
+            self.history.push_back(HistoryPoint::of(&m));
+            while self.history.front().is_some_and(|h| m.time_s - h.time_s > self.f.history_ns as f64 / 1e9) {
+                self.history.pop_front();
+            }
+        }
         let p = self.ask(&m, now);
         if p.due <= now {
             out.push(self.land(p, obs));
@@ -585,6 +720,36 @@ impl Policy for LlmStub {
         let due = p.due;
         self.pending = Some(p);
         due
+    }
+}
+
+impl Policy for LlmStub {
+    fn first_wake(&self) -> SimTime {
+        0
+    }
+
+    fn wake(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> SimTime {
+        if self.hpa.is_none() {
+            return self.wake_llm(obs, out);
+        }
+        // The model first: bounds it moves now are the ones the HPA reconciles against.
+        let now = obs.now();
+        if now >= self.llm_next {
+            self.llm_next = self.wake_llm(obs, out);
+        }
+        let Some(h) = self.hpa.as_mut() else { return self.llm_next };
+        if now >= h.next {
+            let at = out.len();
+            h.next = h.hpa.wake(obs, out);
+            for d in &mut out[at..] {
+                d.reason.insert_str(0, "hpa: ");
+            }
+        }
+        self.llm_next.min(h.next)
+    }
+
+    fn hpa_status(&self) -> Option<super::HpaStatus> {
+        self.hpa.as_ref().and_then(|h| h.hpa.hpa_status())
     }
 
     fn report(&self) -> Vec<(String, f64)> {
@@ -600,6 +765,9 @@ impl Policy for LlmStub {
             ("llm_capped_scale_ups".to_string(), s.capped as f64),
             ("llm_mean_latency_s".to_string(), if s.calls > 0 { s.latency_s / s.calls as f64 } else { 0.0 }),
         ];
+        if self.hpa.is_some() {
+            v.push(("llm_hpa_bound_changes".to_string(), s.hpa_bound_changes as f64));
+        }
         if let Model::Replay(r) = &self.model {
             if r.mismatches > 0 {
                 v.push(("llm_replay_mismatches".to_string(), r.mismatches as f64));
@@ -612,6 +780,15 @@ impl Policy for LlmStub {
 // ---------------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------------
+
+/// The seed's gate: `confidence > threshold` (strict), or `>=` when inclusive.
+pub fn confident(confidence: f64, threshold: f64, inclusive: bool) -> bool {
+    if inclusive {
+        confidence >= threshold
+    } else {
+        confidence > threshold
+    }
+}
 
 fn probability(p: &mut Params, key: &'static str) -> Result<f64, ConfigError> {
     let v: f64 = p.get_or(key, 0.0)?;
@@ -658,6 +835,13 @@ pub fn parse(p: &mut Params, ctx: &PodContext<'_>) -> Result<Arc<dyn PolicyFacto
     if !(0.0..=1.0).contains(&min_confidence) {
         return Err(err(p, "min_confidence", format!("{min_confidence}: expected 0.0 to 1.0")));
     }
+    let inclusive_gate = match p.get::<String>("confidence_gate")?.as_deref() {
+        None | Some("strict") => false,
+        Some("inclusive") => true,
+        Some(other) => {
+            return Err(err(p, "confidence_gate", format!("{other:?}: expected \"strict\" (the seed's `confidence > 0.75`) or \"inclusive\" (`>=`)")));
+        }
+    };
     let scale_up_cap: f64 = p.get_or("scale_up_cap", 2.0)?;
     if !(scale_up_cap.is_finite() && scale_up_cap >= 1.0) {
         return Err(err(p, "scale_up_cap", format!("{scale_up_cap}: expected a factor of at least 1, like 2 (at most twice the current pods)")));
@@ -749,6 +933,17 @@ pub fn parse(p: &mut Params, ctx: &PodContext<'_>) -> Result<Arc<dyn PolicyFacto
             format!("{what}: service {:?} requests no memory: memory utilization is usage / request; set `resources.memory`", svc.name),
         ));
     }
+    let history_ns = p.get_or("history", crate::units::Duration(0))?.nanos();
+    let hpa = match p.get::<String>("acts_on")?.as_deref() {
+        None | Some("replicas") => {
+            if p.has("hpa") {
+                return Err(err(p, "hpa", "is the HPA the answers act on: set `acts_on = \"hpa\"` too".into()));
+            }
+            None
+        }
+        Some("hpa") => Some(Arc::new(inner_hpa(p, ctx, min_replicas, max_replicas)?)),
+        Some(other) => return Err(err(p, "acts_on", format!("{other:?}: expected \"replicas\" (the answer sets the Deployment's replicas) or \"hpa\" (it sets an HPA's minReplicas and maxReplicas)"))),
+    };
     Ok(Arc::new(LlmFactory {
         service,
         service_name: svc.name.clone(),
@@ -756,6 +951,7 @@ pub fn parse(p: &mut Params, ctx: &PodContext<'_>) -> Result<Arc<dyn PolicyFacto
         min_replicas,
         max_replicas,
         min_confidence,
+        inclusive_gate,
         scale_up_cap,
         latency,
         timeout_ns,
@@ -765,7 +961,49 @@ pub fn parse(p: &mut Params, ctx: &PodContext<'_>) -> Result<Arc<dyn PolicyFacto
         cpu_request_cores: svc.cpu_request_m as f64 / 1000.0,
         memory_request_bytes: svc.memory_request_bytes as f64,
         rate_window_ns: sc.metrics.rate_window_ns,
+        hpa,
+        history_ns,
     }))
+}
+
+/// The seed's `HPAConfiguration` defaults: CPU at 70 % and memory at 80 % of requests.
+const SEED_HPA_METRICS: &str = r#"[
+  { type = "Resource", resource = { name = "cpu", target = { type = "Utilization", average_utilization = 70 } } },
+  { type = "Resource", resource = { name = "memory", target = { type = "Utilization", average_utilization = 80 } } },
+]"#;
+
+/// The HPA of `acts_on = "hpa"`: the `hpa` table (an HPA's keys: `manifest`, or `metrics`,
+/// `behavior`, `min_replicas`, `max_replicas`, `controller`, `adapter`), with the seed's
+/// metrics and the policy's bounds for what it leaves out.
+fn inner_hpa(p: &mut Params, ctx: &PodContext<'_>, min_replicas: u32, max_replicas: u32) -> Result<HpaFactory, ConfigError> {
+    let what = p.what.clone();
+    let at = p.span_of("hpa");
+    let table = match p.get::<toml::Value>("hpa")? {
+        None => toml::Table::new(),
+        Some(toml::Value::Table(t)) => t,
+        Some(other) => return Err(ConfigError::at(at, format!("{what}: `hpa`: expected a table of HPA settings, found {}", other.type_str()))),
+    };
+    if table.contains_key("schedule") {
+        return Err(ConfigError::at(at, format!("{what}: `hpa.schedule`: the model moves this HPA's bounds; a schedule is not taken here")));
+    }
+    let mut map = crate::scenario::params::ParamMap::default();
+    for (k, v) in table {
+        map.key_spans.insert(k.clone(), at.clone());
+        map.fields.insert(k, toml::Spanned::new(at.clone(), v));
+    }
+    if !map.fields.contains_key("manifest") {
+        let mut put = |k: &str, v: toml::Value| {
+            map.fields.entry(k.to_string()).or_insert_with(|| toml::Spanned::new(at.clone(), v));
+        };
+        put("min_replicas", toml::Value::Integer(min_replicas.into()));
+        put("max_replicas", toml::Value::Integer(max_replicas.into()));
+        let metrics: toml::Table = toml::from_str(&format!("m = {SEED_HPA_METRICS}")).expect("the seed's HPA metrics parse");
+        put("metrics", metrics["m"].clone());
+    }
+    let mut sub = Params::new(&map, None, at, format!("{what}: `hpa`"));
+    let f = super::hpa::policy::parse_factory(&mut sub, ctx)?;
+    sub.finish()?;
+    Ok(f)
 }
 
 #[cfg(test)]
@@ -787,6 +1025,7 @@ mod tests {
             ready_pod_count: n,
             min_replicas: 1,
             max_replicas: 20,
+            historical_metrics: Vec::new(),
         }
     }
 
@@ -803,6 +1042,17 @@ mod tests {
         assert_eq!((normal.action, normal.recommended_pod_count, normal.confidence), (Action::Maintain, Some(3), 0.90));
         // int(1 * 1.5) = 1: the seed's fallback never scales one pod up.
         assert_eq!(fallback_decision(&snap(95.0, 10.0, 0.0, 1)).recommended_pod_count, Some(1));
+    }
+
+    #[test]
+    fn the_seeds_gate_is_strict() {
+        // The seed applies `if decision.confidence > 0.75`: its own over-provisioned example
+        // (scale down at 0.75) is held back; the inclusive reading lets it through.
+        let over = fallback_decision(&snap(12.0, 22.0, 0.1, 8));
+        assert!(!confident(over.confidence, 0.75, false));
+        assert!(confident(over.confidence, 0.75, true));
+        let spike = fallback_decision(&snap(88.0, 85.0, 11.2, 3));
+        assert!(confident(spike.confidence, 0.75, false));
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! `002_4b5c5f94a9d6c428` (worker nodes as containers, decisions from Prometheus metrics).
 //!
 //! Every `check_interval` one cycle, as the seed's `run_autoscaling_cycle`:
-//! - **Metrics.** Pending pods (the API's unscheduled pods, the seed's
-//!   `kube_pod_status_phase{phase="Pending"}`); the pool's Ready nodes; average node CPU and
+//! - **Metrics.** Pending pods, what the seed's `sum(kube_pod_status_phase{phase="Pending"})`
+//!   counts: the unscheduled pods and the scheduled ones whose startup is not over (their
+//!   containers are being pulled and created; the engine does not split `startup`, so a
+//!   starting pod is Pending until it is ready, as kube-state-metrics reports it here,
+//!   see `sim/kube_state.rs`); `pending_metric = "unschedulable"` counts the first only. The
+//!   pool's Ready nodes; average node CPU and
 //!   memory in percent. The seed's own definitions by default: CPU is the node's *usage*
 //!   (node-exporter's `100 - irate(node_cpu_seconds_total{mode="idle"})`, averaged by
 //!   instance), here the sum of metrics-server's readings of the node's pods over the node's
@@ -16,9 +20,15 @@
 //!   newest one that is not permanent (LIFO), drained first.
 //! - **Atomic operations.** The seed's scale-up creates the worker, waits for it to register
 //!   and be Ready, and only then sets its cooldown; a scale-down drains, removes, then sets its
-//!   cooldown. The cycle blocks meanwhile: no decision is taken while an operation runs. A node
-//!   whose provisioning fails never joins: the attempt is logged as a failed scale-up (rolled
-//!   back) and the scale-up cooldown applies from then.
+//!   cooldown. The threshold cycle blocks meanwhile. Two of the seed's event handlers do not:
+//!   `PendingPodsDetected` (pending pods >= `pending_pods` add a worker while another operation
+//!   is in flight, outside the scale-up cooldown and with the workers still joining counted
+//!   against `max_nodes`) and `MinimumNodeEnforcement` (fewer than `min_nodes` workers, joined
+//!   or joining: one is added whatever the load and the cooldowns). A node whose provisioning
+//!   fails never joins: the attempt is logged as a failed scale-up (rolled back) and the
+//!   scale-up cooldown applies from then.
+//! - **Defaults.** The seed's `min_nodes` 2 and `max_nodes` 6, kept within the pool's `min` and
+//!   `max` (the provider's limits).
 
 use std::sync::Arc;
 
@@ -28,6 +38,20 @@ use crate::engine::SimTime;
 use crate::scenario::params::Params;
 use crate::scenario::ConfigError;
 use crate::units::Duration;
+
+/// What "pending pods" counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PendingBasis {
+    /// `kube_pod_status_phase{phase="Pending"}`: unscheduled, and scheduled but not started.
+    Phase,
+    /// Only the pods no node has room for (`PodScheduled=False`).
+    Unschedulable,
+}
+
+/// The seed's `min_nodes` and `max_nodes` defaults.
+pub const SEED_MIN_NODES: u32 = 2;
+pub const SEED_MAX_NODES: u32 = 6;
 
 /// What "node CPU" or "node memory" means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -55,6 +79,9 @@ pub struct Config {
     pub scale_down_cooldown_ns: u64,
     pub cpu_metric: Basis,
     pub memory_metric: Basis,
+    pub pending_metric: PendingBasis,
+    /// The seed's `PendingPodsDetected` handler acts while an operation is in flight.
+    pub pending_fast_path: bool,
 }
 
 /// Reads the seed's configuration keys (see docs/scenario.md).
@@ -108,8 +135,8 @@ pub fn parse(p: &mut Params, ctx: &NodeContext<'_>) -> Result<Arc<dyn PolicyFact
         }
     }
     let pl = &sc.cluster.pools[pool];
-    let min_nodes: u32 = p.get_or("min_nodes", pl.min)?;
-    let max_nodes: u32 = p.get_or("max_nodes", pl.max)?;
+    let min_nodes: u32 = p.get_or("min_nodes", SEED_MIN_NODES.clamp(pl.min, pl.max))?;
+    let max_nodes: u32 = p.get_or("max_nodes", SEED_MAX_NODES.clamp(pl.min, pl.max))?;
     if max_nodes > pl.max {
         return Err(ConfigError::at(p.span_of("max_nodes"), format!("{what}: `max_nodes` ({max_nodes}) is above node pool {:?}'s `max` ({})", pl.name, pl.max)));
     }
@@ -123,6 +150,8 @@ pub fn parse(p: &mut Params, ctx: &NodeContext<'_>) -> Result<Arc<dyn PolicyFact
     let scale_down_cooldown_ns = duration(p, "scale_down_cooldown", 120_000_000_000)?;
     let cpu_metric = p.get_or("cpu_metric", Basis::Usage)?;
     let memory_metric = p.get_or("memory_metric", Basis::Requests)?;
+    let pending_metric = p.get_or("pending_metric", PendingBasis::Phase)?;
+    let pending_fast_path = p.get_or("pending_fast_path", true)?;
     Ok(Arc::new(Config {
         pool,
         check_interval_ns,
@@ -137,6 +166,8 @@ pub fn parse(p: &mut Params, ctx: &NodeContext<'_>) -> Result<Arc<dyn PolicyFact
         scale_down_cooldown_ns,
         cpu_metric,
         memory_metric,
+        pending_metric,
+        pending_fast_path,
     }))
 }
 
@@ -145,28 +176,41 @@ impl PolicyFactory for Config {
         "node-pool"
     }
     fn build(&self) -> Box<dyn Policy> {
-        Box::new(NodePool { c: self.clone(), last_up: None, last_down: None, op: Op::Idle, ups: 0, downs: 0, failures: 0 })
+        Box::new(NodePool {
+            c: self.clone(),
+            last_up: None,
+            last_down: None,
+            adding: None,
+            removing: None,
+            ups: 0,
+            downs: 0,
+            failures: 0,
+            fast_path_ups: 0,
+            minimum_ups: 0,
+        })
     }
 }
 
-/// The operation the cycle is blocked on.
-#[derive(Debug, Clone)]
-enum Op {
-    Idle,
-    /// A node was requested; `failed_before` is the pool's failure count then.
-    Adding { failed_before: u32, since: SimTime },
-    /// A node is being drained and removed.
-    Removing { node: u32, name: String },
+/// Workers requested and not yet joined (or failed): the pool's failure count at the first
+/// request, and when it was made.
+#[derive(Debug, Clone, Copy)]
+struct Adding {
+    failed_before: u32,
+    since: SimTime,
 }
 
 struct NodePool {
     c: Config,
     last_up: Option<SimTime>,
     last_down: Option<SimTime>,
-    op: Op,
+    adding: Option<Adding>,
+    /// The node being drained and removed (id, name).
+    removing: Option<(u32, String)>,
     ups: u32,
     downs: u32,
     failures: u32,
+    fast_path_ups: u32,
+    minimum_ups: u32,
 }
 
 /// The cluster as the seed's metrics collection sees it.
@@ -186,7 +230,7 @@ impl NodePool {
     fn read(&self, obs: &Observation<'_>) -> Reading {
         let pool = &obs.pools()[self.c.pool];
         let nodes: Vec<_> = obs.nodes().into_iter().filter(|n| n.pool == self.c.pool && n.state == NodeState::Ready).collect();
-        let pending = obs.unschedulable_pods();
+        let pending = self.pending(obs);
         if nodes.is_empty() {
             return Reading { nodes: 0, pending, cpu: Some(0.0), memory: Some(0.0) };
         }
@@ -225,17 +269,33 @@ impl NodePool {
         Reading { nodes: nodes.len() as u32, pending, cpu, memory }
     }
 
-    /// Whether an operation still runs; logs its end.
+    /// The pods `kube_pod_status_phase{phase="Pending"}` counts (or the unschedulable ones).
+    fn pending(&self, obs: &Observation<'_>) -> u32 {
+        let unscheduled = obs.unschedulable_pods();
+        if self.c.pending_metric == PendingBasis::Unschedulable {
+            return unscheduled;
+        }
+        let starting: usize = (0..obs.deployments()).map(|s| obs.pods(s).iter().filter(|p| p.phase == PodPhase::Starting).count()).sum();
+        unscheduled + starting as u32
+    }
+
+    /// Whether an operation still runs; logs the ends of those that finished.
     fn busy(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> bool {
+        let adding = self.adding_done(obs, out);
+        let removing = self.removing_done(obs);
+        adding || removing
+    }
+
+    fn adding_done(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> bool {
         let now = obs.now();
-        match self.op.clone() {
-            Op::Idle => false,
-            Op::Adding { failed_before, since } => {
+        match self.adding {
+            None => false,
+            Some(Adding { failed_before, since }) => {
                 let pool = &obs.pools()[self.c.pool];
                 if pool.provisioning > 0 {
                     return true;
                 }
-                self.op = Op::Idle;
+                self.adding = None;
                 self.last_up = Some(now);
                 if pool.failed > failed_before {
                     self.failures += pool.failed - failed_before;
@@ -254,15 +314,70 @@ impl NodePool {
                 }
                 false
             }
-            Op::Removing { node, name } => {
-                if obs.nodes().iter().any(|n| n.id == node && n.name == name) {
-                    return true;
-                }
-                self.op = Op::Idle;
-                self.last_down = Some(now);
-                false
-            }
         }
+    }
+
+    fn removing_done(&mut self, obs: &Observation<'_>) -> bool {
+        let Some((node, name)) = &self.removing else { return false };
+        if obs.nodes().iter().any(|n| n.id == *node && n.name == *name) {
+            return true;
+        }
+        self.removing = None;
+        self.last_down = Some(obs.now());
+        false
+    }
+
+    /// Request one worker (the first of a batch in flight sets the failure baseline).
+    fn add(&mut self, obs: &Observation<'_>) {
+        if self.adding.is_none() {
+            self.adding = Some(Adding { failed_before: obs.pools()[self.c.pool].failed, since: obs.now() });
+        }
+        self.ups += 1;
+    }
+
+    /// The seed's event handlers, which run beside the blocked cycle: `MinimumNodeEnforcement`,
+    /// then `PendingPodsDetected` while an operation is in flight. `true` when one acted.
+    fn handlers(&mut self, obs: &Observation<'_>, busy: bool, out: &mut Vec<Decision>) -> bool {
+        let c = &self.c;
+        let pool = &obs.pools()[c.pool];
+        let (ready, joining) = (pool.ready, pool.provisioning);
+        let now = obs.now();
+        // A pool's size counts the nodes joining: one more than those.
+        if ready + joining < c.min_nodes {
+            out.push(Decision {
+                target: Target::Pool(c.pool),
+                from: ready + joining,
+                to: ready + joining + 1,
+                verdict: Verdict::Apply,
+                reason: format!(
+                    "minimum_node_enforcement: {ready} workers ready and {joining} joining < min nodes ({}); adding a worker whatever the load",
+                    c.min_nodes
+                ),
+            });
+            self.minimum_ups += 1;
+            self.add(obs);
+            return true;
+        }
+        if !busy || !c.pending_fast_path {
+            return false;
+        }
+        let pending = self.pending(obs);
+        if pending < c.pending_pods || ready + joining >= c.max_nodes || Self::cooldown_left(self.last_up, c.scale_up_cooldown_ns, now).is_some() {
+            return false;
+        }
+        out.push(Decision {
+            target: Target::Pool(c.pool),
+            from: ready + joining,
+            to: ready + joining + 1,
+            verdict: Verdict::Apply,
+            reason: format!(
+                "scale_up (pending pods fast path): {pending} pending pods >= {} while an operation is in flight ({ready} ready, {joining} joining); adding a worker",
+                c.pending_pods
+            ),
+        });
+        self.fast_path_ups += 1;
+        self.add(obs);
+        true
     }
 
     fn cooldown_left(last: Option<SimTime>, cooldown: u64, now: SimTime) -> Option<u64> {
@@ -278,7 +393,8 @@ impl Policy for NodePool {
     fn wake(&mut self, obs: &Observation<'_>, out: &mut Vec<Decision>) -> SimTime {
         let now = obs.now();
         let next = now + self.c.check_interval_ns;
-        if self.busy(obs, out) {
+        let busy = self.busy(obs, out);
+        if self.handlers(obs, busy, out) || busy {
             return next;
         }
         let c = &self.c;
@@ -315,9 +431,7 @@ impl Policy for NodePool {
                     verdict: Verdict::Apply,
                     reason: format!("scale_up: {why} ({state}); adding a worker"),
                 });
-                let failed_before = obs.pools()[pool].failed;
-                self.op = Op::Adding { failed_before, since: now };
-                self.ups += 1;
+                self.add(obs);
             }
             return next;
         }
@@ -352,7 +466,7 @@ impl Policy for NodePool {
             verdict: Verdict::Apply,
             reason: format!("scale_down: {why}; draining and removing {} (newest worker, LIFO)", v.name),
         });
-        self.op = Op::Removing { node: v.id, name: v.name };
+        self.removing = Some((v.id, v.name));
         self.downs += 1;
         next
     }
@@ -362,6 +476,8 @@ impl Policy for NodePool {
             ("scale_ups".into(), self.ups as f64),
             ("scale_downs".into(), self.downs as f64),
             ("provision_failures".into(), self.failures as f64),
+            ("fast_path_scale_ups".into(), self.fast_path_ups as f64),
+            ("minimum_node_scale_ups".into(), self.minimum_ups as f64),
         ]
     }
 }

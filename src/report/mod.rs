@@ -808,7 +808,7 @@ mod tests {
     #[test]
     fn scale_events_and_reversals_within_the_configured_window() {
         let slo = Slo { latency_ns: 1_000_000_000, percentile: 99.0, availability: 0.999 };
-        let cfg = ReportConfig { reversal_window_ns: 120_000_000_000, demand_utilization: 0.8 };
+        let cfg = ReportConfig { reversal_window_ns: 120_000_000_000, demand_utilization: 0.8, ..ReportConfig::default() };
         let mut acc = ServiceAcc::new(0, slo, &cfg);
         const M: u64 = 60_000_000_000;
         // up, down 1 min later (reversal), down, up 3 min later (outside 2 min), no-op.

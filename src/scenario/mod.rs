@@ -149,7 +149,7 @@ fn validate_buckets(b: Spanned<Vec<Spanned<f64>>>) -> Result<Vec<f64>, ConfigErr
 }
 
 fn validate_report(raw: raw::RawReport) -> Result<ReportConfig, ConfigError> {
-    let raw::RawReport { reversal_window, demand_utilization } = raw;
+    let raw::RawReport { reversal_window, demand_utilization, price_per_pod_hour } = raw;
     let mut out = ReportConfig::default();
     if let Some(w) = &reversal_window {
         out.reversal_window_ns = w.get_ref().nanos();
@@ -160,6 +160,13 @@ fn validate_report(raw: raw::RawReport) -> Result<ReportConfig, ConfigError> {
             return Err(ConfigError::at(u.span(), format!("`report.demand_utilization` is {v}: expected a share in (0, 1], such as 0.8")));
         }
         out.demand_utilization = v;
+    }
+    if let Some(p) = price_per_pod_hour {
+        let v = *p.get_ref();
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(ConfigError::at(p.span(), format!("`report.price_per_pod_hour` is {v}: expected a non-negative number of dollars, such as 0.05")));
+        }
+        out.price_per_pod_hour = v;
     }
     Ok(out)
 }

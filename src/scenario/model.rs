@@ -32,11 +32,16 @@ pub struct ReportConfig {
     /// The slot utilization at which demand is counted: a service needs
     /// `ceil(offered work per second / (concurrency x demand_utilization))` ready pods.
     pub demand_utilization: f64,
+    /// Dollars per pod-hour, counted when no node pool has a price (seed 003's $0.05).
+    pub price_per_pod_hour: f64,
 }
+
+/// Seed 003's price of a pod-hour.
+pub const SEED_PRICE_PER_POD_HOUR: f64 = 0.05;
 
 impl Default for ReportConfig {
     fn default() -> Self {
-        Self { reversal_window_ns: 300_000_000_000, demand_utilization: 0.8 }
+        Self { reversal_window_ns: 300_000_000_000, demand_utilization: 0.8, price_per_pod_hour: SEED_PRICE_PER_POD_HOUR }
     }
 }
 

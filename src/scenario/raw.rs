@@ -48,6 +48,8 @@ pub struct RawReport {
     pub reversal_window: Option<Spanned<Duration>>,
     #[serde(default)]
     pub demand_utilization: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub price_per_pod_hour: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -430,6 +430,10 @@ fn add_requests(total: &mut Requests, r: &Requests) {
 /// The node pools' share of the cost: node seconds, dollars, and the capacity paid for but
 /// not used or not requested.
 fn pool_costs(sim: &mut Simulation<'_>, pool_cpu_live: &[f64], now: SimTime, cost: &mut Cost) {
+    // Without priced nodes, seed 003's count: pods by the hour.
+    if sim.sc.cluster.implicit || sim.sc.cluster.pools.iter().all(|p| p.price_per_hour == 0.0) {
+        cost.dollars += cost.pod_seconds / 3600.0 * sim.sc.report.price_per_pod_hour;
+    }
     if sim.sc.cluster.implicit {
         return;
     }

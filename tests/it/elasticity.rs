@@ -152,7 +152,7 @@ fn node_pool_with_short_cooldowns_shows_its_node_reversals() {
     let nodes = s.by_controller["nodes"];
     let pods = s.by_controller["pods"];
     assert_eq!((nodes.events, nodes.reversals), (events, revs), "{s:?}");
-    assert!(nodes.reversals >= 10, "{s:?}");
+    assert!(nodes.reversals >= 5, "{s:?}");
     assert_eq!(s.by_pool["k3s-worker"], nodes);
     // The run's figures are the sum of its controllers'.
     assert_eq!((s.events, s.reversals), (pods.events + nodes.events, pods.reversals + nodes.reversals));

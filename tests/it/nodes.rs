@@ -65,7 +65,7 @@ pods.kind = "static"
 fn node_pool_pods_wait_pending_until_a_provisioned_node_arrives() {
     // At 7 s the deployment goes to 4 pods: two fit on the one node, two stay Pending. The
     // check at 10 s adds a worker, ready 60 s later; the pods then start (5 s).
-    let mut sc = scenario(&pool_scenario(1, 1, "", 4.0, "kind = \"node-pool\"\nscale_up_cooldown = \"0s\"\ncpu_scale_down = 5"));
+    let mut sc = scenario(&pool_scenario(1, 1, "", 4.0, "kind = \"node-pool\"\nscale_up_cooldown = \"0s\"\ncpu_scale_down = 5\npending_metric = \"unschedulable\"\npending_fast_path = false\nmin_nodes = 1"));
     sc.policies[0].pods[0] = Arc::new(Cycle { service: 0, period: 7 * S, replicas: vec![4; 200], i: 0 });
     let r = run(&sc, 0);
     assert_conserved(&r);
@@ -85,7 +85,7 @@ fn node_pool_pods_wait_pending_until_a_provisioned_node_arrives() {
 #[test]
 fn node_pool_cooldown_holds_between_scale_ups() {
     // 8 pods need 4 nodes; each scale-up waits for its node (60 s), then 90 s of cooldown.
-    let mut sc = scenario(&pool_scenario(1, 1, "", 4.0, "kind = \"node-pool\"\nscale_up_cooldown = \"90s\"\ncpu_scale_down = 2"));
+    let mut sc = scenario(&pool_scenario(1, 1, "", 4.0, "kind = \"node-pool\"\nscale_up_cooldown = \"90s\"\ncpu_scale_down = 2\npending_metric = \"unschedulable\"\npending_fast_path = false\nmin_nodes = 1"));
     sc.policies[0].pods[0] = Arc::new(Cycle { service: 0, period: 7 * S, replicas: vec![8; 200], i: 0 });
     let r = run(&sc, 0);
     let ups: Vec<_> = applied(&r).into_iter().filter(|d| d.to > d.from).collect();
@@ -106,7 +106,9 @@ fn node_pool_removes_newest_first_keeps_permanent_nodes_and_restarts_drained_pod
     // 3 nodes (the first permanent), 2 pods on workers-0 and workers-1, light load: the pool
     // shrinks newest first: workers-2 (empty), then workers-1 (drained: its pod starts again
     // on workers-0 and pays its startup), never workers-0.
-    let policy = "kind = \"node-pool\"\nmin_nodes = 1\nscale_down_cooldown = \"60s\"";
+    // (Counting starting pods as pending, the drained pod's restart would ask for a node
+    // again: this test holds the drain itself, so it counts unscheduled pods only.)
+    let policy = "kind = \"node-pool\"\nmin_nodes = 1\nscale_down_cooldown = \"60s\"\npending_metric = \"unschedulable\"";
     let sc = scenario(&pool_scenario(3, 1, "", 2.0, policy).replace("startup = \"5s\"", "startup = \"20s\""));
     let r = run(&sc, 0);
     assert_conserved(&r);
@@ -125,7 +127,7 @@ fn node_pool_removes_newest_first_keeps_permanent_nodes_and_restarts_drained_pod
 
 #[test]
 fn node_pool_provisioning_failure_is_logged_rolled_back_and_cooled_down() {
-    let mut sc = scenario(&pool_scenario(1, 1, "provision_failure = 1.0", 4.0, "kind = \"node-pool\"\nscale_up_cooldown = \"30s\""));
+    let mut sc = scenario(&pool_scenario(1, 1, "provision_failure = 1.0", 4.0, "kind = \"node-pool\"\nscale_up_cooldown = \"30s\"\npending_metric = \"unschedulable\"\npending_fast_path = false\nmin_nodes = 1"));
     sc.policies[0].pods[0] = Arc::new(Cycle { service: 0, period: 7 * S, replicas: vec![4; 200], i: 0 });
     let r = run(&sc, 0);
     let failed: Vec<_> = node_rows(&r).into_iter().filter(|d| d.reason.starts_with("scale-up failed")).collect();
@@ -145,6 +147,50 @@ fn node_pool_provisioning_failure_is_logged_rolled_back_and_cooled_down() {
     // the permanent one 600 s, six failed ones 60 s each, the last one from 550 s to the end.
     assert!(r.timeseries.iter().all(|row| row.nodes_ready == 1 && row.pods_ready == 2));
     assert_eq!(r.summary.cost.node_seconds, 600.0 + 6.0 * 60.0 + 50.0);
+}
+
+#[test]
+fn node_pool_counts_starting_pods_as_pending_and_its_fast_path_does_not_wait() {
+    // At 7 s the deployment goes to 8 pods: 2 fit on the one node, 6 stay Pending. The cycle
+    // at 10 s adds a worker; while it joins (60 s), the seed's PendingPodsDetected handler adds
+    // one per check (15 s, 20 s) until the workers ready and joining reach `max_nodes` (the
+    // seed's 6, within the pool's `max` 4: 4).
+    let mut sc = scenario(&pool_scenario(1, 1, "", 4.0, "kind = \"node-pool\"\nmin_nodes = 1\ncpu_scale_down = 2"));
+    sc.policies[0].pods[0] = Arc::new(Cycle { service: 0, period: 7 * S, replicas: vec![8; 200], i: 0 });
+    let r = run(&sc, 0);
+    assert_conserved(&r);
+    let ups: Vec<_> = applied(&r).into_iter().filter(|d| d.to > d.from).collect();
+    let times: Vec<f64> = ups.iter().map(|d| d.time_s).collect();
+    assert_eq!(times, [10.0, 15.0, 20.0], "{ups:?}");
+    assert!(ups[1].reason.starts_with("scale_up (pending pods fast path): 6 pending pods >= 1"), "{}", ups[1].reason);
+    assert_eq!(r.summary.policy_stats["nodes.cluster.fast_path_scale_ups"], 2.0);
+    assert_eq!(at(&r.timeseries, 600.0).nodes_ready, 4);
+
+    // Starting pods are Pending (kube_pod_status_phase): 2 pods go to 3 on a node with room
+    // for 2 more; the new pod is scheduled at once but counts as pending while it starts (20 s).
+    let sc2 = pool_scenario(2, 2, "", 4.0, "kind = \"node-pool\"\nmin_nodes = 1\ncpu_scale_down = 2").replace("startup = \"5s\"", "startup = \"20s\"");
+    let mut phase = scenario(&sc2);
+    phase.policies[0].pods[0] = Arc::new(Cycle { service: 0, period: 7 * S, replicas: vec![3; 200], i: 0 });
+    let r = run(&phase, 0);
+    let up = applied(&r);
+    assert!(!up.is_empty() && up[0].time_s == 10.0 && up[0].reason.contains("1 pending pods"), "{up:?}");
+    // Counting only the unschedulable pods, nothing is pending: no scale-up.
+    let mut unsched = scenario(&sc2.replace("min_nodes = 1", "min_nodes = 1\npending_metric = \"unschedulable\""));
+    unsched.policies[0].pods[0] = Arc::new(Cycle { service: 0, period: 7 * S, replicas: vec![3; 200], i: 0 });
+    let r = run(&unsched, 0);
+    assert!(applied(&r).iter().all(|d| d.to <= d.from), "{:?}", applied(&r));
+}
+
+#[test]
+fn node_pool_enforces_the_seeds_minimum_whatever_the_load() {
+    // One node, light load, the seed's default `min_nodes` (2): the first check adds a worker.
+    let r = run(&scenario(&pool_scenario(1, 1, "", 1.0, "kind = \"node-pool\"")), 0);
+    let up = applied(&r);
+    assert_eq!((up[0].time_s, up[0].from, up[0].to), (5.0, 1, 2), "{up:?}");
+    assert!(up[0].reason.starts_with("minimum_node_enforcement: 1 workers ready and 0 joining < min nodes (2)"), "{}", up[0].reason);
+    assert_eq!(r.summary.policy_stats["nodes.cluster.minimum_node_scale_ups"], 1.0);
+    // Never below 2 afterwards (light load: scale-down is wanted but held at the minimum).
+    assert!(r.timeseries.iter().filter(|row| row.time_s >= 70.0).all(|row| row.nodes_ready == 2));
 }
 
 /// Cluster Autoscaler scenarios.

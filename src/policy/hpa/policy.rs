@@ -96,6 +96,13 @@ impl PolicyFactory for HpaFactory {
     }
 }
 
+impl HpaFactory {
+    /// The HPA alone (no schedule), for a policy that drives its bounds.
+    pub(crate) fn build_hpa(&self) -> Hpa {
+        Hpa { f: Arc::new(self.clone()), ctrl: HpaController::new(&self.spec, self.config.clone()), desired: None }
+    }
+}
+
 /// The HPA policy's instance (also the HPA that `kind = "keda"` creates).
 pub(crate) struct Hpa {
     pub(crate) f: Arc<HpaFactory>,
@@ -671,6 +678,15 @@ pub fn parse(
     p: &mut crate::scenario::params::Params,
     ctx: &crate::policy::PodContext<'_>,
 ) -> Result<Arc<dyn PolicyFactory>, crate::scenario::ConfigError> {
+    Ok(Arc::new(parse_factory(p, ctx)?))
+}
+
+/// [`parse`], keeping the factory's type: for a policy that runs an HPA of its own (seed 003's
+/// `llm-stub` with `acts_on = "hpa"`).
+pub fn parse_factory(
+    p: &mut crate::scenario::params::Params,
+    ctx: &crate::policy::PodContext<'_>,
+) -> Result<HpaFactory, crate::scenario::ConfigError> {
     use crate::scenario::ConfigError;
     let service = ctx.service;
     let sc = ctx.scenario;
@@ -734,5 +750,5 @@ pub fn parse(
         ConfigError::at(at, format!("{what}: {e}"))
     })?;
     let schedule = crate::policy::schedule::parse(p, &services)?;
-    Ok(Arc::new(HpaFactory { service, spec: defaulted, config, sources, schedule, service_name: svc_name, name: hpa_name }))
+    Ok(HpaFactory { service, spec: defaulted, config, sources, schedule, service_name: svc_name, name: hpa_name })
 }
