@@ -335,6 +335,13 @@ impl NodePool {
         self.ups += 1;
     }
 
+    /// Add one worker now (a pool of `size` nodes, joining ones included), recorded as an
+    /// applied decision with `reason`.
+    fn add_worker_now(&mut self, obs: &Observation<'_>, size: u32, reason: String, out: &mut Vec<Decision>) {
+        out.push(Decision { target: Target::Pool(self.c.pool), from: size, to: size + 1, verdict: Verdict::Apply, reason });
+        self.add(obs);
+    }
+
     /// The seed's event handlers, which run beside the blocked cycle: `MinimumNodeEnforcement`,
     /// then `PendingPodsDetected` while an operation is in flight. `true` when one acted.
     fn handlers(&mut self, obs: &Observation<'_>, busy: bool, out: &mut Vec<Decision>) -> bool {
@@ -344,18 +351,12 @@ impl NodePool {
         let now = obs.now();
         // A pool's size counts the nodes joining: one more than those.
         if ready + joining < c.min_nodes {
-            out.push(Decision {
-                target: Target::Pool(c.pool),
-                from: ready + joining,
-                to: ready + joining + 1,
-                verdict: Verdict::Apply,
-                reason: format!(
-                    "minimum_node_enforcement: {ready} workers ready and {joining} joining < min nodes ({}); adding a worker whatever the load",
-                    c.min_nodes
-                ),
-            });
+            let reason = format!(
+                "minimum_node_enforcement: {ready} workers ready and {joining} joining < min nodes ({}); adding a worker whatever the load",
+                c.min_nodes
+            );
             self.minimum_ups += 1;
-            self.add(obs);
+            self.add_worker_now(obs, ready + joining, reason, out);
             return true;
         }
         if !busy || !c.pending_fast_path {
@@ -365,18 +366,12 @@ impl NodePool {
         if pending < c.pending_pods || ready + joining >= c.max_nodes || Self::cooldown_left(self.last_up, c.scale_up_cooldown_ns, now).is_some() {
             return false;
         }
-        out.push(Decision {
-            target: Target::Pool(c.pool),
-            from: ready + joining,
-            to: ready + joining + 1,
-            verdict: Verdict::Apply,
-            reason: format!(
-                "scale_up (pending pods fast path): {pending} pending pods >= {} while an operation is in flight ({ready} ready, {joining} joining); adding a worker",
-                c.pending_pods
-            ),
-        });
+        let reason = format!(
+            "scale_up (pending pods fast path): {pending} pending pods >= {} while an operation is in flight ({ready} ready, {joining} joining); adding a worker",
+            c.pending_pods
+        );
         self.fast_path_ups += 1;
-        self.add(obs);
+        self.add_worker_now(obs, ready + joining, reason, out);
         true
     }
 

@@ -132,6 +132,19 @@ pub struct PolicyBrief {
     pub nodes: String,
 }
 
+/// The calls other services make to the service named `name`: "calls from fastapi (enqueue)".
+fn calls_into<'a>(sc: &'a Scenario, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    sc.services.iter().flat_map(move |caller| {
+        caller.calls.iter().filter(move |c| sc.services[c.service].name == name).map(move |c| {
+            let mode = match c.mode {
+                crate::scenario::CallMode::Enqueue => "enqueue",
+                crate::scenario::CallMode::Sync => "sync",
+            };
+            format!("calls from {} ({mode})", caller.name)
+        })
+    })
+}
+
 fn source_text(s: &Source) -> String {
     match s {
         Source::Pattern { spec, .. } => {
@@ -177,7 +190,14 @@ impl Brief {
                         s.slo.availability
                     ),
                     slo_latency_s: secs(s.slo.latency_ns),
-                    load: s.workload.sources.iter().map(source_text).collect::<Vec<_>>().join(" + "),
+                    load: s
+                        .workload
+                        .sources
+                        .iter()
+                        .map(source_text)
+                        .chain(calls_into(sc, s.name.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(" + "),
                 })
                 .collect(),
             pools: if sc.cluster.implicit {

@@ -16,11 +16,11 @@
 use rand::{Rng as _, SeedableRng};
 
 use super::{Ev, Simulation};
-use crate::cluster::{PodPhase, FREE};
+use crate::cluster::FREE;
 use crate::engine::rng::{self, Rng};
 use crate::engine::SimTime;
 use crate::report::{EndToEnd, Latency, LatencyHist};
-use crate::scenario::{CallMode, CallTimes, Scenario, ServiceKind};
+use crate::scenario::{CallMode, CallTimes, Scenario};
 use crate::service::ReqState;
 
 /// `Req::origin` of a request made by another request (a call).
@@ -384,28 +384,7 @@ impl Simulation<'_> {
         }
         self.client_done(req, r.origin, r.vu, r.arrival);
         // The freed slot takes the next request, as in `on_done`.
-        let p = self.world.pods.get_mut(pod);
-        match self.sc.services[s].kind {
-            ServiceKind::Http { .. } => {
-                if let Some(next) = p.queue.pop_front() {
-                    self.start(pod, next);
-                }
-            }
-            ServiceKind::Queue => {
-                if p.phase == PodPhase::Ready {
-                    if let Some(next) = self.world.services[s].waiting.pop_front() {
-                        self.start(pod, next);
-                    } else {
-                        let gen = p.gen;
-                        self.world.services[s].idle.push_back((pod, gen));
-                    }
-                }
-            }
-        }
-        let p = self.world.pods.get(pod);
-        if p.phase == PodPhase::Terminating && p.in_pod() == 0 {
-            self.pod_gone(pod);
-        }
+        self.slot_freed(s, pod);
     }
 
     /// The end-to-end latency of service `s`'s request trees, when it has calls.

@@ -217,7 +217,14 @@ impl Simulation<'_> {
             }
             _ => rt.acc.on_wasted(r.arrival, now),
         }
-        // The freed slot takes the next request.
+        self.slot_freed(s, pod);
+    }
+
+    /// A slot of `pod` (of service `s`) is free again: it takes the pod's next queued request
+    /// (`http`) or the service's next waiting job (`queue`, else the worker goes idle), and a
+    /// terminating pod with nothing left in it is gone.
+    #[inline]
+    pub(super) fn slot_freed(&mut self, s: usize, pod: u32) {
         let p = self.world.pods.get_mut(pod);
         match self.sc.services[s].kind {
             ServiceKind::Http { .. } => {
