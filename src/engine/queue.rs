@@ -63,6 +63,8 @@ pub struct EventQueue<E> {
     /// that the slab stays as small and as warm as the number of pending events allows).
     payloads: Vec<E>,
     free: Vec<u32>,
+    /// Payloads of events pushed while every handle was taken, by (time, sequence).
+    overflow: std::collections::HashMap<(SimTime, u64), Vec<E>>,
     seq: u64,
 }
 
@@ -74,7 +76,7 @@ impl<E: Copy> Default for EventQueue<E> {
 
 impl<E: Copy> EventQueue<E> {
     pub fn new() -> Self {
-        Self { heap: Vec::with_capacity(1024), payloads: Vec::with_capacity(1024), free: Vec::with_capacity(1024), seq: 0 }
+        Self { heap: Vec::with_capacity(1024), payloads: Vec::with_capacity(1024), free: Vec::with_capacity(1024), overflow: Default::default(), seq: 0 }
     }
 
     #[inline]
@@ -98,11 +100,15 @@ impl<E: Copy> EventQueue<E> {
                 self.payloads[h as usize] = event;
                 u64::from(h)
             }
-            None => {
-                let h = self.payloads.len() as u64;
-                assert!(h <= HANDLE_MASK, "more than {HANDLE_MASK} events pending at once");
+            None if (self.payloads.len() as u64) < HANDLE_MASK => {
                 self.payloads.push(event);
-                h
+                self.payloads.len() as u64 - 1
+            }
+            // Every handle is taken (16.7 million events pending): the payload goes to the
+            // overflow map, found again by its time and sequence.
+            None => {
+                self.overflow.entry((time, seq)).or_default().push(event);
+                HANDLE_MASK
             }
         };
         let entry = Entry { time, tag: (seq << HANDLE_BITS) | handle };
@@ -127,7 +133,8 @@ impl<E: Copy> EventQueue<E> {
     #[inline]
     pub fn take_seq(&mut self) -> u64 {
         let s = self.seq;
-        debug_assert!(s < SEQ_LAST, "event sequence numbers exhausted");
+        // 2^40 - 1 events: days of computing at tens of millions of events per second.
+        assert!(s < SEQ_LAST, "event sequence numbers exhausted");
         self.seq += 1;
         s
     }
@@ -155,8 +162,23 @@ impl<E: Copy> EventQueue<E> {
             }
         };
         let h = top.handle();
+        if h == HANDLE_MASK as usize {
+            return Some((top.time, self.take_overflow(top)));
+        }
         self.free.push(h as u32);
         Some((top.time, self.payloads[h]))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_overflow(&mut self, e: Entry) -> E {
+        let k = (e.time, e.tag >> HANDLE_BITS);
+        let list = self.overflow.get_mut(&k).expect("an overflowed event's payload is kept");
+        let event = list.pop().expect("an overflowed event's payload is kept");
+        if list.is_empty() {
+            self.overflow.remove(&k);
+        }
+        event
     }
 
     /// Fill the root's hole with `last` (the entry taken from the end).
@@ -292,6 +314,27 @@ mod tests {
                 now = got.0;
             }
         }
+    }
+
+    /// Past the handles' capacity, payloads go to the overflow map and come back in order.
+    #[test]
+    fn overflowed_payloads_come_back_in_order() {
+        let mut q = EventQueue::new();
+        q.payloads = vec![0u64; HANDLE_MASK as usize]; // every handle taken
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let mut reference = Vec::new();
+        for id in 0..2_000u64 {
+            let t = rng.gen_range(0..100);
+            q.push(t, id);
+            reference.push((t, id));
+        }
+        q.push_last(50, 9_999);
+        reference.sort();
+        let at = reference.iter().rposition(|&(t, _)| t <= 50).map_or(0, |i| i + 1);
+        reference.insert(at, (50, 9_999));
+        let got: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(got, reference);
+        assert!(q.overflow.is_empty());
     }
 
     /// Handles are reused: the payload slab stays as large as the most events pending at once.
