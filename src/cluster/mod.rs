@@ -17,14 +17,130 @@ pub enum PodPhase {
     Terminating,
 }
 
-/// A request executing in one of a pod's concurrency slots.
-#[derive(Debug, Clone, Copy)]
-pub struct Slot {
-    /// Index in the request slab; `u32::MAX` when free.
-    pub req: u32,
+/// `Slots`'s request of a free slot.
+pub const FREE: u32 = u32::MAX;
+
+/// Pods of up to this many slots keep them inline, in the pod's first cache line.
+const INLINE: usize = 3;
+
+/// A pod's concurrency slots: the request in each (`FREE` when none), and a stack of the free
+/// ones (the last freed is taken first). One buffer holds both, the requests first, then the
+/// stack: inline for small pods, else one allocation, so that a request touches the pod's
+/// first cache line and at most one more.
+#[derive(Debug, Clone, Default)]
+pub struct Slots {
+    n: u32,
+    nfree: u32,
+    inline: [u32; 2 * INLINE],
+    big: Box<[u32]>,
 }
 
-pub const FREE: u32 = u32::MAX;
+impl Slots {
+    /// `n` free slots, taken from the first.
+    pub fn new(n: usize) -> Self {
+        let mut s = Self::default();
+        s.reset(n);
+        s
+    }
+
+    /// Make it `n` free slots again (a pod slot reused), taken from the first.
+    pub fn reset(&mut self, n: usize) {
+        assert!(n <= u16::MAX as usize + 1, "a pod's concurrency fits in 16 bits");
+        self.n = n as u32;
+        self.nfree = n as u32;
+        if n > INLINE && self.big.len() != 2 * n {
+            self.big = vec![0; 2 * n].into_boxed_slice();
+        }
+        let buf = self.buf_mut();
+        let (reqs, stack) = buf.split_at_mut(n);
+        reqs.fill(FREE);
+        for (k, v) in stack[..n].iter_mut().enumerate() {
+            *v = (n - 1 - k) as u32;
+        }
+    }
+
+    #[inline(always)]
+    fn buf(&self) -> &[u32] {
+        if self.n as usize <= INLINE {
+            &self.inline
+        } else {
+            &self.big
+        }
+    }
+
+    #[inline(always)]
+    fn buf_mut(&mut self) -> &mut [u32] {
+        if self.n as usize <= INLINE {
+            &mut self.inline
+        } else {
+            &mut self.big
+        }
+    }
+
+    /// Concurrency: the number of slots.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Free slots.
+    #[inline]
+    pub fn free(&self) -> usize {
+        self.nfree as usize
+    }
+
+    #[inline]
+    pub fn has_free(&self) -> bool {
+        self.nfree > 0
+    }
+
+    /// Put `req` in the last freed slot; `None` when none is free.
+    #[inline]
+    pub fn take(&mut self, req: u32) -> Option<u16> {
+        if self.nfree == 0 {
+            return None;
+        }
+        self.nfree -= 1;
+        let (n, top) = (self.n as usize, self.nfree as usize);
+        let buf = self.buf_mut();
+        let slot = buf[n + top] as usize;
+        buf[slot] = req;
+        Some(slot as u16)
+    }
+
+    /// The request in `slot` (`FREE` when none).
+    #[inline]
+    pub fn req(&self, slot: u16) -> u32 {
+        self.buf()[slot as usize]
+    }
+
+    /// Free `slot`, returning the request it held.
+    #[inline]
+    pub fn release(&mut self, slot: u16) -> u32 {
+        let (n, top) = (self.n as usize, self.nfree as usize);
+        self.nfree += 1;
+        let buf = self.buf_mut();
+        let req = std::mem::replace(&mut buf[slot as usize], FREE);
+        buf[n + top] = u32::from(slot);
+        req
+    }
+
+    /// The request in each slot, in slot order (`FREE` for free ones).
+    pub fn reqs(&self) -> &[u32] {
+        &self.buf()[..self.n as usize]
+    }
+
+    /// Empty every slot without freeing it (the pod is gone: its requests were lost).
+    pub fn clear_reqs(&mut self) {
+        let n = self.n as usize;
+        self.buf_mut()[..n].fill(FREE);
+    }
+}
 
 /// Fields in the order the request path touches them, each pod on its own cache lines: the
 /// first line holds what an arrival and a completion read (liveness, phase, free slots,
@@ -36,9 +152,8 @@ pub struct Pod {
     pub alive: bool,
     pub phase: PodPhase,
     pub service: u16,
-    /// Concurrency slots; `free` lists the indices of free ones.
-    pub free: Vec<u16>,
-    pub slots: Vec<Slot>,
+    /// Concurrency slots.
+    pub slots: Slots,
     // Counters exported to the metrics pipeline.
     /// Responses sent, any status (HTTP `http_requests_total`).
     pub responses: u64,
@@ -70,7 +185,7 @@ const _: () = assert!(std::mem::offset_of!(Pod, queue) + std::mem::size_of::<Fif
 
 impl Pod {
     pub fn busy(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.slots.len() - self.slots.free()
     }
 
     /// Requests in the pod: executing and waiting.
@@ -156,4 +271,45 @@ pub fn deletion_rank(p: &Pod, colocated: u32, now: SimTime) -> DeletionRank {
         std::cmp::Reverse(p.created_at),
         std::cmp::Reverse(p.ordinal),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// `Slots` behaves as the slot array and free stack it replaces, inline or not.
+    #[test]
+    fn slots_behave_as_an_array_and_a_stack() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+        for n in [1usize, 2, 3, 4, 10, 64] {
+            let mut slots = Slots::new(n);
+            let mut reqs = vec![FREE; n];
+            let mut free: Vec<u16> = (0..n as u16).rev().collect();
+            for i in 0..5_000u32 {
+                if rng.gen_bool(0.5) {
+                    let want = free.pop();
+                    if let Some(k) = want {
+                        reqs[k as usize] = i;
+                    }
+                    assert_eq!(slots.take(i), want);
+                } else {
+                    let busy: Vec<u16> = (0..n as u16).filter(|&k| reqs[k as usize] != FREE).collect();
+                    if let Some(&k) = busy.get(rng.gen_range(0..busy.len().max(1))) {
+                        assert_eq!(slots.release(k), std::mem::replace(&mut reqs[k as usize], FREE));
+                        free.push(k);
+                    }
+                }
+                assert_eq!(slots.reqs(), &reqs[..]);
+                assert_eq!(slots.free(), free.len());
+                if rng.gen_bool(0.001) {
+                    let m = [1usize, 3, 5][rng.gen_range(0..3)];
+                    slots.reset(m);
+                    slots.reset(n);
+                    reqs = vec![FREE; n];
+                    free = (0..n as u16).rev().collect();
+                }
+            }
+        }
+    }
 }

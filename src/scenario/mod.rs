@@ -27,8 +27,8 @@ use crate::workload::Workload;
 
 /// Most replicas a deployment may have: beyond this a run would exhaust memory.
 pub const MAX_REPLICAS: u32 = 100_000;
-/// Most concurrency slots a pod may have.
-pub const MAX_CONCURRENCY: u32 = 100_000;
+/// Most concurrency slots a pod may have: a slot's index is 16 bits in the engine's events.
+pub const MAX_CONCURRENCY: u32 = 65_536;
 /// Most requests a queue may hold.
 pub const MAX_QUEUE: u64 = 10_000_000;
 /// Most rows a timeseries may have (services x steps).

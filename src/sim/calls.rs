@@ -16,7 +16,6 @@
 use rand::{Rng as _, SeedableRng};
 
 use super::{Ev, Simulation};
-use crate::cluster::FREE;
 use crate::engine::rng::{self, Rng};
 use crate::engine::SimTime;
 use crate::report::{EndToEnd, Latency, LatencyHist};
@@ -182,7 +181,7 @@ impl Simulation<'_> {
     /// A request's work in its slot is done. True when the calls machinery takes it over (the
     /// request goes on to its calls, or fails); false to complete it as usual.
     pub(super) fn chain_on_done(&mut self, pod: u32, slot: u16) -> bool {
-        let req = self.world.pods.get(pod).slots[slot as usize].req;
+        let req = self.world.pods.get(pod).slots.req(slot);
         let i = req as usize;
         let Some(m) = self.chains.meta.get(i).copied() else { return false };
         if !m.tracked {
@@ -369,8 +368,7 @@ impl Simulation<'_> {
     fn fail_in_slot(&mut self, pod: u32, slot: u16, req: u32) {
         let now = self.now;
         let p = self.world.pods.get_mut(pod);
-        p.slots[slot as usize].req = FREE;
-        p.free.push(slot);
+        p.slots.release(slot);
         p.responses += 1;
         p.errors += 1;
         let s = p.service as usize;

@@ -3,7 +3,7 @@
 //! draining.
 
 use super::{Ev, Simulation};
-use crate::cluster::{deletion_rank, Node, NodeState, Pod, PodPhase, Slot, FREE};
+use crate::cluster::{deletion_rank, Node, NodeState, Pod, PodPhase, Slots, FREE};
 use crate::metrics::Sample;
 use crate::scenario::ServiceKind;
 use crate::service::ReqState;
@@ -29,10 +29,7 @@ impl Simulation<'_> {
             p.bound_at = now;
             p.ready_at = None;
             p.deleted_at = None;
-            p.slots.clear();
-            p.slots.resize(concurrency, Slot { req: FREE });
-            p.free.clear();
-            p.free.extend((0..concurrency as u16).rev());
+            p.slots.reset(concurrency);
             p.queue.clear();
             p.responses = 0;
             p.errors = 0;
@@ -54,8 +51,7 @@ impl Simulation<'_> {
                 deleted_at: None,
                 ready_index: 0,
                 target: 0,
-                slots: vec![Slot { req: FREE }; concurrency],
-                free: (0..concurrency as u16).rev().collect(),
+                slots: Slots::new(concurrency),
                 queue: Default::default(),
                 responses: 0,
                 errors: 0,
@@ -170,7 +166,7 @@ impl Simulation<'_> {
         self.events.push(first, Ev::Scrape { pod, gen });
         match self.sc.services[s].kind {
             ServiceKind::Queue => {
-                let free = self.world.pods.get(pod).free.len();
+                let free = self.world.pods.get(pod).slots.free();
                 for _ in 0..free {
                     if let Some(req) = self.world.services[s].waiting.pop_front() {
                         self.start(pod, req);
@@ -243,11 +239,9 @@ impl Simulation<'_> {
         let p = self.world.pods.get_mut(pod);
         p.cpu_done_ns = (used - idle) * 1e9;
         let s = p.service as usize;
-        let mut held: Vec<u32> = p.slots.iter().map(|sl| sl.req).filter(|&r| r != FREE).collect();
+        let mut held: Vec<u32> = p.slots.reqs().iter().copied().filter(|&r| r != FREE).collect();
         held.extend(p.queue.drain_all());
-        for sl in &mut p.slots {
-            sl.req = FREE;
-        }
+        p.slots.clear_reqs();
         for req in held {
             let r = *self.world.reqs.get(req);
             self.world.services[s].acc.on_lost(r.arrival, r.state == ReqState::Abandoned, now);
@@ -314,9 +308,9 @@ impl Simulation<'_> {
         }
         let now = self.now;
         let mut ns = p.cpu_done_ns;
-        for sl in &p.slots {
-            if sl.req != FREE {
-                let r = self.world.reqs.get(sl.req);
+        for &req in p.slots.reqs() {
+            if req != FREE {
+                let r = self.world.reqs.get(req);
                 if r.work_ns > 0 {
                     ns += r.cpu_ns as f64 * ((now - r.started) as f64 / r.work_ns as f64).min(1.0);
                 }

@@ -303,7 +303,7 @@ fn in_flight_at_end(sim: &Simulation<'_>) -> Vec<u64> {
             for &p in &sim.world.services[s].pods {
                 let pod = sim.world.pods.get(p);
                 ids.extend(pod.queue.iter().copied());
-                ids.extend(pod.slots.iter().map(|sl| sl.req).filter(|&r| r != crate::cluster::FREE));
+                ids.extend(pod.slots.reqs().iter().copied().filter(|&r| r != crate::cluster::FREE));
             }
             ids.iter()
                 .filter(|&&r| {

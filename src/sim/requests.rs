@@ -4,7 +4,7 @@
 use rand::Rng as _;
 
 use super::{Ev, Simulation};
-use crate::cluster::{PodPhase, FREE};
+use crate::cluster::PodPhase;
 use crate::scenario::{Balancer, NoReadyPods, ServiceKind};
 use crate::service::ReqState;
 
@@ -128,7 +128,7 @@ impl Simulation<'_> {
     #[inline]
     pub(super) fn offer(&mut self, s: usize, pod: u32, req: u32) {
         let p = self.world.pods.get_mut(pod);
-        if !p.free.is_empty() {
+        if p.slots.has_free() {
             self.start(pod, req);
         } else if (p.queue.len() as u64) < self.sc.services[s].queue_limit {
             p.queue.push_back(req);
@@ -142,7 +142,7 @@ impl Simulation<'_> {
     fn idle_worker(&mut self, s: usize) -> Option<u32> {
         while let Some((pod, gen)) = self.world.services[s].idle.pop_front() {
             let p = self.world.pods.get(pod);
-            if p.alive && p.gen == gen && p.phase == PodPhase::Ready && !p.free.is_empty() {
+            if p.alive && p.gen == gen && p.phase == PodPhase::Ready && p.slots.has_free() {
                 return Some(pod);
             }
         }
@@ -157,8 +157,7 @@ impl Simulation<'_> {
         r.started = now;
         let done = now + r.work_ns;
         let p = self.world.pods.get_mut(pod);
-        let slot = p.free.pop().expect("start needs a free slot");
-        p.slots[slot as usize].req = req;
+        let slot = p.slots.take(req).expect("start needs a free slot");
         self.events.push(done, Ev::Done { pod, gen: p.gen, slot });
     }
 
@@ -193,9 +192,7 @@ impl Simulation<'_> {
             return;
         }
         let p = self.world.pods.get_mut(pod);
-        let req = p.slots[slot as usize].req;
-        p.slots[slot as usize].req = FREE;
-        p.free.push(slot);
+        let req = p.slots.release(slot);
         let s = p.service as usize;
         let r = *self.world.reqs.get(req);
         p.responses += 1;
