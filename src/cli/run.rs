@@ -152,13 +152,13 @@ pub(crate) fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[
     output::write_reports_streamed(&dir, &reports, &mut streamed).with_context(|| format!("writing the reports to {}", dir.display()))?;
     let mut view = RunView::of(sc, ex.policy_briefs(), seed, &reports);
     // The human reports read the rows back: the figures need every step, the text only the
-    // decisions and the services' order.
+    // notable decisions (a bounded selection), their counts and the services' order.
     for p in &mut view.policies {
-        let (timeseries, decisions, total) = output::rows::read_back(&dir.join(&p.label), plots)
-            .with_context(|| format!("writing the reports to {}", dir.display()))?;
-        p.timeseries = timeseries;
-        p.decisions = decisions;
-        p.decisions_total = Some(total);
+        let back = output::rows::read_back(&dir.join(&p.label), plots).with_context(|| format!("writing the reports to {}", dir.display()))?;
+        p.timeseries = back.timeseries;
+        p.decisions = back.decisions;
+        p.decisions_total = Some(back.total);
+        p.shown_counts = Some(back.counts);
     }
     output::write_brief(&dir, &view.brief).with_context(|| format!("writing the reports to {}", dir.display()))?;
     output::write_human(&dir, &view, plots).with_context(|| format!("writing the reports to {}", dir.display()))?;

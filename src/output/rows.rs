@@ -4,6 +4,7 @@
 //! into the policy's folder once the run has succeeded (whole files or none, as
 //! [`super::write_atomic`] gives the others), and they are removed if it never does.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::render::view::DecisionRec;
+use crate::render::view::{DecisionRec, ShownCounts};
 use crate::report::{DecisionRow, Row, RowSink};
 
 use super::{OutputError, Result, DECISIONS_HEADER, TIMESERIES_HEADER};
@@ -166,11 +167,41 @@ impl Drop for Streamed {
     }
 }
 
-/// A policy's rows read back from its folder for the human reports: the decisions they show
-/// ([`DecisionRec::shown`]) and how many there were in all, and the timeseries whole
-/// (`all_steps`, for the figures) or only its first step (enough for the reports' text, which
-/// needs the services' order).
-pub fn read_back(pdir: &Path, all_steps: bool) -> Result<(Vec<Row>, Vec<DecisionRec>, usize)> {
+/// A policy's rows read back from its folder for the human reports.
+#[derive(Debug, Default)]
+pub struct ReadBack {
+    /// The timeseries whole (for the figures) or only its first step (enough for the
+    /// reports' text, which needs the services' order).
+    pub timeseries: Vec<Row>,
+    /// A bounded selection of the decisions, in file order: the ones the reports list (the
+    /// largest scale-ups and -downs, the first blocked decisions and fallbacks) and, for the
+    /// figures, every applied change of a service's pods (the timelines' markers; their
+    /// reasons left out).
+    pub decisions: Vec<DecisionRec>,
+    /// How many decisions there were in all.
+    pub total: usize,
+    /// How many of each kind the reports count.
+    pub counts: ShownCounts,
+}
+
+/// Keep the `keep` largest changes (`size`), the earliest first among equals (the order
+/// [`crate::render::markdown::notable`] lists them in), as decisions stream past.
+fn keep_top(top: &mut Vec<(u32, f64, usize, DecisionRec)>, keep: usize, size: u32, idx: usize, d: &DecisionRec) {
+    // Before the new entry: larger changes, then earlier ones (or earlier in the file).
+    let pos = top.partition_point(|e| e.0.cmp(&size).reverse().then(e.1.total_cmp(&d.time_s)).then(e.2.cmp(&idx)).is_lt());
+    if pos < keep {
+        top.insert(pos, (size, d.time_s, idx, d.clone()));
+        top.truncate(keep);
+    }
+}
+
+/// Read back a policy's rows from its folder for the human reports, in memory that does not
+/// grow with the run's length unless `all_steps` (the figures need every step, and every
+/// applied change of pods for their markers). The selection gives the reports exactly what
+/// all the decisions would ([`crate::render::markdown::notable`] takes its counts from
+/// [`ReadBack::counts`]).
+pub fn read_back(pdir: &Path, all_steps: bool) -> Result<ReadBack> {
+    use crate::render::markdown::{NOTABLE_BLOCKED, NOTABLE_DOWNS, NOTABLE_FALLBACKS, NOTABLE_UPS};
     let path = pdir.join("timeseries.csv");
     let mut r = csv::Reader::from_path(&path).map_err(|err| OutputError::Read { path: path.clone(), err })?;
     let mut timeseries: Vec<Row> = Vec::new();
@@ -183,16 +214,47 @@ pub fn read_back(pdir: &Path, all_steps: bool) -> Result<(Vec<Row>, Vec<Decision
     }
     let path = pdir.join("decisions.csv");
     let mut r = csv::Reader::from_path(&path).map_err(|err| OutputError::Read { path: path.clone(), err })?;
-    let mut decisions = Vec::new();
+    let mut counts = ShownCounts::default();
+    let (mut ups, mut downs) = (Vec::new(), Vec::new());
+    // Kept whole (listed by the reports), or as markers only: by position in the file.
+    let mut kept: BTreeMap<usize, DecisionRec> = BTreeMap::new();
+    let mut markers: BTreeMap<usize, DecisionRec> = BTreeMap::new();
     let mut total = 0;
     for row in r.deserialize() {
         let d: DecisionRec = row.map_err(|err| OutputError::Read { path: path.clone(), err })?;
+        let idx = total;
         total += 1;
-        if d.shown() {
-            decisions.push(d);
+        if d.verdict == "apply" && d.from != d.to {
+            counts.applied += 1;
+            if d.to > d.from {
+                keep_top(&mut ups, NOTABLE_UPS, d.to - d.from, idx, &d);
+            } else {
+                keep_top(&mut downs, NOTABLE_DOWNS, d.from - d.to, idx, &d);
+            }
+            if all_steps && d.controller == "pods" {
+                markers.insert(idx, DecisionRec { reason: String::new(), ..d.clone() });
+            }
+        }
+        if d.verdict == "blocked" {
+            counts.blocked += 1;
+            if counts.blocked <= NOTABLE_BLOCKED {
+                kept.insert(idx, d.clone());
+            }
+        }
+        if d.reason.to_lowercase().contains("fallback") {
+            counts.fallbacks += 1;
+            if counts.fallbacks <= NOTABLE_FALLBACKS {
+                kept.insert(idx, d.clone());
+            }
         }
     }
-    Ok((timeseries, decisions, total))
+    for (_, _, idx, d) in ups.into_iter().chain(downs) {
+        kept.insert(idx, d);
+    }
+    for (idx, m) in markers {
+        kept.entry(idx).or_insert(m);
+    }
+    Ok(ReadBack { timeseries, decisions: kept.into_values().collect(), total, counts })
 }
 
 #[cfg(test)]
@@ -229,9 +291,9 @@ mod tests {
         let left: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, vec![std::ffi::OsString::from("p")]);
         // Read back for the reports: the first step only, and the decisions they show.
-        let (ts, shown, total) = read_back(&d.path().join("p"), false).unwrap();
-        assert_eq!(ts.iter().map(|r| r.service.as_str()).collect::<Vec<_>>(), ["api", "db"]);
-        assert_eq!((shown.len(), total), (2, 2));
+        let back = read_back(&d.path().join("p"), false).unwrap();
+        assert_eq!(back.timeseries.iter().map(|r| r.service.as_str()).collect::<Vec<_>>(), ["api", "db"]);
+        assert_eq!((back.decisions.len(), back.total, back.counts.applied), (2, 2, 2));
     }
 
     #[test]
@@ -250,5 +312,56 @@ mod tests {
         drop(sink);
         drop(streamed);
         assert_eq!(fs::read_dir(e.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_selection_read_back_gives_the_reports_what_all_decisions_give() {
+        use crate::render::markdown::policy_notes;
+        use crate::render::view::PolicyRun;
+        // Ties in size and time, long runs of holds, blocked decisions and fallbacks, two
+        // controllers: more of each than the reports list.
+        let mut all = Vec::new();
+        for k in 0..400u32 {
+            let t = f64::from(k / 3) * 15.0;
+            let (from, to, verdict, reason, controller) = match k % 9 {
+                0 => (2, 2 + k % 7, "apply", "cpu high".to_string(), "pods"),
+                1 => (9, 9 - k % 5, "apply", "cpu low".to_string(), "pods"),
+                2 => (3, 3, "apply", String::new(), "pods"),
+                3 => (3, 5, "blocked", format!("budget {k}"), "pods"),
+                4 => (4, 6, "apply", format!("Fallback to the HPA {k}"), "pods"),
+                5 => (1, 2, "apply", "a node".to_string(), "nodes"),
+                _ => (3, 3, "hold", "within tolerance".to_string(), "pods"),
+            };
+            all.push(DecisionRec { time_s: t, controller: controller.into(), kind: "hpa".into(), target: "api".into(), from, to, verdict: verdict.into(), reason });
+        }
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("timeseries.csv"), super::super::csv_bytes(&[row(60.0, "api"), row(120.0, "api")], TIMESERIES_HEADER).unwrap()).unwrap();
+        fs::write(d.path().join("decisions.csv"), super::super::csv_bytes(&all, DECISIONS_HEADER).unwrap()).unwrap();
+        let run = |decisions: Vec<DecisionRec>, total: Option<usize>, counts: Option<ShownCounts>| PolicyRun {
+            label: "p".into(),
+            summary: Default::default(),
+            timeseries: Vec::new(),
+            decisions,
+            latency_cdf: Vec::new(),
+            decisions_total: total,
+            shown_counts: counts,
+        };
+        let whole = policy_notes(&run(all.clone(), None, None));
+        for figures in [false, true] {
+            let back = read_back(d.path(), figures).unwrap();
+            assert_eq!(back.total, all.len());
+            assert_eq!(back.timeseries.len(), if figures { 2 } else { 1 });
+            let markers = |ds: &[DecisionRec]| -> Vec<(u64, u32, u32)> {
+                ds.iter().filter(|d| d.controller == "pods" && d.verdict == "apply" && d.from != d.to).map(|d| (d.time_s.to_bits(), d.from, d.to)).collect()
+            };
+            if figures {
+                assert_eq!(markers(&back.decisions), markers(&all));
+            } else {
+                assert!(back.decisions.len() <= 16, "{} decisions kept", back.decisions.len());
+            }
+            let notes = policy_notes(&run(back.decisions, Some(back.total), Some(back.counts)));
+            assert_eq!(notes.lines, whole.lines);
+            assert_eq!(notes.lists, whole.lists);
+        }
     }
 }

@@ -147,8 +147,16 @@ pub struct Notable {
     pub total: usize,
 }
 
+/// How many of each kind of notable decision the reports list: the largest scale-ups, the
+/// largest scale-downs, the first blocked decisions, the first fallbacks.
+pub const NOTABLE_UPS: usize = 5;
+pub const NOTABLE_DOWNS: usize = 3;
+pub const NOTABLE_BLOCKED: usize = 5;
+pub const NOTABLE_FALLBACKS: usize = 3;
+
 /// The largest applied scale-ups and -downs, the blocked decisions and those whose reason
-/// speaks of a fallback (for policies that have one, such as an LLM's).
+/// speaks of a fallback (for policies that have one, such as an LLM's). The counts come from
+/// [`PolicyRun::shown_counts`] when `decisions` is a selection.
 pub fn notable(p: &PolicyRun) -> Notable {
     let applied: Vec<&DecisionRec> = p.decisions.iter().filter(|d| d.verdict == "apply" && d.from != d.to).collect();
     let mut ups: Vec<&DecisionRec> = applied.iter().copied().filter(|d| d.to > d.from).collect();
@@ -158,13 +166,13 @@ pub fn notable(p: &PolicyRun) -> Notable {
     let blocked: Vec<&DecisionRec> = p.decisions.iter().filter(|d| d.verdict == "blocked").collect();
     let fallbacks: Vec<&DecisionRec> = p.decisions.iter().filter(|d| d.reason.to_lowercase().contains("fallback")).collect();
     Notable {
-        scale_ups: ups.into_iter().take(5).cloned().collect(),
-        scale_downs: downs.into_iter().take(3).cloned().collect(),
-        blocked: blocked.len(),
-        blocked_first: blocked.into_iter().take(5).cloned().collect(),
-        fallbacks: fallbacks.len(),
-        fallback_first: fallbacks.into_iter().take(3).cloned().collect(),
-        applied: applied.len(),
+        scale_ups: ups.into_iter().take(NOTABLE_UPS).cloned().collect(),
+        scale_downs: downs.into_iter().take(NOTABLE_DOWNS).cloned().collect(),
+        blocked: p.shown_counts.map_or(blocked.len(), |c| c.blocked),
+        blocked_first: blocked.into_iter().take(NOTABLE_BLOCKED).cloned().collect(),
+        fallbacks: p.shown_counts.map_or(fallbacks.len(), |c| c.fallbacks),
+        fallback_first: fallbacks.into_iter().take(NOTABLE_FALLBACKS).cloned().collect(),
+        applied: p.shown_counts.map_or(applied.len(), |c| c.applied),
         total: p.decisions_made(),
     }
 }

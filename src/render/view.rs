@@ -61,6 +61,21 @@ pub struct PolicyRun {
     /// (applied changes, blocked ones, fallbacks: see [`DecisionRec::shown`]); `None` when it
     /// holds them all.
     pub decisions_total: Option<usize>,
+    /// How many applied changes, blocked decisions and fallbacks the run made, when
+    /// `decisions` holds only a bounded selection of them (the notable ones the reports list,
+    /// and the applied changes a timeline marks: see [`crate::output::rows::read_back`]);
+    /// `None` when `decisions` holds them all.
+    pub shown_counts: Option<ShownCounts>,
+}
+
+/// How many of a run's decisions fall in each kind the reports count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShownCounts {
+    /// Applied changes (`apply` with `from != to`).
+    pub applied: usize,
+    pub blocked: usize,
+    /// Decisions whose reason speaks of a fallback.
+    pub fallbacks: usize,
 }
 
 impl PolicyRun {
@@ -72,6 +87,7 @@ impl PolicyRun {
             decisions: r.decisions.iter().map(DecisionRec::from).collect(),
             latency_cdf: r.latency_cdf.clone(),
             decisions_total: None,
+            shown_counts: None,
         }
     }
 
