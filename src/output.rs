@@ -419,6 +419,11 @@ pub fn summary_table(summaries: &[&Summary]) -> String {
             summaries.iter().map(|s| format!("{} {}", s.policy, s.requests.interrupted_iterations.unwrap_or(0))).collect();
         out.push_str(&format!("k6 interrupted iterations (graceful stop or ramp-down ran out): {}\n", each.join(", ")));
     }
+    let labelled: Vec<(&str, &Summary)> = summaries.iter().map(|s| (s.policy.as_str(), *s)).collect();
+    for line in crate::render::markdown::end_to_end_lines(&labelled) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out.push_str("(* best of the column; SLO: met when every service's attainment reaches its percentile and its availability its target; scale, rev: scale events and reversals of Deployments and node groups; under: share of time with fewer ready pods than the load needs)\n");
     out
 }

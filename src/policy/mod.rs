@@ -20,6 +20,7 @@ pub mod hpa;
 pub mod keda;
 pub mod predictive;
 pub mod schedule;
+pub mod schedule_gen;
 pub mod external;
 pub mod llm;
 pub mod node_pool;

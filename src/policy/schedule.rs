@@ -5,7 +5,8 @@
 //! policy records, per hour of the day (or of the week), the peak of a metric it reads through
 //! the pipeline, and from then on holds `ceil(peak / per_replica)` replicas at least in that
 //! hour. Either way the schedule is exported as Kubernetes CronJob YAML (`cronjobs.yaml` in the
-//! policy's report folder).
+//! policy's report folder). With `learn.method = "seed-003"` the learned schedule is seed 003's
+//! generator's instead (`schedule_gen`): hourly averages, peak hours, pre-scaling.
 //!
 //! Simulated time 0 is `start` on the wall clock (default Monday 00:00 UTC); `speedup` maps
 //! simulated time onto the wall clock for sped-up traces (a trace replayed with `speedup = 24`
@@ -38,6 +39,13 @@ impl Clock {
         let h = (s / HOUR_S).floor() as u64;
         (((h / 24) % 7) as usize, (h % 24) as usize)
     }
+
+    /// (day of week, 0 = Monday; minute of the day) at simulated `now`.
+    pub fn wall_minute(&self, now: SimTime) -> (usize, u32) {
+        let s = self.start_s + now as f64 / 1e9 * self.speedup;
+        let m = (s / 60.0).floor() as u64;
+        (((m / 1440) % 7) as usize, (m % 1440) as u32)
+    }
 }
 
 /// One rule: on `days`, from `from_hour` to `to_hour` (exclusive), at least `min_replicas`.
@@ -58,6 +66,17 @@ pub struct Learn {
     pub for_s: f64,
     /// Per hour of the week (else per hour of the day).
     pub by_weekday: bool,
+    /// Seed 003's generator instead of the peaks (`method = "seed-003"`).
+    pub generator: Option<Generator>,
+}
+
+/// Seed 003's generator's settings: the minimum in a peak and outside it, and whether weekdays
+/// and weekends get schedules of their own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generator {
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    pub weekly: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -74,11 +93,14 @@ pub struct ScheduleRt {
     /// Peak per slot while learning (168 slots: day x 24 + hour).
     peaks: Vec<Option<f64>>,
     learned: Option<Vec<Option<i32>>>,
+    /// Seed 003's generator: sums and counts per hour, `[weekday, weekend]` (or one for all days).
+    sums: [[(f64, u64); 24]; 2],
+    generated: Option<super::schedule_gen::Generated>,
 }
 
 impl ScheduleRt {
     pub fn new(s: Schedule) -> Self {
-        ScheduleRt { s, peaks: vec![None; 168], learned: None }
+        ScheduleRt { s, peaks: vec![None; 168], learned: None, sums: [[(0.0, 0); 24]; 2], generated: None }
     }
 
     fn slot(&self, day: usize, hour: usize) -> usize {
@@ -93,11 +115,25 @@ impl ScheduleRt {
     /// Read the metric while learning; close the learning once its period is over.
     pub fn observe(&mut self, obs: &Observation<'_>) {
         let Some(l) = &self.s.learn else { return };
-        if self.learned.is_some() {
+        if self.learned.is_some() || self.generated.is_some() {
             return;
         }
         let now = obs.now();
         let wall_elapsed = now as f64 / 1e9 * self.s.clock.speedup;
+        if let Some(g) = &l.generator {
+            use super::schedule_gen::{day_schedule, hourly_averages, Generated};
+            if wall_elapsed >= l.for_s {
+                let kinds = if g.weekly { 2 } else { 1 };
+                let days = self.sums[..kinds].iter().map(|s| day_schedule(hourly_averages(s), g.min_replicas, g.max_replicas)).collect();
+                self.generated = Some(Generated { days });
+            } else if let Ok(Some(v)) = obs.promql(&l.metric).and_then(|r| l.metric.reduce(&r)) {
+                let (d, h) = self.s.clock.wall(now);
+                let k = usize::from(g.weekly && d >= 5);
+                self.sums[k][h].0 += v;
+                self.sums[k][h].1 += 1;
+            }
+            return;
+        }
         if wall_elapsed >= l.for_s {
             let per = l.per_replica;
             self.learned = Some(self.peaks.iter().map(|p| p.map(|v| (v / per - 1e-9).ceil().max(0.0) as i32)).collect());
@@ -113,6 +149,10 @@ impl ScheduleRt {
 
     /// The scheduled minimum at `now` (`None`: the autoscaler's own minimum).
     pub fn min_at(&self, now: SimTime) -> Option<i32> {
+        if self.s.learn.as_ref().is_some_and(|l| l.generator.is_some()) {
+            let (d, m) = self.s.clock.wall_minute(now);
+            return self.generated.as_ref().and_then(|g| g.min_at(d, m));
+        }
         let (d, h) = self.s.clock.wall(now);
         if let Some(l) = &self.learned {
             return l[self.slot(d, h)];
@@ -149,6 +189,12 @@ impl ScheduleRt {
     /// patches it (`kind` is `hpa` or `scaledobject`, `field` the spec field). `base` is the
     /// minimum outside the schedule.
     pub fn cronjobs(&self, kind: &str, name: &str, field: &str, base: i32) -> String {
+        if self.s.learn.as_ref().is_some_and(|l| l.generator.is_some()) {
+            return match &self.generated {
+                Some(g) => g.cronjobs(kind, name, field, base),
+                None => format!("# autosim: seed 003's schedule for {kind} {name} was still learning when the run ended: no CronJob.\n"),
+            };
+        }
         let entries = self.effective();
         let at = |d: usize, h: usize| {
             entries.iter().rev().find(|e| e.days[d] && (e.from_hour..e.to_hour).contains(&h)).map_or(base, |e| e.min_replicas)
@@ -216,11 +262,18 @@ struct RawEntry {
 #[serde(deny_unknown_fields)]
 struct RawLearn {
     metric: String,
-    per_replica: f64,
+    #[serde(default)]
+    per_replica: Option<f64>,
     #[serde(rename = "for")]
     for_: crate::units::Duration,
     #[serde(default)]
     by: Option<String>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    min_replicas: Option<i32>,
+    #[serde(default)]
+    max_replicas: Option<i32>,
 }
 
 fn parse_days(s: &str) -> Result<[bool; 7], String> {
@@ -311,18 +364,45 @@ pub fn parse(p: &mut Params, services: &[String]) -> Result<Option<Schedule>, Co
                 return Err(err("give `entries` or `learn`, not both".into()));
             }
             let metric = Expr::parse(&l.metric, services).map_err(|e| err(format!("learn.metric: {e}")))?;
-            if !(l.per_replica.is_finite() && l.per_replica > 0.0) {
-                return Err(err(format!("learn.per_replica = {}: expected a positive number", l.per_replica)));
-            }
-            let by_weekday = match l.by.as_deref() {
-                None | Some("hour") => false,
-                Some("weekday_hour") => true,
-                Some(o) => return Err(err(format!("learn.by = {o:?}: expected \"hour\" (of the day) or \"weekday_hour\" (of the week)"))),
-            };
             if l.for_.0 == 0 {
                 return Err(err("learn.for must be more than 0".into()));
             }
-            Some(Learn { metric, per_replica: l.per_replica, for_s: l.for_.0 as f64 / 1e9, by_weekday })
+            let for_s = l.for_.0 as f64 / 1e9;
+            match l.method.as_deref() {
+                None | Some("peak") => {
+                    if l.min_replicas.is_some() || l.max_replicas.is_some() {
+                        return Err(err("learn.min_replicas and learn.max_replicas go with `method = \"seed-003\"`".into()));
+                    }
+                    let Some(per_replica) = l.per_replica else {
+                        return Err(err("learn: expected `per_replica` (the value one replica handles)".into()));
+                    };
+                    if !(per_replica.is_finite() && per_replica > 0.0) {
+                        return Err(err(format!("learn.per_replica = {per_replica}: expected a positive number")));
+                    }
+                    let by_weekday = match l.by.as_deref() {
+                        None | Some("hour") => false,
+                        Some("weekday_hour") => true,
+                        Some(o) => return Err(err(format!("learn.by = {o:?}: expected \"hour\" (of the day) or \"weekday_hour\" (of the week)"))),
+                    };
+                    Some(Learn { metric, per_replica, for_s, by_weekday, generator: None })
+                }
+                Some("seed-003") => {
+                    if l.per_replica.is_some() {
+                        return Err(err("learn.per_replica goes with `method = \"peak\"`: seed 003's generator schedules `min_replicas` and `max_replicas`".into()));
+                    }
+                    let weekly = match l.by.as_deref() {
+                        None | Some("weekday_weekend") => true,
+                        Some("hour") => false,
+                        Some(o) => return Err(err(format!("learn.by = {o:?}: with `method = \"seed-003\"` expected \"weekday_weekend\" (a weekday and a weekend schedule) or \"hour\" (one for every day)"))),
+                    };
+                    let (min_replicas, max_replicas) = (l.min_replicas.unwrap_or(3), l.max_replicas.unwrap_or(10));
+                    if min_replicas < 0 || max_replicas < min_replicas {
+                        return Err(err(format!("learn.min_replicas = {min_replicas}, max_replicas = {max_replicas}: expected 0 <= min_replicas <= max_replicas")));
+                    }
+                    Some(Learn { metric, per_replica: 0.0, for_s, by_weekday: false, generator: Some(Generator { min_replicas, max_replicas, weekly }) })
+                }
+                Some(o) => return Err(err(format!("learn.method = {o:?}: expected \"peak\" (the peak per slot, default) or \"seed-003\" (seed 003's generator)"))),
+            }
         }
     };
     if entries.is_empty() && learn.is_none() {

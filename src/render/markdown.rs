@@ -95,6 +95,29 @@ pub fn columns(view: &RunView) -> Vec<Column> {
     c
 }
 
+/// The end-to-end latency of every service with calls (`services.<name>.end_to_end` of
+/// summary.json), a line per policy and service: its own requests from arrival until every call
+/// they made is done. None when no service makes calls.
+pub fn end_to_end_lines(summaries: &[(&str, &crate::report::Summary)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (label, s) in summaries {
+        for (name, svc) in &s.services {
+            let Some(e) = &svc.end_to_end else { continue };
+            out.push(format!(
+                "{label}: end-to-end latency of {name} (until every call is done): p50 {}, p99 {}, p99.9 {}, max {}; {} completed, {} failed, {} in flight at the end",
+                fmt_secs(e.latency_s.p50),
+                fmt_secs(e.latency_s.p99),
+                fmt_secs(e.latency_s.p999),
+                fmt_secs(e.latency_s.max),
+                e.completed,
+                e.failed,
+                e.in_flight_at_end
+            ));
+        }
+    }
+    out
+}
+
 /// The elasticity block in a sentence (report.md and report.html).
 pub fn elasticity_line(e: &crate::report::Elasticity) -> String {
     format!(
@@ -316,6 +339,9 @@ pub fn render(view: &RunView, figures: &[String]) -> String {
     );
     let labelled: Vec<(&str, &crate::report::Summary)> = view.policies.iter().map(|p| (p.label.as_str(), &p.summary)).collect();
     for line in crate::report::slo_lines(&labelled) {
+        let _ = writeln!(o, "- {}", md_escape(&line));
+    }
+    for line in end_to_end_lines(&labelled) {
         let _ = writeln!(o, "- {}", md_escape(&line));
     }
     o.push('\n');

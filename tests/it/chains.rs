@@ -218,3 +218,30 @@ fn bad_calls_exit_2_with_their_place() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// The entry service's end-to-end latency reaches the terminal table and report.md, with the
+/// figures of summary.json; a scenario without calls prints none.
+#[test]
+fn end_to_end_latency_is_in_the_terminal_table_and_report_md() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let file = crate::common::root().join("scenarios/seed-001-load-100.toml");
+    let (code, stdout, stderr) = crate::common::autosim([std::ffi::OsStr::new("run"), file.as_os_str(), std::ffi::OsStr::new("--out"), out.as_os_str()]);
+    assert_eq!(code, 0, "{stderr}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("seed-hpas/summary.json")).unwrap()).unwrap();
+    let e = &summary["services"]["fastapi"]["end_to_end"];
+    let completed = e["completed"].as_u64().unwrap();
+    assert!(completed > 0, "{e}");
+    let want = "seed-hpas: end-to-end latency of fastapi (until every call is done): p50 ";
+    let tail = format!("; {completed} completed, {} failed, {} in flight at the end", e["failed"], e["in_flight_at_end"]);
+    for text in [&stdout, &md] {
+        let line = text.lines().find(|l| l.contains(want)).unwrap_or_else(|| panic!("no end-to-end line in:\n{text}"));
+        assert!(line.ends_with(&tail), "{line}");
+    }
+    let quick = crate::common::root().join("scenarios/quickstart.toml");
+    let out2 = tmp.path().join("quick");
+    let (code, stdout, _) = crate::common::autosim([std::ffi::OsStr::new("run"), quick.as_os_str(), std::ffi::OsStr::new("--out"), out2.as_os_str()]);
+    assert_eq!(code, 0);
+    assert!(!stdout.contains("end-to-end") && !std::fs::read_to_string(out2.join("report.md")).unwrap().contains("end-to-end"));
+}

@@ -126,3 +126,53 @@ fn bad_schedules_are_refused() {
     let e = bad("{ entries = [ { hours = \"1\", min_replica = 3 } ] }");
     assert!(e.contains("min_replica"), "{e}");
 }
+
+/// Seed 003's generator (`learn.method = "seed-003"`), on a day whose only peak is 10:00 to
+/// 12:00: 2 requests per second, 40 in the peak. The hourly averages are about 2, and about 37
+/// and 40 in the peak hours (the rate's 30 s window lags the jump): the average is about 5, so
+/// hours 10 and 11 are above 1.5 x the average and no other hour is. Pre-scaled from 09:30 to 6
+/// replicas, back to 1 at 12:00, on weekdays; Monday (the first simulated day) teaches it.
+#[test]
+fn seed_003s_generator_pre_scales_half_an_hour_before_each_peak() {
+    let p = r#"kind = "hpa"
+min_replicas = 1
+max_replicas = 10
+metrics = [ { type = "Pods", pods = { metric = { name = "http_requests_per_second" }, target = { type = "AverageValue", average_value = "1000" } } } ]
+schedule = { start = "mon 00:00", speedup = 6, learn = { metric = "sum(rate(ingress_requests_total[30s]))", for = "1d", method = "seed-003", min_replicas = 1, max_replicas = 6 } }"#;
+    // A wall-clock hour is 10 simulated minutes: the peak is 100 to 120 minutes in.
+    let sc = service(p)
+        .replace("duration = \"3h\"", "duration = \"8h\"")
+        .replace("{ kind = \"constant\", rate = 2 }", "{ kind = \"spike\", base = 2, peak = 40, at = \"100m\", rise = \"1s\", hold = \"20m\", fall = \"1s\" }");
+    let r = run(&scenario(&sc), 0);
+    // Monday: no schedule yet; the Tuesday has no peak of its own, only the scheduled minimum.
+    let tue = 240.0 * 60.0;
+    assert_eq!(at(&r, tue + 90.0 * 60.0), 1, "Tuesday 09:00");
+    assert_eq!(at(&r, tue + 97.0 * 60.0), 6, "Tuesday 09:42");
+    assert_eq!(at(&r, tue + 119.0 * 60.0), 6, "Tuesday 11:54");
+    let (name, yaml) = &r.files[0];
+    assert_eq!(name, "cronjobs-api.yaml");
+    assert!(yaml.contains("# weekday: average") && yaml.contains("peak hours 10:00, 11:00\n"), "{yaml}");
+    assert!(yaml.contains("# weekend: average no data; peak hours none"), "{yaml}");
+    assert!(yaml.contains("schedule: \"30 9 * * 1-5\"") && yaml.contains("schedule: \"0 12 * * 1-5\""), "{yaml}");
+    assert!(yaml.contains("\\\"minReplicas\\\":6") && yaml.contains("\\\"minReplicas\\\":1"), "{yaml}");
+    assert_eq!(yaml.matches("kind: CronJob").count(), 2, "{yaml}");
+}
+
+#[test]
+fn seed_003s_generator_is_checked_where_it_is_given() {
+    for (learn, want) in [
+        ("method = \"seed-003\", per_replica = 20", "per_replica goes with"),
+        ("method = \"seed-003\", min_replicas = 5, max_replicas = 2", "min_replicas <= max_replicas"),
+        ("method = \"seed-003\", by = \"weekday_hour\"", "weekday_weekend"),
+        ("method = \"oracle\"", "learn.method"),
+        ("min_replicas = 2, per_replica = 20", "max_replicas go with `method"),
+    ] {
+        let p = format!(
+            "kind = \"hpa\"\nmin_replicas = 1\nmax_replicas = 10\nmetrics = [ {{ type = \"Pods\", pods = {{ metric = {{ name = \"http_requests_per_second\" }}, target = {{ type = \"AverageValue\", average_value = \"1000\" }} }} }} ]\nschedule = {{ learn = {{ metric = \"sum(rate(ingress_requests_total[30s]))\", for = \"1d\", {learn} }} }}"
+        );
+        let toml = service(&p);
+        let e = autosim::parse(&toml, std::path::Path::new(".")).map(|_| ()).unwrap_err();
+        let e = autosim::scenario::ScenarioError::locate(std::path::Path::new("s.toml"), &toml, e).to_string();
+        assert!(e.contains(want), "{learn}: {e}");
+    }
+}
