@@ -281,14 +281,20 @@ impl Dist {
     }
 
     /// One draw in nanoseconds, rounded (saturating at `u64::MAX`).
-    #[inline]
+    #[inline(always)]
     pub fn sample_ns<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
         let s = match *self {
             // The commonest service time, drawn in line (the same arithmetic as `sample`).
             Dist::Exponential { mean } => mean * <Exp1 as rand_distr::Distribution<f64>>::sample(&Exp1, rng),
-            _ => self.sample(rng),
+            _ => self.sample_out_of_line(rng),
         };
         round_ns(s * 1e9)
+    }
+
+    /// [`Dist::sample`] kept out of line, so that `sample_ns` stays small enough to inline.
+    #[inline(never)]
+    fn sample_out_of_line<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        self.sample(rng)
     }
 
     /// The analytic mean of what [`Dist::sample`] draws (for `Normal`, of the normal truncated at

@@ -93,7 +93,7 @@ impl<E: Copy> EventQueue<E> {
         self.push_tagged(time, SEQ_LAST, event);
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_tagged(&mut self, time: SimTime, seq: u64, event: E) {
         let handle = match self.free.pop() {
             Some(h) => {

@@ -101,7 +101,27 @@ impl Binned {
     }
 
     /// The next arrival strictly before `end`, if any.
+    #[inline]
     pub fn next(&mut self, rng: &mut Rng, end: SimTime) -> Option<SimTime> {
+        // The common case in line: a Poisson gap within the current bin, whose rate is known.
+        if self.within == WithinBin::Poisson && self.pending.is_empty() && self.rate_bin == self.bin && self.bin_rate > 0.0 && self.t < end {
+            let r = self.bin_rate;
+            let gap: f64 = Exp1.sample(rng);
+            let t = self.t + ((gap / r) * 1e9) as u64;
+            if t < self.bin_end() {
+                self.t = t;
+                return (t < end).then_some(t);
+            }
+            // The gap crosses the bin's end: the next bin restarts it, as `next_slow` does.
+            self.t = self.bin_end();
+            self.bin += 1;
+        }
+        self.next_slow(rng, end)
+    }
+
+    /// [`Binned::next`] in general: a bin to enter, a rate to look up, a count to place.
+    #[inline(never)]
+    fn next_slow(&mut self, rng: &mut Rng, end: SimTime) -> Option<SimTime> {
         loop {
             if let Some(t) = self.pending.pop_front() {
                 return (t < end).then_some(t);
