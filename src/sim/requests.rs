@@ -12,6 +12,7 @@ impl Simulation<'_> {
     /// A request from load source `i` arrives at its service, with its work when the trace
     /// gives it; `origin` is the source to tell when its client is done with it (`NO_ORIGIN`
     /// for sources nobody waits on), `vu` its virtual user.
+    #[inline]
     pub(super) fn issue(&mut self, i: usize, work: Option<u64>, origin: u32, vu: u32) {
         let s = self.sources[i].service;
         let svc = &self.sc.services[s];
