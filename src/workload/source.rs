@@ -105,18 +105,27 @@ impl Binned {
     pub fn next(&mut self, rng: &mut Rng, end: SimTime) -> Option<SimTime> {
         // The common case in line: a Poisson gap within the current bin, whose rate is known.
         if self.within == WithinBin::Poisson && self.pending.is_empty() && self.rate_bin == self.bin && self.bin_rate > 0.0 && self.t < end {
-            let r = self.bin_rate;
-            let gap: f64 = Exp1.sample(rng);
-            let t = self.t + ((gap / r) * 1e9) as u64;
-            if t < self.bin_end() {
-                self.t = t;
-                return (t < end).then_some(t);
+            if let Some(next) = self.poisson_gap(self.bin_rate, rng, end) {
+                return next;
             }
-            // The gap crosses the bin's end: the next bin restarts it, as `next_slow` does.
-            self.t = self.bin_end();
-            self.bin += 1;
         }
         self.next_slow(rng, end)
+    }
+
+    /// One exponential gap at rate `r` (> 0) from the last arrival: `Some` of the answer when
+    /// it falls within the current bin, else `None`, the clock moved to the next bin (where
+    /// the gap restarts, memoryless).
+    #[inline(always)]
+    fn poisson_gap(&mut self, r: f64, rng: &mut Rng, end: SimTime) -> Option<Option<SimTime>> {
+        let gap: f64 = Exp1.sample(rng);
+        let t = self.t + ((gap / r) * 1e9) as u64;
+        if t < self.bin_end() {
+            self.t = t;
+            return Some((t < end).then_some(t));
+        }
+        self.t = self.bin_end();
+        self.bin += 1;
+        None
     }
 
     /// [`Binned::next`] in general: a bin to enter, a rate to look up, a count to place.
@@ -133,15 +142,13 @@ impl Binned {
             match self.within {
                 WithinBin::Poisson => {
                     if r > 0.0 {
-                        let gap: f64 = Exp1.sample(rng);
-                        let t = self.t + ((gap / r) * 1e9) as u64;
-                        if t < self.bin_end() {
-                            self.t = t;
-                            return (t < end).then_some(t);
+                        if let Some(next) = self.poisson_gap(r, rng, end) {
+                            return next;
                         }
+                    } else {
+                        self.t = self.bin_end();
+                        self.bin += 1;
                     }
-                    self.t = self.bin_end();
-                    self.bin += 1;
                 }
                 WithinBin::Even | WithinBin::Uniform => {
                     // The bin's count, rounded, with the rounding error carried to the next

@@ -745,6 +745,20 @@ fn bad_concurrency_zero() {
     });
 }
 
+/// A slot's index is 16 bits in the engine: more slots than that are refused, not truncated.
+#[test]
+fn bad_concurrency_above_16_bits() {
+    let toml = format!(
+        "{HEAD}{}",
+        SERVICE.replace("concurrency = 4", "concurrency = 65537")
+    );
+    check_bad(Bad {
+        toml: &toml,
+        at: Some(("concurrency", 0)),
+        says: &["`concurrency`", "between 1 and 65536"],
+    });
+}
+
 #[test]
 fn bad_replicas_absurd() {
     let toml = format!(
