@@ -220,14 +220,8 @@ impl ScheduleRt {
             // Cron's day of week: 0 = Sunday.
             let dow: Vec<String> = days.iter().map(|d| ((d + 1) % 7).to_string()).collect();
             let day_names: Vec<&str> = days.iter().map(|&d| DAYS[d]).collect();
-            let patch = format!("{{\"spec\":{{\"{field}\":{v}}}}}");
-            let _ = write!(
-                out,
-                "---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}-min-{v}-at-{h:02}00-{}\n  annotations:\n    autosim/days: \"{}\"\nspec:\n  schedule: \"0 {h} * * {}\"\n  timeZone: \"Etc/UTC\"\n  concurrencyPolicy: Forbid\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          serviceAccountName: autoscaling-scheduler\n          restartPolicy: OnFailure\n          containers:\n            - name: kubectl\n              image: bitnami/kubectl:1.31\n              command: [\"kubectl\", \"patch\", \"{kind}\", \"{name}\", \"--type\", \"merge\", \"-p\", {patch:?}]\n",
-                dow.join(""),
-                day_names.join(","),
-                dow.join(","),
-            );
+            let job = CronJob { kind, name, field, replicas: *v, hour: *h as u32, minute: 0 };
+            job.write(&mut out, &dow.join(""), &day_names.join(","), &dow.join(","));
         }
         if changes.is_empty() {
             let _ = writeln!(out, "# The minimum never changes: no CronJob is needed.");
@@ -247,6 +241,30 @@ struct RawSchedule {
     entries: Vec<RawEntry>,
     #[serde(default)]
     learn: Option<RawLearn>,
+}
+
+/// A CronJob that patches `field` of `kind` `name` to `replicas` at `hour:minute` UTC: the
+/// export of every schedule, entered or generated.
+pub(super) struct CronJob<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub field: &'a str,
+    pub replicas: i32,
+    pub hour: u32,
+    pub minute: u32,
+}
+
+impl CronJob<'_> {
+    /// Write it as YAML, named with `suffix`, on the cron days of week `dow`, annotated with
+    /// the days' names.
+    pub fn write(&self, out: &mut String, suffix: &str, days: &str, dow: &str) {
+        let CronJob { kind, name, field, replicas: v, hour: h, minute: m } = *self;
+        let patch = format!("{{\"spec\":{{\"{field}\":{v}}}}}");
+        let _ = write!(
+            out,
+            "---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}-min-{v}-at-{h:02}{m:02}-{suffix}\n  annotations:\n    autosim/days: \"{days}\"\nspec:\n  schedule: \"{m} {h} * * {dow}\"\n  timeZone: \"Etc/UTC\"\n  concurrencyPolicy: Forbid\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          serviceAccountName: autoscaling-scheduler\n          restartPolicy: OnFailure\n          containers:\n            - name: kubectl\n              image: bitnami/kubectl:1.31\n              command: [\"kubectl\", \"patch\", \"{kind}\", \"{name}\", \"--type\", \"merge\", \"-p\", {patch:?}]\n",
+        );
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -109,13 +109,8 @@ impl Generated {
             let peaks: Vec<String> = s.peak_hours.iter().map(|h| format!("{h:02}:00")).collect();
             let _ = writeln!(out, "# {label}: average {avg}; peak hours {}", if peaks.is_empty() { "none".to_string() } else { peaks.join(", ") });
             for a in &s.actions {
-                let (h, m) = (a.minute / 60, a.minute % 60);
-                let v = a.replicas;
-                let patch = format!("{{\"spec\":{{\"{field}\":{v}}}}}");
-                let _ = write!(
-                    out,
-                    "---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}-min-{v}-at-{h:02}{m:02}-{label}\n  annotations:\n    autosim/days: \"{days}\"\nspec:\n  schedule: \"{m} {h} * * {dow}\"\n  timeZone: \"Etc/UTC\"\n  concurrencyPolicy: Forbid\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          serviceAccountName: autoscaling-scheduler\n          restartPolicy: OnFailure\n          containers:\n            - name: kubectl\n              image: bitnami/kubectl:1.31\n              command: [\"kubectl\", \"patch\", \"{kind}\", \"{name}\", \"--type\", \"merge\", \"-p\", {patch:?}]\n",
-                );
+                let job = super::schedule::CronJob { kind, name, field, replicas: a.replicas, hour: a.minute / 60, minute: a.minute % 60 };
+                job.write(&mut out, label, days, dow);
             }
         }
         if self.days.iter().all(|s| s.actions.is_empty()) {
