@@ -58,6 +58,9 @@ pub enum OutputError {
     RowsWrite { path: PathBuf, message: String },
     #[error("cannot read {path}")]
     Read { path: PathBuf, #[source] err: csv::Error },
+    /// The figures could not read the run's rows again.
+    #[error("drawing the figures")]
+    Figures(#[source] crate::render::view::AgainError),
     #[error("cannot remove the earlier run's {path}: {err}")]
     RemoveEarlier { path: PathBuf, err: std::io::Error },
 }
@@ -264,7 +267,7 @@ pub fn write_comparison(dir: &Path, summaries: &[&Summary]) -> Result<PathBuf> {
 /// Figures are drawn in parallel; each is deterministic.
 pub fn write_human(dir: &Path, view: &RunView, plots: bool) -> Result<Vec<PathBuf>> {
     use rayon::prelude::*;
-    let figures = if plots { charts::all(view) } else { Vec::new() };
+    let figures = if plots { charts::all(view).map_err(OutputError::Figures)? } else { Vec::new() };
     let drawn: Vec<Result<(String, Vec<u8>, String)>> = figures
         .par_iter()
         .map(|(name, f)| {

@@ -33,7 +33,7 @@ pub(crate) fn read_policy(dir: &Path) -> Result<PolicyRun> {
     } else {
         Vec::new()
     };
-    Ok(PolicyRun { label: summary.policy.clone(), summary, timeseries, decisions, latency_cdf, decisions_total: None, shown_counts: None })
+    Ok(PolicyRun { label: summary.policy.clone(), summary, timeseries, decisions, latency_cdf, decisions_total: None, shown_counts: None, again: None })
 }
 
 /// The policies of a run folder (in `comparison.csv`'s order when there is one), or the one

@@ -151,14 +151,17 @@ pub(crate) fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, only: &[
     folder.clear_earlier()?;
     output::write_reports_streamed(&dir, &reports, &mut streamed).with_context(|| format!("writing the reports to {}", dir.display()))?;
     let mut view = RunView::of(sc, ex.policy_briefs(), seed, &reports);
-    // The human reports read the rows back: the figures need every step, the text only the
-    // notable decisions (a bounded selection), their counts and the services' order.
+    // The human reports read the rows back: the text only the notable decisions (a bounded
+    // selection), their counts and the services' order; the figures read every row again, in
+    // passes, in memory bounded by their pixels.
     for p in &mut view.policies {
-        let back = output::rows::read_back(&dir.join(&p.label), plots).with_context(|| format!("writing the reports to {}", dir.display()))?;
+        let pdir = dir.join(&p.label);
+        let back = output::rows::read_back(&pdir).with_context(|| format!("writing the reports to {}", dir.display()))?;
         p.timeseries = back.timeseries;
         p.decisions = back.decisions;
         p.decisions_total = Some(back.total);
         p.shown_counts = Some(back.counts);
+        p.again = Some(std::sync::Arc::new(output::rows::Again { dir: pdir }));
     }
     output::write_brief(&dir, &view.brief).with_context(|| format!("writing the reports to {}", dir.display()))?;
     output::write_human(&dir, &view, plots).with_context(|| format!("writing the reports to {}", dir.display()))?;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::render::view::{DecisionRec, ShownCounts};
+use crate::render::view::{AgainError, DecisionRec, RowsAgain, ShownCounts};
 use crate::report::{DecisionRow, Row, RowSink};
 
 use super::{OutputError, Result, DECISIONS_HEADER, TIMESERIES_HEADER};
@@ -170,18 +170,41 @@ impl Drop for Streamed {
 /// A policy's rows read back from its folder for the human reports.
 #[derive(Debug, Default)]
 pub struct ReadBack {
-    /// The timeseries whole (for the figures) or only its first step (enough for the
-    /// reports' text, which needs the services' order).
+    /// The timeseries' first step (enough for the reports' text, which needs the services'
+    /// order; the figures read the rows again, through [`Again`]).
     pub timeseries: Vec<Row>,
     /// A bounded selection of the decisions, in file order: the ones the reports list (the
-    /// largest scale-ups and -downs, the first blocked decisions and fallbacks) and, for the
-    /// figures, every applied change of a service's pods (the timelines' markers; their
-    /// reasons left out).
+    /// largest scale-ups and -downs, the first blocked decisions and fallbacks).
     pub decisions: Vec<DecisionRec>,
     /// How many decisions there were in all.
     pub total: usize,
     /// How many of each kind the reports count.
     pub counts: ShownCounts,
+}
+
+/// A policy's folder, its rows read again from the start for each pass a figure makes over
+/// them (so the figures of a long run are drawn in memory bounded by their pixels).
+#[derive(Debug, Clone)]
+pub struct Again {
+    pub dir: PathBuf,
+}
+
+impl Again {
+    fn read<T: serde::de::DeserializeOwned + 'static>(&self, name: &str) -> std::result::Result<Box<dyn Iterator<Item = std::result::Result<T, AgainError>>>, AgainError> {
+        let path = self.dir.join(name);
+        let r = csv::Reader::from_path(&path).map_err(|err| OutputError::Read { path: path.clone(), err })?;
+        Ok(Box::new(r.into_deserialize().map(move |row| row.map_err(|err| OutputError::Read { path: path.clone(), err }.into()))))
+    }
+}
+
+impl RowsAgain for Again {
+    fn timeseries(&self) -> std::result::Result<Box<dyn Iterator<Item = std::result::Result<Row, AgainError>> + '_>, AgainError> {
+        self.read("timeseries.csv")
+    }
+
+    fn decisions(&self) -> std::result::Result<Box<dyn Iterator<Item = std::result::Result<DecisionRec, AgainError>> + '_>, AgainError> {
+        self.read("decisions.csv")
+    }
 }
 
 /// Keep the `keep` largest changes (`size`), the earliest first among equals (the order
@@ -196,18 +219,16 @@ fn keep_top(top: &mut Vec<(u32, f64, usize, DecisionRec)>, keep: usize, size: u3
 }
 
 /// Read back a policy's rows from its folder for the human reports, in memory that does not
-/// grow with the run's length unless `all_steps` (the figures need every step, and every
-/// applied change of pods for their markers). The selection gives the reports exactly what
-/// all the decisions would ([`crate::render::markdown::notable`] takes its counts from
-/// [`ReadBack::counts`]).
-pub fn read_back(pdir: &Path, all_steps: bool) -> Result<ReadBack> {
+/// grow with the run's length. The selection gives the reports exactly what all the decisions
+/// would ([`crate::render::markdown::notable`] takes its counts from [`ReadBack::counts`]).
+pub fn read_back(pdir: &Path) -> Result<ReadBack> {
     use crate::render::markdown::{NOTABLE_BLOCKED, NOTABLE_DOWNS, NOTABLE_FALLBACKS, NOTABLE_UPS};
     let path = pdir.join("timeseries.csv");
     let mut r = csv::Reader::from_path(&path).map_err(|err| OutputError::Read { path: path.clone(), err })?;
     let mut timeseries: Vec<Row> = Vec::new();
     for row in r.deserialize() {
         let row: Row = row.map_err(|err| OutputError::Read { path: path.clone(), err })?;
-        if !all_steps && timeseries.first().is_some_and(|f| f.time_s != row.time_s) {
+        if timeseries.first().is_some_and(|f| f.time_s != row.time_s) {
             break;
         }
         timeseries.push(row);
@@ -216,9 +237,8 @@ pub fn read_back(pdir: &Path, all_steps: bool) -> Result<ReadBack> {
     let mut r = csv::Reader::from_path(&path).map_err(|err| OutputError::Read { path: path.clone(), err })?;
     let mut counts = ShownCounts::default();
     let (mut ups, mut downs) = (Vec::new(), Vec::new());
-    // Kept whole (listed by the reports), or as markers only: by position in the file.
+    // Kept (listed by the reports): by position in the file.
     let mut kept: BTreeMap<usize, DecisionRec> = BTreeMap::new();
-    let mut markers: BTreeMap<usize, DecisionRec> = BTreeMap::new();
     let mut total = 0;
     for row in r.deserialize() {
         let d: DecisionRec = row.map_err(|err| OutputError::Read { path: path.clone(), err })?;
@@ -230,9 +250,6 @@ pub fn read_back(pdir: &Path, all_steps: bool) -> Result<ReadBack> {
                 keep_top(&mut ups, NOTABLE_UPS, d.to - d.from, idx, &d);
             } else {
                 keep_top(&mut downs, NOTABLE_DOWNS, d.from - d.to, idx, &d);
-            }
-            if all_steps && d.controller == "pods" {
-                markers.insert(idx, DecisionRec { reason: String::new(), ..d.clone() });
             }
         }
         if d.verdict == "blocked" {
@@ -250,9 +267,6 @@ pub fn read_back(pdir: &Path, all_steps: bool) -> Result<ReadBack> {
     }
     for (_, _, idx, d) in ups.into_iter().chain(downs) {
         kept.insert(idx, d);
-    }
-    for (idx, m) in markers {
-        kept.entry(idx).or_insert(m);
     }
     Ok(ReadBack { timeseries, decisions: kept.into_values().collect(), total, counts })
 }
@@ -291,7 +305,7 @@ mod tests {
         let left: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, vec![std::ffi::OsString::from("p")]);
         // Read back for the reports: the first step only, and the decisions they show.
-        let back = read_back(&d.path().join("p"), false).unwrap();
+        let back = read_back(&d.path().join("p")).unwrap();
         assert_eq!(back.timeseries.iter().map(|r| r.service.as_str()).collect::<Vec<_>>(), ["api", "db"]);
         assert_eq!((back.decisions.len(), back.total, back.counts.applied), (2, 2, 2));
     }
@@ -345,23 +359,19 @@ mod tests {
             latency_cdf: Vec::new(),
             decisions_total: total,
             shown_counts: counts,
+            again: None,
         };
         let whole = policy_notes(&run(all.clone(), None, None));
-        for figures in [false, true] {
-            let back = read_back(d.path(), figures).unwrap();
-            assert_eq!(back.total, all.len());
-            assert_eq!(back.timeseries.len(), if figures { 2 } else { 1 });
-            let markers = |ds: &[DecisionRec]| -> Vec<(u64, u32, u32)> {
-                ds.iter().filter(|d| d.controller == "pods" && d.verdict == "apply" && d.from != d.to).map(|d| (d.time_s.to_bits(), d.from, d.to)).collect()
-            };
-            if figures {
-                assert_eq!(markers(&back.decisions), markers(&all));
-            } else {
-                assert!(back.decisions.len() <= 16, "{} decisions kept", back.decisions.len());
-            }
-            let notes = policy_notes(&run(back.decisions, Some(back.total), Some(back.counts)));
-            assert_eq!(notes.lines, whole.lines);
-            assert_eq!(notes.lists, whole.lists);
-        }
+        let back = read_back(d.path()).unwrap();
+        assert_eq!(back.total, all.len());
+        assert_eq!(back.timeseries.len(), 1);
+        assert!(back.decisions.len() <= 16, "{} decisions kept", back.decisions.len());
+        let notes = policy_notes(&run(back.decisions, Some(back.total), Some(back.counts)));
+        assert_eq!(notes.lines, whole.lines);
+        assert_eq!(notes.lists, whole.lists);
+        // Read again, every row comes back, in order.
+        let again = Again { dir: d.path().to_path_buf() };
+        assert_eq!(again.decisions().unwrap().map(Result::unwrap).collect::<Vec<_>>(), all);
+        assert_eq!(again.timeseries().unwrap().map(|r| r.unwrap().time_s).collect::<Vec<_>>(), [60.0, 120.0]);
     }
 }

@@ -69,6 +69,26 @@ pub struct Panel {
     pub markers: Vec<Marker>,
     /// Height in pixels.
     pub height: u32,
+    /// For lines too long to hold: what drawing them needs, gathered as their points streamed
+    /// past (`None`: the lines hold every point, and the drawing works it out).
+    pub digest: Option<Digest>,
+}
+
+/// What drawing a panel needs of lines too long to hold, gathered by a caller that streams
+/// them ([`crate::render::charts`] reads a run's rows back in passes): the same the drawing
+/// would work out from every point, so the figure is the same to the byte.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digest {
+    /// The plot's width in pixel columns ([`timeline_px`]) the lines were summarized for.
+    pub px: u32,
+    /// The lowest and highest finite value of the lines and of every marker (`None`: none);
+    /// `markers` may then be thinned already ([`thin_markers`]).
+    pub range: Option<(f64, f64)>,
+    /// Per line: the earlier line it coincides with ([`super::coincident`]).
+    pub same: Vec<Option<usize>>,
+    /// Per line: its pixel columns ([`super::dense`]) when it has more points than the plot
+    /// has columns (its `points` are then left empty); `None` when it holds every point.
+    pub dense: Vec<Option<Dense>>,
 }
 
 /// Panels stacked over one time axis (seconds).
@@ -80,6 +100,17 @@ pub struct Timeline {
     pub end_s: f64,
     pub panels: Vec<Panel>,
     pub width: u32,
+}
+
+impl Timeline {
+    /// The time axis' range (a second from the start when the timeline has no length).
+    pub fn x_range(&self) -> (f64, f64) {
+        if self.end_s > self.start_s {
+            (self.start_s, self.end_s)
+        } else {
+            (self.start_s, self.start_s + 1.0)
+        }
+    }
 }
 
 /// Cumulative distributions of latency, overlaid, on a logarithmic latency axis.
@@ -311,14 +342,19 @@ where
     Ok(())
 }
 
-fn timeline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &Timeline, by_segment: bool) -> Result<(), PlotError>
-where
-    DB::ErrorType: 'static,
-{
-    let (w, _) = root.dim_in_pixel();
-    let (head, body) = root.split_vertically(TITLE_H);
-    title(&head, &t.title)?;
-    let (x0, x1) = if t.end_s > t.start_s { (t.start_s, t.end_s) } else { (t.start_s, t.start_s + 1.0) };
+/// The shared layout of a timeline's panels: time range, value axes, label and legend widths.
+struct Layout {
+    x0: f64,
+    x1: f64,
+    axes: Vec<ValueAxis>,
+    y_area: u32,
+    leg_w: u32,
+    time_axis: TimeAxis,
+}
+
+fn layout(t: &Timeline) -> Layout {
+    let w = t.width;
+    let (x0, x1) = t.x_range();
     // Shared layout: the widest y labels and legend of any panel.
     let axes: Vec<ValueAxis> = t.panels.iter().map(panel_axis).collect();
     let y_area = axes
@@ -331,21 +367,47 @@ where
     let leg_w = legend_width(t.panels.iter().flat_map(legend_rows).map(|r| r.0).chain(["min to max per pixel".to_string()])).max(120);
     let plot_w = w.saturating_sub(y_area + leg_w + 30).max(100);
     let time_axis = TimeAxis::new(x0, x1, (plot_w / 90).max(2) as usize);
+    Layout { x0, x1, axes, y_area, leg_w, time_axis }
+}
+
+/// A panel's chart, margins and label areas set (the caption is left to the caller).
+fn panel_chart<'a, 'b, DB: DrawingBackend>(area: &'a DrawingArea<DB, Shift>, y_area: u32, last: bool) -> ChartBuilder<'a, 'b, DB> {
+    let x_area = if last { (LABEL + DESC) as u32 + 26 } else { LABEL as u32 + 12 };
+    let mut b = ChartBuilder::on(area);
+    b.margin_top(4).margin_left(10).margin_right(16).margin_bottom(2).x_label_area_size(x_area).y_label_area_size(y_area);
+    b
+}
+
+/// The width in pixel columns of a timeline's plots (every panel's is the same): what a
+/// caller that streams the lines summarizes them for ([`Digest`]). It depends on the value
+/// axes and the legends, so on every line's range and on which lines coincide.
+pub fn timeline_px(t: &Timeline) -> Result<u32, PlotError> {
+    // Text is measured with the embedded font.
+    ensure_font()?;
+    let l = layout(t);
+    let mut sink = String::new();
+    let root = SVGBackend::with_string(&mut sink, (t.width.max(1), 400)).into_drawing_area();
+    let (plot_area, _) = root.split_horizontally(t.width.saturating_sub(l.leg_w));
+    let cc = panel_chart(&plot_area, l.y_area, true).build_cartesian_2d(l.x0..l.x1, 0.0..1.0)?;
+    Ok(cc.plotting_area().dim_in_pixel().0)
+}
+
+fn timeline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &Timeline, by_segment: bool) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, _) = root.dim_in_pixel();
+    let (head, body) = root.split_vertically(TITLE_H);
+    title(&head, &t.title)?;
+    let Layout { x0, x1, axes, y_area, leg_w, time_axis } = layout(t);
     let mut rest = body;
     for (i, (p, axis)) in t.panels.iter().zip(&axes).enumerate() {
         let last = i + 1 == t.panels.len();
         let (area, below) = rest.split_vertically(p.height);
         rest = below;
         let (plot_area, leg_area) = area.split_horizontally(w.saturating_sub(leg_w));
-        let x_area = if last { (LABEL + DESC) as u32 + 26 } else { LABEL as u32 + 12 };
-        let mut cc = ChartBuilder::on(&plot_area)
+        let mut cc = panel_chart(&plot_area, y_area, last)
             .caption(&p.title, (FAMILY, PANEL_TITLE))
-            .margin_top(4)
-            .margin_left(10)
-            .margin_right(16)
-            .margin_bottom(2)
-            .x_label_area_size(x_area)
-            .y_label_area_size(y_area)
             .build_cartesian_2d(Ticked::new(x0..x1, time_axis.ticks()), Ticked::new(axis.lo..axis.hi, axis.ticks()))?;
         let x_fmt = |v: &f64| time_axis.label(*v);
         let y_fmt = |v: &f64| axis.label(*v);
@@ -360,13 +422,19 @@ where
             draw_line(&mut cc, vec![(x0, *v), (x1, *v)], style(*c, 2), true, by_segment)?;
         }
         let px = cc.plotting_area().dim_in_pixel().0;
-        let dense: Vec<Option<Dense>> = p.lines.iter().map(|l| dense(&l.points, l.steps, x0, x1, px)).collect();
+        let dense: Vec<Option<Dense>> = match &p.digest {
+            Some(d) if d.px != px => {
+                return Err(PlotError::Draw(format!("panel {:?}: its lines were summarized for {} pixel columns, the plot has {px}", p.title, d.px)));
+            }
+            Some(d) => d.dense.clone(),
+            None => p.lines.iter().map(|l| dense(&l.points, l.steps, x0, x1, px)).collect(),
+        };
         for (l, d) in p.lines.iter().zip(&dense) {
             for poly in d.iter().flat_map(Dense::bands) {
                 cc.draw_series(std::iter::once(Polygon::new(poly, band_color(l.color).filled())))?;
             }
         }
-        let same = same_lines(&p.lines);
+        let same = same_lines(p);
         for ((l, d), same) in p.lines.iter().zip(&dense).zip(&same) {
             let lines = match d {
                 Some(d) => d.mean_lines(),
@@ -393,30 +461,63 @@ const MARKER_SLOT_PX: f64 = 8.0;
 
 /// The markers worth drawing on `px` pixels: per slot of [`MARKER_SLOT_PX`], the scale-up to
 /// the highest count and the scale-down to the lowest (a month of decisions would otherwise
-/// be a solid row of marks).
-fn thin_markers(markers: &[Marker], x0: f64, x1: f64, px: u32) -> Vec<Marker> {
-    let slots = (f64::from(px) / MARKER_SLOT_PX).max(1.0);
-    if (markers.len() as f64) <= slots || x1 <= x0 {
+/// be a solid row of marks). Thinning markers already thinned for the same `px` keeps them all,
+/// in their order.
+pub fn thin_markers(markers: &[Marker], x0: f64, x1: f64, px: u32) -> Vec<Marker> {
+    if !Thinning::needed(markers.len(), x0, x1, px) {
         return markers.to_vec();
     }
-    let mut best: std::collections::BTreeMap<(i64, bool), Marker> = std::collections::BTreeMap::new();
+    let mut thin = Thinning::new(x0, x1, px);
     for m in markers {
-        let slot = ((m.t - x0) / (x1 - x0) * slots).floor() as i64;
-        let e = best.entry((slot, m.up)).or_insert(*m);
+        thin.push(*m);
+    }
+    thin.finish()
+}
+
+/// [`thin_markers`] as the markers stream past, in memory bounded by the slots (for a caller
+/// that counted them first: see [`Thinning::needed`]).
+#[derive(Debug, Clone)]
+pub struct Thinning {
+    slots: f64,
+    x0: f64,
+    x1: f64,
+    best: std::collections::BTreeMap<(i64, bool), Marker>,
+}
+
+impl Thinning {
+    /// Whether `count` markers are too many to draw them all.
+    pub fn needed(count: usize, x0: f64, x1: f64, px: u32) -> bool {
+        let slots = (f64::from(px) / MARKER_SLOT_PX).max(1.0);
+        (count as f64) > slots && x1 > x0
+    }
+
+    pub fn new(x0: f64, x1: f64, px: u32) -> Thinning {
+        Thinning { slots: (f64::from(px) / MARKER_SLOT_PX).max(1.0), x0, x1, best: std::collections::BTreeMap::new() }
+    }
+
+    pub fn push(&mut self, m: Marker) {
+        let slot = ((m.t - self.x0) / (self.x1 - self.x0) * self.slots).floor() as i64;
+        let e = self.best.entry((slot, m.up)).or_insert(m);
         if (m.up && m.value > e.value) || (!m.up && m.value < e.value) {
-            *e = *m;
+            *e = m;
         }
     }
-    best.into_values().collect()
+
+    pub fn finish(self) -> Vec<Marker> {
+        self.best.into_values().collect()
+    }
 }
 
 /// For each line, the earlier line of the panel it coincides with.
-fn same_lines(lines: &[Line]) -> Vec<Option<usize>> {
-    coincident(&lines.iter().map(|l| (l.points.as_slice(), l.steps)).collect::<Vec<_>>())
+fn same_lines(p: &Panel) -> Vec<Option<usize>> {
+    match &p.digest {
+        Some(d) => d.same.clone(),
+        None => coincident(&p.lines.iter().map(|l| (l.points.as_slice(), l.steps)).collect::<Vec<_>>()),
+    }
 }
 
 fn legend_rows(p: &Panel) -> Vec<(String, Rgb, u8)> {
-    let same = same_lines(&p.lines);
+    let same = same_lines(p);
     let mut rows: Vec<(String, Rgb, u8)> = p
         .lines
         .iter()
@@ -438,7 +539,12 @@ fn legend_rows(p: &Panel) -> Vec<(String, Rgb, u8)> {
 
 fn panel_axis(p: &Panel) -> ValueAxis {
     let (mut lo, mut hi) = (0.0f64, f64::NEG_INFINITY);
-    for v in p.lines.iter().flat_map(|l| l.points.iter().map(|q| q.1)).chain(p.hlines.iter().map(|h| h.1)).chain(p.markers.iter().map(|m| m.value)) {
+    let hlines = p.hlines.iter().map(|h| h.1);
+    let values: Box<dyn Iterator<Item = f64> + '_> = match &p.digest {
+        Some(d) => Box::new(d.range.into_iter().flat_map(|(a, b)| [a, b]).chain(hlines)),
+        None => Box::new(p.lines.iter().flat_map(|l| l.points.iter().map(|q| q.1)).chain(hlines).chain(p.markers.iter().map(|m| m.value))),
+    };
+    for v in values {
         if v.is_finite() {
             lo = lo.min(v);
             hi = hi.max(v);

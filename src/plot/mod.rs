@@ -516,79 +516,166 @@ impl Dense {
 /// column when more of them fall in `[x0, x1]` than there are `px` columns; `None` when they
 /// are few enough to draw exactly. A point whose value is not finite is a gap up to the next.
 pub fn dense(points: &[(f64, f64)], steps: bool, x0: f64, x1: f64, px: u32) -> Option<Dense> {
-    if px == 0 || x1 <= x0 {
+    let mut acc = DenseAcc::new(steps, x0, x1, px)?;
+    if points.iter().filter(|p| acc.inside(**p)).count() <= px as usize {
         return None;
     }
-    let inside = points.iter().filter(|p| p.0 >= x0 && p.0 <= x1).count();
-    if inside <= px as usize {
-        return None;
+    for &p in points {
+        acc.push(p);
     }
-    let n = px as usize;
-    let w = (x1 - x0) / px as f64;
-    // Per column: lo, hi, weighted sum, weight.
-    let mut acc = vec![(f64::INFINITY, f64::NEG_INFINITY, 0.0f64, 0.0f64); n];
-    let col_of = |x: f64| (((x - x0) / w).floor().max(0.0) as usize).min(n - 1);
-    for pair in points.windows(2) {
-        let ((ta, va), (tb, vb_raw)) = (pair[0], pair[1]);
-        if !(ta.is_finite() && tb.is_finite() && va.is_finite()) || tb < ta {
-            continue;
+    Some(acc.finish())
+}
+
+/// [`dense`] as the points stream past, in memory bounded by the pixel columns: for lines too
+/// long to hold (a caller that streams must count the points [`DenseAcc::inside`] first, in a
+/// pass of its own, to know whether the line is dense at all).
+#[derive(Debug, Clone)]
+pub struct DenseAcc {
+    steps: bool,
+    x0: f64,
+    x1: f64,
+    n: usize,
+    w: f64,
+    /// Per column: lo, hi, weighted sum, weight.
+    acc: Vec<(f64, f64, f64, f64)>,
+    prev: Option<(f64, f64)>,
+}
+
+impl DenseAcc {
+    /// `None` when there is nothing to summarize into (no columns, or an empty x range).
+    pub fn new(steps: bool, x0: f64, x1: f64, px: u32) -> Option<DenseAcc> {
+        if px == 0 || x1 <= x0 {
+            return None;
         }
-        let vb = if steps { va } else { vb_raw };
+        let n = px as usize;
+        Some(DenseAcc { steps, x0, x1, n, w: (x1 - x0) / px as f64, acc: vec![(f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0); n], prev: None })
+    }
+
+    /// Whether the point falls in the x range (what [`dense`] counts against the columns).
+    pub fn inside(&self, p: (f64, f64)) -> bool {
+        p.0 >= self.x0 && p.0 <= self.x1
+    }
+
+    fn col_of(&self, x: f64) -> usize {
+        (((x - self.x0) / self.w).floor().max(0.0) as usize).min(self.n - 1)
+    }
+
+    /// The next point of the line.
+    pub fn push(&mut self, p: (f64, f64)) {
+        if let Some(a) = self.prev.replace(p) {
+            self.segment(a, p);
+        }
+    }
+
+    fn segment(&mut self, (ta, va): (f64, f64), (tb, vb_raw): (f64, f64)) {
+        let (x0, x1, w) = (self.x0, self.x1, self.w);
+        if !(ta.is_finite() && tb.is_finite() && va.is_finite()) || tb < ta {
+            return;
+        }
+        let vb = if self.steps { va } else { vb_raw };
         if !vb.is_finite() {
-            continue;
+            return;
         }
         let (sa, sb) = (ta.max(x0), tb.min(x1));
         if sb < sa {
-            continue;
+            return;
         }
         let at = |t: f64| if tb > ta { va + (vb - va) * (t - ta) / (tb - ta) } else { va };
-        for c in col_of(sa)..=col_of(sb) {
+        for c in self.col_of(sa)..=self.col_of(sb) {
             let (ca, cb) = (x0 + c as f64 * w, x0 + (c + 1) as f64 * w);
             let (pa, pb) = (sa.max(ca), sb.min(cb));
             if pb < pa || (pb == pa && sb > sa) {
                 continue;
             }
             let (ya, yb) = (at(pa), at(pb));
-            let a = &mut acc[c];
+            let a = &mut self.acc[c];
             a.0 = a.0.min(ya.min(yb));
             a.1 = a.1.max(ya.max(yb));
             a.2 += (ya + yb) / 2.0 * (pb - pa);
             a.3 += pb - pa;
         }
     }
-    let mut runs = Vec::new();
-    let mut cur: Vec<PixelColumn> = Vec::new();
-    for (c, &(lo, hi, sum, wt)) in acc.iter().enumerate() {
-        if lo.is_finite() {
-            let mean = if wt > 0.0 { (sum / wt).clamp(lo, hi) } else { (lo + hi) / 2.0 };
-            cur.push(PixelColumn { x0: x0 + c as f64 * w, x1: x0 + (c + 1) as f64 * w, lo, hi, mean });
-        } else if !cur.is_empty() {
-            runs.push(std::mem::take(&mut cur));
+
+    /// The columns' runs.
+    pub fn finish(self) -> Dense {
+        let (x0, w) = (self.x0, self.w);
+        let mut runs = Vec::new();
+        let mut cur: Vec<PixelColumn> = Vec::new();
+        for (c, &(lo, hi, sum, wt)) in self.acc.iter().enumerate() {
+            if lo.is_finite() {
+                let mean = if wt > 0.0 { (sum / wt).clamp(lo, hi) } else { (lo + hi) / 2.0 };
+                cur.push(PixelColumn { x0: x0 + c as f64 * w, x1: x0 + (c + 1) as f64 * w, lo, hi, mean });
+            } else if !cur.is_empty() {
+                runs.push(std::mem::take(&mut cur));
+            }
         }
+        if !cur.is_empty() {
+            runs.push(cur);
+        }
+        Dense { runs }
     }
-    if !cur.is_empty() {
-        runs.push(cur);
-    }
-    Some(Dense { runs })
 }
 
 /// For each series, the first earlier one it coincides with (the same points), so that a
 /// chart can show both: the later one is drawn dashed and named "same as ..." in the legend.
 /// Series without a non-zero value are left alone (zero failures of every kind are no news).
 pub fn coincident(series: &[(&[(f64, f64)], bool)]) -> Vec<Option<usize>> {
-    (0..series.len())
-        .map(|j| {
-            let (pj, sj) = series[j];
-            // Lines that are all zero (no failures of any kind) need no note.
-            if pj.iter().all(|p| p.1 == 0.0 || !p.1.is_finite()) {
-                return None;
+    let mut acc = SameAcc::new(series.iter().map(|s| s.1).collect());
+    let longest = series.iter().map(|s| s.0.len()).max().unwrap_or(0);
+    let mut pts = Vec::with_capacity(series.len());
+    for k in 0..longest {
+        pts.clear();
+        pts.extend(series.iter().map(|s| s.0.get(k).copied()));
+        acc.push(&pts);
+    }
+    acc.finish()
+}
+
+/// [`coincident`] as the series stream past together, point by point, in memory that does
+/// not grow with their length.
+#[derive(Debug, Clone)]
+pub struct SameAcc {
+    steps: Vec<bool>,
+    /// `eq[j * n + i]`, i < j: series i and j have had the same points so far.
+    eq: Vec<bool>,
+    /// Whether the series has had a finite non-zero value.
+    news: Vec<bool>,
+}
+
+impl SameAcc {
+    /// For series drawn as steps or not (series only coincide with their own kind).
+    pub fn new(steps: Vec<bool>) -> SameAcc {
+        let n = steps.len();
+        SameAcc { eq: vec![true; n * n], news: vec![false; n], steps }
+    }
+
+    /// The next point of every series, in order (`None` for a series that has ended).
+    pub fn push(&mut self, pts: &[Option<(f64, f64)>]) {
+        let n = self.steps.len();
+        for (j, pj) in pts.iter().enumerate().take(n) {
+            if let Some(p) = pj {
+                if p.1 != 0.0 && p.1.is_finite() {
+                    self.news[j] = true;
+                }
             }
-            (0..j).find(|&i| {
-                let (pi, si) = series[i];
-                si == sj && pi.len() == pj.len() && pi.iter().zip(pj).all(|(a, b)| a.0 == b.0 && (a.1 == b.1 || (a.1.is_nan() && b.1.is_nan())))
-            })
-        })
-        .collect()
+            for (i, pi) in pts.iter().enumerate().take(j) {
+                let e = &mut self.eq[j * n + i];
+                if *e {
+                    *e = match (pi, pj) {
+                        (Some(a), Some(b)) => a.0 == b.0 && (a.1 == b.1 || (a.1.is_nan() && b.1.is_nan())),
+                        (None, None) => true,
+                        _ => false,
+                    };
+                }
+            }
+        }
+    }
+
+    /// For each series, the first earlier one it coincided with all along.
+    pub fn finish(&self) -> Vec<Option<usize>> {
+        let n = self.steps.len();
+        (0..n).map(|j| if self.news[j] { (0..j).find(|&i| self.steps[i] == self.steps[j] && self.eq[j * n + i]) } else { None }).collect()
+    }
 }
 
 /// The band's colour: the series' own, light.

@@ -1,45 +1,19 @@
 //! The report's figures, built from a [`RunView`]: one timeline per policy and service, and
 //! the comparisons (replicas over the load, latency CDFs and percentile spectra, cost against
-//! SLO attainment, headline bars). Every step of the timeseries is given to the figure; on a
-//! run with more steps than the plot has pixel columns, the figure draws each column's mean
-//! in its min-max band (see [`crate::plot::figure`]), so the daily shape and a short spike
-//! both stay visible.
+//! SLO attainment, headline bars). Every step of the timeseries is given to the figure, in
+//! passes over the rows ([`super::passes`]); on a run with more steps than the plot has pixel
+//! columns, the figure draws each column's mean in its min-max band (see
+//! [`crate::plot::figure`]), so the daily shape and a short spike both stay visible.
 
-use super::view::{PolicyRun, RunView};
+use super::passes::{self, LineSpec, PanelSpec, Source, TimelineSpec};
+use super::view::{AgainError, PolicyRun, RunView};
 use crate::report::Row;
-use crate::plot::figure::{BarGrid, Bars, Cdf, Figure, Line, Marker, Panel, Scatter, Spectrum, Timeline};
+use crate::plot::figure::{BarGrid, Bars, Cdf, Figure, Line, Panel, Scatter, Spectrum, Timeline};
 use crate::plot::{color, format_time};
 
 const WIDTH: u32 = 1280;
 const GREY: (u8, u8, u8) = (0x88, 0x88, 0x88);
 const SLO_LINE: (u8, u8, u8) = (0x22, 0x22, 0x22);
-
-/// The rows of one service, in time order.
-fn rows_of<'a>(p: &'a PolicyRun, service: &str) -> Vec<&'a Row> {
-    p.timeseries.iter().filter(|r| r.service == service).collect()
-}
-
-/// The steps as (start time, end time, rows): one row each. Points are at the step's start,
-/// as a step holds from its start: the first starts at 0.
-fn buckets<'a>(rows: &[&'a Row]) -> Vec<(f64, f64, Vec<&'a Row>)> {
-    let mut out = Vec::new();
-    let mut start = 0.0;
-    for chunk in rows.chunks(1) {
-        let end = chunk.last().map_or(start, |r| r.time_s);
-        out.push((start, end, chunk.to_vec()));
-        start = end;
-    }
-    out
-}
-
-fn series(b: &[(f64, f64, Vec<&Row>)], f: impl Fn(&[&Row], f64, f64) -> f64) -> Vec<(f64, f64)> {
-    let mut pts: Vec<(f64, f64)> = b.iter().map(|(s, e, rows)| (*s, f(rows, *s, *e))).collect();
-    // The last step ends the line.
-    if let (Some(last), Some(&(_, v))) = (b.last(), pts.last()) {
-        pts.push((last.1, v));
-    }
-    pts
-}
 
 fn peak(rows: &[&Row], f: impl Fn(&Row) -> f64) -> f64 {
     rows.iter().map(|r| f(r)).fold(f64::NEG_INFINITY, f64::max)
@@ -81,51 +55,40 @@ fn slo_of(view: &RunView, p: &PolicyRun, service: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+fn line<'a>(source: usize, line: Line, value: impl Fn(&[&Row], f64, f64) -> f64 + 'a) -> LineSpec<'a> {
+    LineSpec { source, line, value: Box::new(value) }
+}
+
 /// One policy's timeline for one service.
-pub fn timeline(view: &RunView, p: &PolicyRun, service: &str) -> Figure {
-    let rows = rows_of(p, service);
-    let b = buckets(&rows);
-    let end = p.summary.duration_s.max(rows.last().map_or(0.0, |r| r.time_s));
+pub fn timeline(view: &RunView, p: &PolicyRun, service: &str) -> Result<Figure, AgainError> {
+    // The axis goes on to the last row's time if later (`to_last_row`).
+    let end = p.summary.duration_s;
     let util = view.brief.demand_utilization.max(p.summary.elasticity.demand_utilization);
+    let pts = Vec::new;
     let mut panels = Vec::new();
-    panels.push(Panel {
-        title: "Load".into(),
-        y_desc: "requests per second".into(),
-        lines: vec![Line::new("arrivals", series(&b, load), color(0)).steps()],
-        height: 200,
-        ..Panel::default()
+    panels.push(PanelSpec {
+        panel: Panel { title: "Load".into(), y_desc: "requests per second".into(), height: 200, ..Panel::default() },
+        lines: vec![line(0, Line::new("arrivals", pts(), color(0)).steps(), load)],
+        markers: None,
     });
-    let markers: Vec<Marker> = p
-        .decisions
-        .iter()
-        .filter(|d| d.controller == "pods" && d.target == service && d.verdict == "apply" && d.from != d.to)
-        .map(|d| Marker { t: d.time_s, value: f64::from(d.to), up: d.to > d.from })
-        .collect();
-    panels.push(Panel {
-        title: "Pods".into(),
-        y_desc: "pods".into(),
+    panels.push(PanelSpec {
+        panel: Panel { title: "Pods".into(), y_desc: "pods".into(), height: 260, ..Panel::default() },
         lines: vec![
-            Line::new(format!("needed at {:.0}% of slots", util * 100.0), series(&b, |r, _, _| peak(r, |x| f64::from(x.demand_pods))), GREY)
-                .steps()
-                .dashed(),
-            Line::new("desired", series(&b, |r, _, _| peak(r, |x| f64::from(x.replicas_desired))), color(0)).steps(),
-            Line::new("ready", series(&b, |r, _, _| peak(r, |x| f64::from(x.pods_ready))), color(4)).steps(),
-            Line::new("pending + starting", series(&b, |r, _, _| peak(r, |x| f64::from(x.pods_pending + x.pods_starting))), color(1)).steps(),
+            line(0, Line::new(format!("needed at {:.0}% of slots", util * 100.0), pts(), GREY).steps().dashed(), |r, _, _| peak(r, |x| f64::from(x.demand_pods))),
+            line(0, Line::new("desired", pts(), color(0)).steps(), |r, _, _| peak(r, |x| f64::from(x.replicas_desired))),
+            line(0, Line::new("ready", pts(), color(4)).steps(), |r, _, _| peak(r, |x| f64::from(x.pods_ready))),
+            line(0, Line::new("pending + starting", pts(), color(1)).steps(), |r, _, _| peak(r, |x| f64::from(x.pods_pending + x.pods_starting))),
         ],
-        markers,
-        height: 260,
-        ..Panel::default()
+        markers: Some(0),
     });
-    if !view.brief.pools.is_empty() || rows.iter().any(|r| r.nodes_provisioning > 0) {
-        panels.push(Panel {
-            title: "Nodes (whole cluster)".into(),
-            y_desc: "nodes".into(),
+    if !view.brief.pools.is_empty() || any_row(p, service, |r| r.nodes_provisioning > 0)? {
+        panels.push(PanelSpec {
+            panel: Panel { title: "Nodes (whole cluster)".into(), y_desc: "nodes".into(), height: 180, ..Panel::default() },
             lines: vec![
-                Line::new("ready", series(&b, |r, _, _| peak(r, |x| f64::from(x.nodes_ready))), color(4)).steps(),
-                Line::new("provisioning", series(&b, |r, _, _| peak(r, |x| f64::from(x.nodes_provisioning))), color(1)).steps(),
+                line(0, Line::new("ready", pts(), color(4)).steps(), |r, _, _| peak(r, |x| f64::from(x.nodes_ready))),
+                line(0, Line::new("provisioning", pts(), color(1)).steps(), |r, _, _| peak(r, |x| f64::from(x.nodes_provisioning))),
             ],
-            height: 180,
-            ..Panel::default()
+            markers: None,
         });
     }
     let slo = slo_of(view, p, service);
@@ -139,75 +102,102 @@ pub fn timeline(view: &RunView, p: &PolicyRun, service: &str) -> Figure {
     } else {
         (if pct == 99.0 { "p99".into() } else { format!("p99 (nearest to the SLO's p{pct})") }, |x| x.latency_p99_s)
     };
-    let mut latency_lines = vec![Line::new(slo_name, series(&b, |r, _, _| peak(r, slo_of_row)), color(2)).steps()];
+    let mut latency_lines = vec![line(0, Line::new(slo_name, pts(), color(2)).steps(), move |r, _, _| peak(r, slo_of_row))];
     if pct > 50.0 {
-        latency_lines.push(Line::new("p50", series(&b, |r, _, _| peak(r, |x| x.latency_p50_s)), color(0)).steps());
+        latency_lines.push(line(0, Line::new("p50", pts(), color(0)).steps(), |r, _, _| peak(r, |x| x.latency_p50_s)));
     }
-    panels.push(Panel {
-        title: "Latency of the requests completed in each step".into(),
-        y_desc: "seconds".into(),
+    panels.push(PanelSpec {
+        panel: Panel {
+            title: "Latency of the requests completed in each step".into(),
+            y_desc: "seconds".into(),
+            hlines: if slo > 0.0 { vec![(format!("SLO: p{pct} <= {}", crate::plot::figure::short_secs(slo)), slo, SLO_LINE)] } else { vec![] },
+            height: 220,
+            ..Panel::default()
+        },
         lines: latency_lines,
-        hlines: if slo > 0.0 { vec![(format!("SLO: p{pct} <= {}", crate::plot::figure::short_secs(slo)), slo, SLO_LINE)] } else { vec![] },
-        height: 220,
-        ..Panel::default()
+        markers: None,
     });
-    panels.push(Panel {
-        title: "Failed requests".into(),
-        y_desc: "per second".into(),
+    panels.push(PanelSpec {
+        panel: Panel { title: "Failed requests".into(), y_desc: "per second".into(), height: 180, ..Panel::default() },
         lines: vec![
-            Line::new("rejected", series(&b, |r, a, e| mean_rate(r, a, e, |x| x.rejected as f64)), color(2)).steps(),
-            Line::new("timed out", series(&b, |r, a, e| mean_rate(r, a, e, |x| x.timed_out as f64)), color(1)).steps(),
-            Line::new("lost", series(&b, |r, a, e| mean_rate(r, a, e, |x| x.lost as f64)), color(6)).steps(),
+            line(0, Line::new("rejected", pts(), color(2)).steps(), |r, a, e| mean_rate(r, a, e, |x| x.rejected as f64)),
+            line(0, Line::new("timed out", pts(), color(1)).steps(), |r, a, e| mean_rate(r, a, e, |x| x.timed_out as f64)),
+            line(0, Line::new("lost", pts(), color(6)).steps(), |r, a, e| mean_rate(r, a, e, |x| x.lost as f64)),
         ],
-        height: 180,
-        ..Panel::default()
+        markers: None,
     });
     let services = view.services();
     let what = if services.len() > 1 { format!(" / {service}") } else { String::new() };
-    Figure::Timeline(Timeline {
-        title: format!("{}: policy {}{what}", view.brief.scenario, p.label),
-        x_desc: time_desc(end),
-        start_s: 0.0,
-        end_s: end,
+    passes::build(TimelineSpec {
+        timeline: Timeline {
+            title: format!("{}: policy {}{what}", view.brief.scenario, p.label),
+            x_desc: String::new(),
+            start_s: 0.0,
+            end_s: end,
+            panels: Vec::new(),
+            width: WIDTH,
+        },
+        sources: vec![Source { run: p, service }],
         panels,
-        width: WIDTH,
+        to_last_row: true,
+        x_desc: time_desc,
     })
 }
 
+/// Whether any of the service's rows (held, or read again) has `f`.
+fn any_row(p: &PolicyRun, service: &str, f: impl Fn(&Row) -> bool) -> Result<bool, AgainError> {
+    let Some(again) = &p.again else {
+        return Ok(p.timeseries.iter().any(|r| r.service == service && f(r)));
+    };
+    for r in again.timeseries()? {
+        let r = r?;
+        if r.service == service && f(&r) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Ready pods of every policy over the load, for one service.
-pub fn replicas(view: &RunView, service: &str) -> Figure {
+pub fn replicas(view: &RunView, service: &str) -> Result<Figure, AgainError> {
     let end = view.policies.iter().map(|p| p.summary.duration_s).fold(0.0, f64::max);
     let mut load_lines = Vec::new();
     let mut pod_lines = Vec::new();
     for (i, p) in view.policies.iter().enumerate() {
-        let rows = rows_of(p, service);
-        let b = buckets(&rows);
         if i == 0 {
-            load_lines.push(Line::new("arrivals", series(&b, load), GREY).steps());
-            pod_lines.push(
-                Line::new(
-                    format!("needed at {:.0}% of slots", view.brief.demand_utilization.max(p.summary.elasticity.demand_utilization) * 100.0),
-                    series(&b, |r, _, _| peak(r, |x| f64::from(x.demand_pods))),
-                    GREY,
-                )
-                .steps()
-                .dashed(),
-            );
+            load_lines.push(line(i, Line::new("arrivals", Vec::new(), GREY).steps(), load));
+            pod_lines.push(line(
+                i,
+                Line::new(format!("needed at {:.0}% of slots", view.brief.demand_utilization.max(p.summary.elasticity.demand_utilization) * 100.0), Vec::new(), GREY)
+                    .steps()
+                    .dashed(),
+                |r, _, _| peak(r, |x| f64::from(x.demand_pods)),
+            ));
         }
-        pod_lines.push(Line::new(p.label.clone(), series(&b, |r, _, _| peak(r, |x| f64::from(x.pods_ready))), color(i)).steps());
+        pod_lines.push(line(i, Line::new(p.label.clone(), Vec::new(), color(i)).steps(), |r, _, _| peak(r, |x| f64::from(x.pods_ready))));
     }
     let services = view.services();
     let what = if services.len() > 1 { format!(" ({service})") } else { String::new() };
-    Figure::Timeline(Timeline {
-        title: format!("{}: ready pods of each policy over the load{what}", view.brief.scenario),
-        x_desc: time_desc(end),
-        start_s: 0.0,
-        end_s: end,
+    passes::build(TimelineSpec {
+        timeline: Timeline {
+            title: format!("{}: ready pods of each policy over the load{what}", view.brief.scenario),
+            x_desc: String::new(),
+            start_s: 0.0,
+            end_s: end,
+            panels: Vec::new(),
+            width: WIDTH,
+        },
+        sources: view.policies.iter().map(|run| Source { run, service }).collect(),
         panels: vec![
-            Panel { title: "Load (the same for every open-loop policy run)".into(), y_desc: "requests per second".into(), lines: load_lines, height: 220, ..Panel::default() },
-            Panel { title: "Ready pods".into(), y_desc: "pods".into(), lines: pod_lines, height: 340, ..Panel::default() },
+            PanelSpec {
+                panel: Panel { title: "Load (the same for every open-loop policy run)".into(), y_desc: "requests per second".into(), height: 220, ..Panel::default() },
+                lines: load_lines,
+                markers: None,
+            },
+            PanelSpec { panel: Panel { title: "Ready pods".into(), y_desc: "pods".into(), height: 340, ..Panel::default() }, lines: pod_lines, markers: None },
         ],
-        width: WIDTH,
+        to_last_row: false,
+        x_desc: time_desc,
     })
 }
 
@@ -316,12 +306,12 @@ pub fn headline(view: &RunView) -> Figure {
 
 /// Every figure of a report: (file stem, figure). Per-policy timelines are under the policy's
 /// folder: `<policy>/timeline` (or `<policy>/timeline-<service>` with several services).
-pub fn all(view: &RunView) -> Vec<(String, Figure)> {
+pub fn all(view: &RunView) -> Result<Vec<(String, Figure)>, AgainError> {
     let services = view.services();
     let suffix = |s: &str| if services.len() > 1 { format!("-{s}") } else { String::new() };
     let mut out = Vec::new();
     for s in &services {
-        out.push((format!("replicas{}", suffix(s)), replicas(view, s)));
+        out.push((format!("replicas{}", suffix(s)), replicas(view, s)?));
     }
     out.push(("latency-cdf".into(), latency_cdf(view)));
     out.push(("latency-spectrum".into(), latency_spectrum(view)));
@@ -329,8 +319,8 @@ pub fn all(view: &RunView) -> Vec<(String, Figure)> {
     out.push(("headline".into(), headline(view)));
     for p in &view.policies {
         for s in &services {
-            out.push((format!("{}/timeline{}", p.label, suffix(s)), timeline(view, p, s)));
+            out.push((format!("{}/timeline{}", p.label, suffix(s)), timeline(view, p, s)?));
         }
     }
-    out
+    Ok(out)
 }

@@ -6,4 +6,5 @@ pub mod charts;
 pub mod format;
 pub mod html;
 pub mod markdown;
+pub mod passes;
 pub mod view;

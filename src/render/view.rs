@@ -4,6 +4,8 @@
 //! `autosim compare`; either way the reports read only these outputs, never a policy's
 //! internals, so they work for every policy.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::report::{DecisionRow, Report, Row, Summary};
@@ -66,6 +68,22 @@ pub struct PolicyRun {
     /// and the applied changes a timeline marks: see [`crate::output::rows::read_back`]);
     /// `None` when `decisions` holds them all.
     pub shown_counts: Option<ShownCounts>,
+    /// Where the figures read the rows again, once per pass, when `timeseries` holds only the
+    /// first step and `decisions` only a selection (a run streamed to its folder); `None`:
+    /// they read `timeseries` and `decisions`, which hold every row.
+    pub again: Option<Arc<dyn RowsAgain>>,
+}
+
+/// An error reading a run's rows again (the reader says which file and why).
+pub type AgainError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A run's rows, read again from the start for each pass a figure makes over them (see
+/// [`crate::render::passes`]): so long runs are drawn in memory bounded by the figure's pixels.
+pub trait RowsAgain: std::fmt::Debug + Send + Sync {
+    /// Every timeseries row, in file order.
+    fn timeseries(&self) -> Result<Box<dyn Iterator<Item = Result<Row, AgainError>> + '_>, AgainError>;
+    /// Every decision, in file order.
+    fn decisions(&self) -> Result<Box<dyn Iterator<Item = Result<DecisionRec, AgainError>> + '_>, AgainError>;
 }
 
 /// How many of a run's decisions fall in each kind the reports count.
@@ -88,6 +106,7 @@ impl PolicyRun {
             latency_cdf: r.latency_cdf.clone(),
             decisions_total: None,
             shown_counts: None,
+            again: None,
         }
     }
 

@@ -219,7 +219,7 @@ fn figures_render_from_every_shipped_scenario() {
     for file in shipped() {
         let what = file.display().to_string();
         let view = short_view(&file);
-        let figures = charts::all(&view);
+        let figures = charts::all(&view).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(figures.len() >= 4 + view.policies.len(), "{what}");
         for (name, f) in &figures {
             let png = figure::png(f).unwrap_or_else(|e| panic!("{what}: {name}: {e}"));
@@ -236,7 +236,7 @@ fn figures_render_from_every_shipped_scenario() {
 #[test]
 fn html_report_is_well_formed_and_self_contained() {
     let view = short_view(&common::root().join("scenarios/high-load-spike.toml"));
-    let svgs: Vec<(String, String)> = charts::all(&view).iter().map(|(n, f)| (n.clone(), figure::svg(f).unwrap())).collect();
+    let svgs: Vec<(String, String)> = charts::all(&view).unwrap().iter().map(|(n, f)| (n.clone(), figure::svg(f).unwrap())).collect();
     let page = html::render(&view, &svgs);
     assert_well_formed(&page, "report.html");
     assert!(page.starts_with("<!DOCTYPE html>"));
