@@ -204,7 +204,10 @@ fn run_seeds(sc: &Experiment, seeds: &[(usize, u32)], commands: Commands) -> Res
     let jobs: Vec<(usize, u32)> = seeds.iter().flat_map(|&(p, n)| (0..n).map(move |k| (p, k))).collect();
     jobs.par_iter()
         .map(|&(p, k)| {
-            let r = command::simulation(sc, p, sc.scenario.seed.wrapping_add(k as u64), commands)?.run();
+            let mut sim = command::simulation(sc, p, sc.scenario.seed.wrapping_add(k as u64), commands)?;
+            // The gates read the summary only: the rows are not kept.
+            sim.stream_rows_to(Box::new(autosim::report::DropRows));
+            let r = sim.run();
             Ok(((p, k), metric::summary_json(&r.summary)))
         })
         .collect()

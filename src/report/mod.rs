@@ -16,7 +16,7 @@ use crate::engine::SimTime;
 use crate::scenario::{ReportConfig, Slo};
 pub use elasticity::{Elasticity, Flaps, ResponseEvent, Responsiveness, StepFn};
 pub use stats::{BucketThreshold, Integral, LatencyHist};
-pub use sink::{KeepRows, RowSink};
+pub use sink::{DropRows, KeepRows, RowSink};
 
 /// Default window within which a change of scaling direction counts as a reversal
 /// (`report.reversal_window`).

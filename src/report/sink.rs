@@ -37,3 +37,19 @@ impl RowSink for KeepRows {
         (self.timeseries, self.decisions)
     }
 }
+
+/// Drops every row: for callers that read only the summary (sweeps, CI gates), whose memory
+/// then does not grow with the run's length either. The summary does not depend on the rows
+/// kept.
+#[derive(Debug, Default)]
+pub struct DropRows;
+
+impl RowSink for DropRows {
+    fn timeseries(&mut self, _row: Row) {}
+
+    fn decision(&mut self, _row: DecisionRow) {}
+
+    fn into_kept(self: Box<Self>) -> (Vec<Row>, Vec<DecisionRow>) {
+        (Vec::new(), Vec::new())
+    }
+}

@@ -302,10 +302,12 @@ pub fn read_manifest(dir: &Path) -> Option<serde_json::Value> {
 
 /// One run's row.
 fn run_row(sweep: &Sweep, sc: &crate::experiment::Experiment, point: &Point, seed: u64, policy: (usize, &str), commands: Commands) -> Row {
-    let sim = match command::simulation(sc, policy.0, seed, commands) {
+    let mut sim = match command::simulation(sc, policy.0, seed, commands) {
         Ok(sim) => sim,
         Err(refused) => return invalid_row(sweep, point, seed, policy.1, &refused.to_string()),
     };
+    // A point is its summary: its rows are not kept (memory flat in the run's length).
+    sim.stream_rows_to(Box::new(crate::report::DropRows));
     let mut fields = vec![point.id.to_string(), seed.to_string(), policy.1.to_string()];
     fields.extend(point.values.iter().map(|v| v.label.clone()));
     let json = metric::summary_json(&sim.run().summary);

@@ -363,3 +363,21 @@ fn compare_joins_separate_runs_and_refuses_different_load() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no such folder"), "{err}");
 }
+
+/// Sweeps and gates drop a run's rows (`DropRows`) and read its summary: the summary must not
+/// depend on the rows kept, or their numbers would differ from `autosim run`'s.
+#[test]
+fn summary_is_the_same_whatever_the_rows_sink() {
+    for name in ["normal-load.toml", "weekend-low.toml", "seed-001-load-100.toml"] {
+        let mut ex = autosim::load(&common::root().join("scenarios").join(name)).unwrap();
+        ex.scenario.duration_ns = ex.scenario.duration_ns.min(1_800_000_000_000);
+        for p in 0..ex.policies.len() {
+            let kept = autosim::sim::Simulation::new(&ex.scenario, &ex.policies[p], 7).run();
+            let mut sim = autosim::sim::Simulation::new(&ex.scenario, &ex.policies[p], 7);
+            sim.stream_rows_to(Box::new(autosim::report::DropRows));
+            let dropped = sim.run();
+            assert!(!kept.timeseries.is_empty() && dropped.timeseries.is_empty() && dropped.decisions.is_empty(), "{name}");
+            assert_eq!(serde_json::to_string(&kept.summary).unwrap(), serde_json::to_string(&dropped.summary).unwrap(), "{name}: policy {p}");
+        }
+    }
+}
