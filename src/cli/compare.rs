@@ -11,12 +11,19 @@ use autosim::report::{Row, Summary};
 use super::BadInput;
 
 pub(crate) fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
     let mut out = Vec::new();
-    for (i, row) in r.deserialize().enumerate() {
-        out.push(row.map_err(|e| BadInput(format!("{}: line {}: {e}", path.display(), i + 2)))?);
-    }
+    each_row(path, |row| out.push(row))?;
     Ok(out)
+}
+
+/// Each row of a CSV file, in order, as it is read (a bad row is the user's input: named with
+/// its file and line).
+fn each_row<T: serde::de::DeserializeOwned>(path: &Path, mut f: impl FnMut(T)) -> Result<()> {
+    let mut r = csv::Reader::from_path(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    for (i, row) in r.deserialize().enumerate() {
+        f(row.map_err(|e| BadInput(format!("{}: line {}: {e}", path.display(), i + 2)))?);
+    }
+    Ok(())
 }
 
 /// One policy's outputs, read back from its folder.
@@ -25,15 +32,28 @@ pub(crate) fn read_policy(dir: &Path) -> Result<PolicyRun> {
     let text = std::fs::read_to_string(&path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
     let summary: Summary =
         serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: not a summary.json of autosim: {e}", path.display())))?;
-    let timeseries: Vec<Row> = read_csv(&dir.join("timeseries.csv"))?;
-    let decisions: Vec<DecisionRec> = read_csv(&dir.join("decisions.csv"))?;
+    // Every row is checked here; the reports then hold the first step and the notable
+    // decisions, and the figures read the rows again in passes: memory does not grow with the
+    // runs' length.
+    each_row(&dir.join("timeseries.csv"), |_: Row| {})?;
+    each_row(&dir.join("decisions.csv"), |_: DecisionRec| {})?;
+    let back = output::rows::read_back(dir)?;
     let cdf_path = dir.join("latency_cdf.csv");
     let latency_cdf = if cdf_path.exists() {
         read_csv::<output::CdfRow>(&cdf_path)?.into_iter().map(|r| (r.latency_s, r.share)).collect()
     } else {
         Vec::new()
     };
-    Ok(PolicyRun { label: summary.policy.clone(), summary, timeseries, decisions, latency_cdf, decisions_total: None, shown_counts: None, again: None })
+    Ok(PolicyRun {
+        label: summary.policy.clone(),
+        summary,
+        timeseries: back.timeseries,
+        decisions: back.decisions,
+        latency_cdf,
+        decisions_total: Some(back.total),
+        shown_counts: Some(back.counts),
+        again: Some(std::sync::Arc::new(output::rows::Again { dir: dir.to_path_buf() })),
+    })
 }
 
 /// The policies of a run folder (in `comparison.csv`'s order when there is one), or the one
