@@ -69,7 +69,7 @@ pub fn render(view: &RunView, figures: &[(String, String)]) -> String {
     o.push_str("</tbody>\n</table>\n<p>The best value of each column is highlighted. Definitions: docs/scenario.md, Outputs.</p>\n");
     let labelled: Vec<(&str, &crate::report::Summary)> = view.policies.iter().map(|p| (p.label.as_str(), &p.summary)).collect();
     o.push_str("<ul class=\"slo\">\n");
-    for line in crate::report::slo_lines(&labelled) {
+    for line in crate::report::slo_lines(&labelled).into_iter().chain(super::markdown::end_to_end_lines(&labelled)) {
         o.push_str(&format!("<li>{}</li>\n", esc(&line)));
     }
     o.push_str("</ul>\n");

@@ -219,10 +219,10 @@ fn bad_calls_exit_2_with_their_place() {
     }
 }
 
-/// The entry service's end-to-end latency reaches the terminal table and report.md, with the
-/// figures of summary.json; a scenario without calls prints none.
+/// The entry service's end-to-end latency reaches the terminal table, report.md and
+/// report.html, with the figures of summary.json; a scenario without calls prints none.
 #[test]
-fn end_to_end_latency_is_in_the_terminal_table_and_report_md() {
+fn end_to_end_latency_is_in_the_terminal_table_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let file = crate::common::root().join("scenarios/seed-001-load-100.toml");
@@ -235,13 +235,18 @@ fn end_to_end_latency_is_in_the_terminal_table_and_report_md() {
     assert!(completed > 0, "{e}");
     let want = "seed-hpas: end-to-end latency of fastapi (until every call is done): p50 ";
     let tail = format!("; {completed} completed, {} failed, {} in flight at the end", e["failed"], e["in_flight_at_end"]);
-    for text in [&stdout, &md] {
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let html_tail = format!("{tail}</li>");
+    for (text, tail) in [(&stdout, &tail), (&md, &tail), (&html, &html_tail)] {
         let line = text.lines().find(|l| l.contains(want)).unwrap_or_else(|| panic!("no end-to-end line in:\n{text}"));
-        assert!(line.ends_with(&tail), "{line}");
+        assert!(line.ends_with(tail.as_str()), "{line}");
     }
     let quick = crate::common::root().join("scenarios/quickstart.toml");
     let out2 = tmp.path().join("quick");
     let (code, stdout, _) = crate::common::autosim([std::ffi::OsStr::new("run"), quick.as_os_str(), std::ffi::OsStr::new("--out"), out2.as_os_str()]);
     assert_eq!(code, 0);
-    assert!(!stdout.contains("end-to-end") && !std::fs::read_to_string(out2.join("report.md")).unwrap().contains("end-to-end"));
+    for report in ["report.md", "report.html"] {
+        assert!(!std::fs::read_to_string(out2.join(report)).unwrap().contains("end-to-end"), "{report}");
+    }
+    assert!(!stdout.contains("end-to-end"));
 }
