@@ -2,7 +2,11 @@
 //! them. Slots are reused (a free list) with a generation number, so memory stays flat over a
 //! long run with churn and stale events are recognised and ignored.
 
-use crate::engine::{Fifo, SimTime};
+mod queue;
+
+pub use queue::PodQueue;
+
+use crate::engine::SimTime;
 
 /// Lifecycle of a pod as the engine models it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,8 +35,21 @@ const INLINE: usize = 3;
 pub struct Slots {
     n: u32,
     nfree: u32,
-    inline: [u32; 2 * INLINE],
-    big: Box<[u32]>,
+    buf: SlotBuf,
+}
+
+/// The slots' buffer: inline or allocated, never both (32 bytes, where the two side by side
+/// took 40: the pod's queue fits in its first cache line beside them).
+#[derive(Debug, Clone)]
+enum SlotBuf {
+    Inline([u32; 2 * INLINE]),
+    Big(Box<[u32]>),
+}
+
+impl Default for SlotBuf {
+    fn default() -> Self {
+        SlotBuf::Inline([0; 2 * INLINE])
+    }
 }
 
 impl Slots {
@@ -48,8 +65,11 @@ impl Slots {
         assert!(n <= u16::MAX as usize + 1, "a pod's concurrency fits in 16 bits");
         self.n = n as u32;
         self.nfree = n as u32;
-        if n > INLINE && self.big.len() != 2 * n {
-            self.big = vec![0; 2 * n].into_boxed_slice();
+        match &self.buf {
+            SlotBuf::Inline(_) if n <= INLINE => {}
+            SlotBuf::Big(b) if n > INLINE && b.len() == 2 * n => {}
+            _ if n <= INLINE => self.buf = SlotBuf::default(),
+            _ => self.buf = SlotBuf::Big(vec![0; 2 * n].into_boxed_slice()),
         }
         let buf = self.buf_mut();
         let (reqs, stack) = buf.split_at_mut(n);
@@ -61,19 +81,17 @@ impl Slots {
 
     #[inline(always)]
     fn buf(&self) -> &[u32] {
-        if self.n as usize <= INLINE {
-            &self.inline
-        } else {
-            &self.big
+        match &self.buf {
+            SlotBuf::Inline(b) => b,
+            SlotBuf::Big(b) => b,
         }
     }
 
     #[inline(always)]
     fn buf_mut(&mut self) -> &mut [u32] {
-        if self.n as usize <= INLINE {
-            &mut self.inline
-        } else {
-            &mut self.big
+        match &mut self.buf {
+            SlotBuf::Inline(b) => b,
+            SlotBuf::Big(b) => b,
         }
     }
 
@@ -143,8 +161,8 @@ impl Slots {
 }
 
 /// Fields in the order the request path touches them, each pod on its own cache lines: the
-/// first line holds what an arrival and a completion read (liveness, phase, free slots,
-/// slots and the response counter), the second the other per-request counters.
+/// first line holds everything an arrival reads and writes (liveness, phase, slots, the
+/// queue), the second the counters a completion adds to.
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub struct Pod {
@@ -154,6 +172,8 @@ pub struct Pod {
     pub service: u16,
     /// Concurrency slots.
     pub slots: Slots,
+    /// Requests waiting in this pod (kind `http`), linked through the request slab.
+    pub queue: PodQueue,
     // Counters exported to the metrics pipeline.
     /// Responses sent, any status (HTTP `http_requests_total`).
     pub responses: u64,
@@ -162,8 +182,6 @@ pub struct Pod {
     pub duration_sum_s: f64,
     /// CPU nanoseconds of requests finished here (the in-progress part is added when read).
     pub cpu_done_ns: f64,
-    /// Requests waiting in this pod (kind `http`).
-    pub queue: Fifo<u32>,
     /// Responses that were errors (queue full: 503).
     pub errors: u64,
     /// The pod's ordinal in its service, for its name (`<service>-<ordinal>`).
@@ -179,9 +197,10 @@ pub struct Pod {
     pub target: u32,
 }
 
-// The first cache line holds what every request reads and writes.
-const _: () = assert!(std::mem::offset_of!(Pod, responses) + 8 <= 64);
-const _: () = assert!(std::mem::offset_of!(Pod, queue) + std::mem::size_of::<Fifo<u32>>() <= 128);
+// The first cache line holds what every arrival reads and writes; the second what a
+// completion adds.
+const _: () = assert!(std::mem::offset_of!(Pod, queue) + std::mem::size_of::<PodQueue>() <= 64);
+const _: () = assert!(std::mem::offset_of!(Pod, cpu_done_ns) + 8 <= 128);
 
 impl Pod {
     pub fn busy(&self) -> usize {

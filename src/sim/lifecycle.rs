@@ -240,7 +240,7 @@ impl Simulation<'_> {
         p.cpu_done_ns = (used - idle) * 1e9;
         let s = p.service as usize;
         let mut held: Vec<u32> = p.slots.reqs().iter().copied().filter(|&r| r != FREE).collect();
-        held.extend(p.queue.drain_all());
+        held.extend(p.queue.drain_all(&self.world.reqs.links));
         p.slots.clear_reqs();
         for req in held {
             let r = *self.world.reqs.get(req);

@@ -302,7 +302,7 @@ fn in_flight_at_end(sim: &Simulation<'_>) -> Vec<u64> {
             let mut ids: Vec<u32> = sim.world.services[s].waiting.iter().copied().collect();
             for &p in &sim.world.services[s].pods {
                 let pod = sim.world.pods.get(p);
-                ids.extend(pod.queue.iter().copied());
+                ids.extend(pod.queue.iter(&sim.world.reqs.links));
                 ids.extend(pod.slots.reqs().iter().copied().filter(|&r| r != crate::cluster::FREE));
             }
             ids.iter()

@@ -132,7 +132,7 @@ impl Simulation<'_> {
         if p.slots.has_free() {
             self.start(pod, req);
         } else if (p.queue.len() as u64) < self.sc.services[s].queue_limit {
-            p.queue.push_back(req);
+            p.queue.push_back(&mut self.world.reqs.links, req);
         } else {
             self.reject(s, req, Some(pod));
         }
@@ -226,7 +226,7 @@ impl Simulation<'_> {
         let p = self.world.pods.get_mut(pod);
         match self.sc.services[s].kind {
             ServiceKind::Http { .. } => {
-                if let Some(next) = p.queue.pop_front() {
+                if let Some(next) = p.queue.pop_front(&self.world.reqs.links) {
                     self.start(pod, next);
                 }
             }
