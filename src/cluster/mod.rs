@@ -4,7 +4,7 @@
 
 mod queue;
 
-pub use queue::PodQueue;
+pub use queue::{all_queued, PodQueue};
 
 use crate::engine::SimTime;
 
@@ -25,7 +25,7 @@ pub enum PodPhase {
 pub const FREE: u32 = u32::MAX;
 
 /// Pods of up to this many slots keep them inline, in the pod's first cache line.
-const INLINE: usize = 3;
+const INLINE: usize = 1;
 
 /// A pod's concurrency slots: the request in each (`FREE` when none), and a stack of the free
 /// ones (the last freed is taken first). One buffer holds both, the requests first, then the
@@ -38,8 +38,9 @@ pub struct Slots {
     buf: SlotBuf,
 }
 
-/// The slots' buffer: inline or allocated, never both (32 bytes, where the two side by side
-/// took 40: the pod's queue fits in its first cache line beside them).
+/// The slots' buffer: inline or allocated, never both (16 bytes: the inline words sit beside
+/// the allocation's non-null pointer, so the pod's queue and counters fit in its first cache
+/// line beside them).
 #[derive(Debug, Clone)]
 enum SlotBuf {
     Inline([u32; 2 * INLINE]),
@@ -161,8 +162,9 @@ impl Slots {
 }
 
 /// Fields in the order the request path touches them, each pod on its own cache lines: the
-/// first line holds everything an arrival reads and writes (liveness, phase, slots, the
-/// queue), the second the counters a completion adds to.
+/// first line holds everything an arrival and a completion read and write (liveness, phase,
+/// slots, the queue, the counters a completion adds to), the second what changes seldom (an
+/// error response adds to `errors` there).
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub struct Pod {
@@ -174,9 +176,7 @@ pub struct Pod {
     pub slots: Slots,
     /// Requests waiting in this pod (kind `http`), linked through the request slab.
     pub queue: PodQueue,
-    // Counters exported to the metrics pipeline.
-    /// Responses sent, any status (HTTP `http_requests_total`).
-    pub responses: u64,
+    // Counters exported to the metrics pipeline (responses sent: `responses()`).
     /// Requests served, and the sum of their durations in seconds.
     pub served: u64,
     pub duration_sum_s: f64,
@@ -197,12 +197,17 @@ pub struct Pod {
     pub target: u32,
 }
 
-// The first cache line holds what every arrival reads and writes; the second what a
-// completion adds.
-const _: () = assert!(std::mem::offset_of!(Pod, queue) + std::mem::size_of::<PodQueue>() <= 64);
-const _: () = assert!(std::mem::offset_of!(Pod, cpu_done_ns) + 8 <= 128);
+// The first cache line holds what every request reads and writes.
+const _: () = assert!(std::mem::size_of::<Slots>() == 24);
+const _: () = assert!(std::mem::offset_of!(Pod, cpu_done_ns) + 8 <= 64);
 
 impl Pod {
+    /// Responses sent, any status (HTTP `http_requests_total`): every served request and
+    /// every error.
+    pub fn responses(&self) -> u64 {
+        self.served + self.errors
+    }
+
     pub fn busy(&self) -> usize {
         self.slots.len() - self.slots.free()
     }

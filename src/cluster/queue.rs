@@ -1,20 +1,21 @@
 //! A pod's queue of waiting requests, threaded through the request slab: each queued request
 //! names the one behind it in a links array indexed by request id, and the pod keeps only the
-//! head, the tail and the length (12 bytes, in its first cache line). Queueing writes the
+//! newest and the length (8 bytes, in its first cache line). Queueing writes the
 //! link of the request queued last (recently touched) instead of a per-pod ring buffer's
 //! tail (a cache miss per arrival when pods are many), and no pod owns a buffer that grows.
 
 /// Requests waiting in a pod, oldest first; their order lives in `links` (the request slab's).
+/// The list is circular: the newest request links to the oldest, so the pod keeps only the
+/// newest and the length (8 bytes).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PodQueue {
-    head: u32,
     tail: u32,
     len: u32,
 }
 
 impl PodQueue {
     pub const fn new() -> Self {
-        Self { head: 0, tail: 0, len: 0 }
+        Self { tail: 0, len: 0 }
     }
 
     #[inline]
@@ -30,27 +31,25 @@ impl PodQueue {
     /// Queue `req` last; `links` has a cell for every request id.
     #[inline]
     pub fn push_back(&mut self, links: &mut [u32], req: u32) {
-        if self.len == 0 {
-            self.head = req;
-        } else {
-            links[self.tail as usize] = req;
-        }
+        let t = self.tail as usize;
+        links[req as usize] = if self.len == 0 { req } else { std::mem::replace(&mut links[t], req) };
         self.tail = req;
         self.len += 1;
     }
 
     /// Take the oldest request.
     #[inline]
-    pub fn pop_front(&mut self, links: &[u32]) -> Option<u32> {
+    pub fn pop_front(&mut self, links: &mut [u32]) -> Option<u32> {
         if self.len == 0 {
             return None;
         }
-        let req = self.head;
+        let t = self.tail as usize;
+        let head = links[t];
         self.len -= 1;
         if self.len > 0 {
-            self.head = links[req as usize];
+            links[t] = links[head as usize];
         }
-        Some(req)
+        Some(head)
     }
 
     pub fn clear(&mut self) {
@@ -59,12 +58,9 @@ impl PodQueue {
 
     /// The requests, oldest first.
     pub fn iter<'a>(&self, links: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
-        let (mut next, len) = (self.head, self.len);
-        (0..len).map(move |k| {
-            let req = next;
-            if k + 1 < len {
-                next = links[req as usize];
-            }
+        let mut req = self.tail;
+        (0..self.len).map(move |_| {
+            req = links[req as usize];
             req
         })
     }
@@ -75,6 +71,29 @@ impl PodQueue {
         self.clear();
         all
     }
+}
+
+/// The requests of many queues, in no particular order: one step along each queue's list in
+/// turn, so that the loads of different lists overlap (walking one long list after another
+/// waits for each load in turn; a run's end counts millions of queued requests).
+pub fn all_queued<'a>(queues: impl Iterator<Item = PodQueue>, links: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
+    let mut cursors: Vec<PodQueue> = queues.filter(|q| q.len > 0).collect();
+    let mut round: Vec<u32> = Vec::new();
+    std::iter::from_fn(move || {
+        if round.is_empty() {
+            if cursors.is_empty() {
+                return None;
+            }
+            cursors.retain_mut(|q| {
+                q.tail = links[q.tail as usize];
+                round.push(q.tail);
+                q.len -= 1;
+                q.len > 0
+            });
+            round.reverse();
+        }
+        round.pop()
+    })
 }
 
 #[cfg(test)]
@@ -101,7 +120,7 @@ mod tests {
                     }
                 }
                 5..=8 => {
-                    let got = queues[q].pop_front(&links);
+                    let got = queues[q].pop_front(&mut links);
                     assert_eq!(got, reference[q].pop_front());
                     free.extend(got);
                 }
@@ -110,7 +129,14 @@ mod tests {
                     assert_eq!(drained, reference[q].drain(..).collect::<Vec<_>>());
                     free.extend(drained);
                 }
-                _ => assert!(queues[q].iter(&links).eq(reference[q].iter().copied())),
+                _ => {
+                    assert!(queues[q].iter(&links).eq(reference[q].iter().copied()));
+                    let mut all: Vec<u32> = all_queued(queues.iter().copied(), &links).collect();
+                    let mut want: Vec<u32> = reference.iter().flatten().copied().collect();
+                    all.sort_unstable();
+                    want.sort_unstable();
+                    assert_eq!(all, want);
+                }
             }
             assert_eq!(queues[q].len(), reference[q].len());
             assert_eq!(queues[q].is_empty(), reference[q].is_empty());
