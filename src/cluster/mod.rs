@@ -2,7 +2,11 @@
 //! them. Slots are reused (a free list) with a generation number, so memory stays flat over a
 //! long run with churn and stale events are recognised and ignored.
 
-use crate::engine::{Fifo, SimTime};
+mod queue;
+
+pub use queue::{all_queued, PodQueue};
+
+use crate::engine::SimTime;
 
 /// Lifecycle of a pod as the engine models it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,7 +25,7 @@ pub enum PodPhase {
 pub const FREE: u32 = u32::MAX;
 
 /// Pods of up to this many slots keep them inline, in the pod's first cache line.
-const INLINE: usize = 3;
+const INLINE: usize = 1;
 
 /// A pod's concurrency slots: the request in each (`FREE` when none), and a stack of the free
 /// ones (the last freed is taken first). One buffer holds both, the requests first, then the
@@ -31,8 +35,22 @@ const INLINE: usize = 3;
 pub struct Slots {
     n: u32,
     nfree: u32,
-    inline: [u32; 2 * INLINE],
-    big: Box<[u32]>,
+    buf: SlotBuf,
+}
+
+/// The slots' buffer: inline or allocated, never both (16 bytes: the inline words sit beside
+/// the allocation's non-null pointer, so the pod's queue and counters fit in its first cache
+/// line beside them).
+#[derive(Debug, Clone)]
+enum SlotBuf {
+    Inline([u32; 2 * INLINE]),
+    Big(Box<[u32]>),
+}
+
+impl Default for SlotBuf {
+    fn default() -> Self {
+        SlotBuf::Inline([0; 2 * INLINE])
+    }
 }
 
 impl Slots {
@@ -48,8 +66,11 @@ impl Slots {
         assert!(n <= u16::MAX as usize + 1, "a pod's concurrency fits in 16 bits");
         self.n = n as u32;
         self.nfree = n as u32;
-        if n > INLINE && self.big.len() != 2 * n {
-            self.big = vec![0; 2 * n].into_boxed_slice();
+        match &self.buf {
+            SlotBuf::Inline(_) if n <= INLINE => {}
+            SlotBuf::Big(b) if n > INLINE && b.len() == 2 * n => {}
+            _ if n <= INLINE => self.buf = SlotBuf::default(),
+            _ => self.buf = SlotBuf::Big(vec![0; 2 * n].into_boxed_slice()),
         }
         let buf = self.buf_mut();
         let (reqs, stack) = buf.split_at_mut(n);
@@ -61,19 +82,17 @@ impl Slots {
 
     #[inline(always)]
     fn buf(&self) -> &[u32] {
-        if self.n as usize <= INLINE {
-            &self.inline
-        } else {
-            &self.big
+        match &self.buf {
+            SlotBuf::Inline(b) => b,
+            SlotBuf::Big(b) => b,
         }
     }
 
     #[inline(always)]
     fn buf_mut(&mut self) -> &mut [u32] {
-        if self.n as usize <= INLINE {
-            &mut self.inline
-        } else {
-            &mut self.big
+        match &mut self.buf {
+            SlotBuf::Inline(b) => b,
+            SlotBuf::Big(b) => b,
         }
     }
 
@@ -143,8 +162,9 @@ impl Slots {
 }
 
 /// Fields in the order the request path touches them, each pod on its own cache lines: the
-/// first line holds what an arrival and a completion read (liveness, phase, free slots,
-/// slots and the response counter), the second the other per-request counters.
+/// first line holds everything an arrival and a completion read and write (liveness, phase,
+/// slots, the queue, the counters a completion adds to), the second what changes seldom (an
+/// error response adds to `errors` there).
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub struct Pod {
@@ -154,16 +174,14 @@ pub struct Pod {
     pub service: u16,
     /// Concurrency slots.
     pub slots: Slots,
-    // Counters exported to the metrics pipeline.
-    /// Responses sent, any status (HTTP `http_requests_total`).
-    pub responses: u64,
+    /// Requests waiting in this pod (kind `http`), linked through the request slab.
+    pub queue: PodQueue,
+    // Counters exported to the metrics pipeline (responses sent: `responses()`).
     /// Requests served, and the sum of their durations in seconds.
     pub served: u64,
     pub duration_sum_s: f64,
     /// CPU nanoseconds of requests finished here (the in-progress part is added when read).
     pub cpu_done_ns: f64,
-    /// Requests waiting in this pod (kind `http`).
-    pub queue: Fifo<u32>,
     /// Responses that were errors (queue full: 503).
     pub errors: u64,
     /// The pod's ordinal in its service, for its name (`<service>-<ordinal>`).
@@ -180,10 +198,16 @@ pub struct Pod {
 }
 
 // The first cache line holds what every request reads and writes.
-const _: () = assert!(std::mem::offset_of!(Pod, responses) + 8 <= 64);
-const _: () = assert!(std::mem::offset_of!(Pod, queue) + std::mem::size_of::<Fifo<u32>>() <= 128);
+const _: () = assert!(std::mem::size_of::<Slots>() == 24);
+const _: () = assert!(std::mem::offset_of!(Pod, cpu_done_ns) + 8 <= 64);
 
 impl Pod {
+    /// Responses sent, any status (HTTP `http_requests_total`): every served request and
+    /// every error.
+    pub fn responses(&self) -> u64 {
+        self.served + self.errors
+    }
+
     pub fn busy(&self) -> usize {
         self.slots.len() - self.slots.free()
     }

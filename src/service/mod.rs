@@ -40,6 +40,9 @@ pub struct ReqSlab {
     pub items: Vec<Req>,
     free: Vec<u32>,
     pub live: usize,
+    /// Per request: the one queued behind it in its pod (the pods' queues' links; see
+    /// `cluster::PodQueue`). Apart from the requests, so that a `Req` stays 48 bytes.
+    pub links: Vec<u32>,
 }
 
 impl ReqSlab {
@@ -59,6 +62,7 @@ impl ReqSlab {
             id
         } else {
             self.items.push(Req { arrival, started: arrival, work_ns, cpu_ns, gen: 0, state: ReqState::Active, origin, vu, cold: false });
+            self.links.push(0);
             (self.items.len() - 1) as u32
         }
     }

@@ -369,7 +369,6 @@ impl Simulation<'_> {
         let now = self.now;
         let p = self.world.pods.get_mut(pod);
         p.slots.release(slot);
-        p.responses += 1;
         p.errors += 1;
         let s = p.service as usize;
         let r = *self.world.reqs.get(req);

@@ -31,7 +31,6 @@ impl Simulation<'_> {
             p.deleted_at = None;
             p.slots.reset(concurrency);
             p.queue.clear();
-            p.responses = 0;
             p.errors = 0;
             p.served = 0;
             p.duration_sum_s = 0.0;
@@ -53,7 +52,6 @@ impl Simulation<'_> {
                 target: 0,
                 slots: Slots::new(concurrency),
                 queue: Default::default(),
-                responses: 0,
                 errors: 0,
                 served: 0,
                 duration_sum_s: 0.0,
@@ -240,7 +238,7 @@ impl Simulation<'_> {
         p.cpu_done_ns = (used - idle) * 1e9;
         let s = p.service as usize;
         let mut held: Vec<u32> = p.slots.reqs().iter().copied().filter(|&r| r != FREE).collect();
-        held.extend(p.queue.drain_all());
+        held.extend(p.queue.drain_all(&self.world.reqs.links));
         p.slots.clear_reqs();
         for req in held {
             let r = *self.world.reqs.get(req);
@@ -549,7 +547,7 @@ impl Simulation<'_> {
         Sample {
             t: self.now,
             v: [
-                p.responses as f64,
+                p.responses() as f64,
                 p.errors as f64,
                 p.served as f64,
                 p.duration_sum_s,

@@ -299,14 +299,16 @@ fn in_flight_at_end(sim: &Simulation<'_>) -> Vec<u64> {
     let sc = sim.sc;
     (0..sc.services.len())
         .map(|s| {
+            let pods = &sim.world.services[s].pods;
             let mut ids: Vec<u32> = sim.world.services[s].waiting.iter().copied().collect();
-            for &p in &sim.world.services[s].pods {
-                let pod = sim.world.pods.get(p);
-                ids.extend(pod.queue.iter().copied());
-                ids.extend(pod.slots.reqs().iter().copied().filter(|&r| r != crate::cluster::FREE));
+            for &p in pods {
+                ids.extend(sim.world.pods.get(p).slots.reqs().iter().copied().filter(|&r| r != crate::cluster::FREE));
             }
+            let queued = crate::cluster::all_queued(pods.iter().map(|&p| sim.world.pods.get(p).queue), &sim.world.reqs.links);
             ids.iter()
-                .filter(|&&r| {
+                .copied()
+                .chain(queued)
+                .filter(|&r| {
                     let r = sim.world.reqs.get(r);
                     r.state == ReqState::Active && r.arrival >= sc.warmup_ns
                 })

@@ -132,7 +132,7 @@ impl Simulation<'_> {
         if p.slots.has_free() {
             self.start(pod, req);
         } else if (p.queue.len() as u64) < self.sc.services[s].queue_limit {
-            p.queue.push_back(req);
+            p.queue.push_back(&mut self.world.reqs.links, req);
         } else {
             self.reject(s, req, Some(pod));
         }
@@ -165,7 +165,6 @@ impl Simulation<'_> {
     pub(super) fn reject(&mut self, s: usize, req: u32, pod: Option<u32>) {
         if let Some(pod) = pod {
             let p = self.world.pods.get_mut(pod);
-            p.responses += 1;
             p.errors += 1;
         }
         let r = *self.world.reqs.get(req);
@@ -196,7 +195,6 @@ impl Simulation<'_> {
         let req = p.slots.release(slot);
         let s = p.service as usize;
         let r = *self.world.reqs.get(req);
-        p.responses += 1;
         p.served += 1;
         p.duration_sum_s += (now - r.arrival) as f64 / 1e9;
         p.cpu_done_ns += r.cpu_ns as f64;
@@ -226,7 +224,7 @@ impl Simulation<'_> {
         let p = self.world.pods.get_mut(pod);
         match self.sc.services[s].kind {
             ServiceKind::Http { .. } => {
-                if let Some(next) = p.queue.pop_front() {
+                if let Some(next) = p.queue.pop_front(&mut self.world.reqs.links) {
                     self.start(pod, next);
                 }
             }
