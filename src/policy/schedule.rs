@@ -61,13 +61,28 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct Learn {
     pub metric: Expr,
-    pub per_replica: f64,
     /// Wall-clock seconds of history to learn from.
     pub for_s: f64,
-    /// Per hour of the week (else per hour of the day).
-    pub by_weekday: bool,
-    /// Seed 003's generator instead of the peaks (`method = "seed-003"`).
-    pub generator: Option<Generator>,
+    pub method: Method,
+}
+
+/// How a schedule is learned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Method {
+    /// The peak per slot (`method = "peak"`, the default): `ceil(peak / per_replica)` from
+    /// then on, per hour of the week (`by_weekday`) or of the day.
+    Peak { per_replica: f64, by_weekday: bool },
+    /// Seed 003's generator (`method = "seed-003"`).
+    Seed003(Generator),
+}
+
+impl Learn {
+    fn generator(&self) -> Option<&Generator> {
+        match &self.method {
+            Method::Seed003(g) => Some(g),
+            Method::Peak { .. } => None,
+        }
+    }
 }
 
 /// Seed 003's generator's settings: the minimum in a peak and outside it, and whether weekdays
@@ -103,9 +118,18 @@ impl ScheduleRt {
         ScheduleRt { s, peaks: vec![None; 168], learned: None, sums: [[(0.0, 0); 24]; 2], generated: None }
     }
 
+    /// Whether the peaks are learned per hour of the week.
+    fn by_weekday(&self) -> bool {
+        self.s.learn.as_ref().is_some_and(|l| matches!(l.method, Method::Peak { by_weekday: true, .. }))
+    }
+
+    /// Whether seed 003's generator makes the schedule.
+    fn generates(&self) -> bool {
+        self.s.learn.as_ref().is_some_and(|l| l.generator().is_some())
+    }
+
     fn slot(&self, day: usize, hour: usize) -> usize {
-        let by_weekday = self.s.learn.as_ref().is_some_and(|l| l.by_weekday);
-        if by_weekday {
+        if self.by_weekday() {
             day * 24 + hour
         } else {
             hour
@@ -120,22 +144,24 @@ impl ScheduleRt {
         }
         let now = obs.now();
         let wall_elapsed = now as f64 / 1e9 * self.s.clock.speedup;
-        if let Some(g) = &l.generator {
-            use super::schedule_gen::{day_schedule, hourly_averages, Generated};
-            if wall_elapsed >= l.for_s {
-                let kinds = if g.weekly { 2 } else { 1 };
-                let days = self.sums[..kinds].iter().map(|s| day_schedule(hourly_averages(s), g.min_replicas, g.max_replicas)).collect();
-                self.generated = Some(Generated { days });
-            } else if let Ok(Some(v)) = obs.promql(&l.metric).and_then(|r| l.metric.reduce(&r)) {
-                let (d, h) = self.s.clock.wall(now);
-                let k = usize::from(g.weekly && d >= 5);
-                self.sums[k][h].0 += v;
-                self.sums[k][h].1 += 1;
+        let per = match &l.method {
+            Method::Peak { per_replica, .. } => *per_replica,
+            Method::Seed003(g) => {
+                use super::schedule_gen::{day_schedule, hourly_averages, Generated};
+                if wall_elapsed >= l.for_s {
+                    let kinds = if g.weekly { 2 } else { 1 };
+                    let days = self.sums[..kinds].iter().map(|s| day_schedule(hourly_averages(s), g.min_replicas, g.max_replicas)).collect();
+                    self.generated = Some(Generated { days });
+                } else if let Ok(Some(v)) = obs.promql(&l.metric).and_then(|r| l.metric.reduce(&r)) {
+                    let (d, h) = self.s.clock.wall(now);
+                    let k = usize::from(g.weekly && d >= 5);
+                    self.sums[k][h].0 += v;
+                    self.sums[k][h].1 += 1;
+                }
+                return;
             }
-            return;
-        }
+        };
         if wall_elapsed >= l.for_s {
-            let per = l.per_replica;
             self.learned = Some(self.peaks.iter().map(|p| p.map(|v| (v / per - 1e-9).ceil().max(0.0) as i32)).collect());
             return;
         }
@@ -149,7 +175,7 @@ impl ScheduleRt {
 
     /// The scheduled minimum at `now` (`None`: the autoscaler's own minimum).
     pub fn min_at(&self, now: SimTime) -> Option<i32> {
-        if self.s.learn.as_ref().is_some_and(|l| l.generator.is_some()) {
+        if self.generates() {
             let (d, m) = self.s.clock.wall_minute(now);
             return self.generated.as_ref().and_then(|g| g.min_at(d, m));
         }
@@ -165,7 +191,7 @@ impl ScheduleRt {
         match &self.learned {
             None => self.s.entries.clone(),
             Some(l) => {
-                let by_weekday = self.s.learn.as_ref().is_some_and(|x| x.by_weekday);
+                let by_weekday = self.by_weekday();
                 let mut out = Vec::new();
                 for (i, v) in l.iter().enumerate() {
                     let Some(v) = v else { continue };
@@ -189,7 +215,7 @@ impl ScheduleRt {
     /// patches it (`kind` is `hpa` or `scaledobject`, `field` the spec field). `base` is the
     /// minimum outside the schedule.
     pub fn cronjobs(&self, kind: &str, name: &str, field: &str, base: i32) -> String {
-        if self.s.learn.as_ref().is_some_and(|l| l.generator.is_some()) {
+        if self.generates() {
             return match &self.generated {
                 Some(g) => g.cronjobs(kind, name, field, base),
                 None => format!("# autosim: seed 003's schedule for {kind} {name} was still learning when the run ended: no CronJob.\n"),
@@ -402,7 +428,7 @@ pub fn parse(p: &mut Params, services: &[String]) -> Result<Option<Schedule>, Co
                         Some("weekday_hour") => true,
                         Some(o) => return Err(err(format!("learn.by = {o:?}: expected \"hour\" (of the day) or \"weekday_hour\" (of the week)"))),
                     };
-                    Some(Learn { metric, per_replica, for_s, by_weekday, generator: None })
+                    Some(Learn { metric, for_s, method: Method::Peak { per_replica, by_weekday } })
                 }
                 Some("seed-003") => {
                     if l.per_replica.is_some() {
@@ -417,7 +443,7 @@ pub fn parse(p: &mut Params, services: &[String]) -> Result<Option<Schedule>, Co
                     if min_replicas < 0 || max_replicas < min_replicas {
                         return Err(err(format!("learn.min_replicas = {min_replicas}, max_replicas = {max_replicas}: expected 0 <= min_replicas <= max_replicas")));
                     }
-                    Some(Learn { metric, per_replica: 0.0, for_s, by_weekday: false, generator: Some(Generator { min_replicas, max_replicas, weekly }) })
+                    Some(Learn { metric, for_s, method: Method::Seed003(Generator { min_replicas, max_replicas, weekly }) })
                 }
                 Some(o) => return Err(err(format!("learn.method = {o:?}: expected \"peak\" (the peak per slot, default) or \"seed-003\" (seed 003's generator)"))),
             }
