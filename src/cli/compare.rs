@@ -26,24 +26,38 @@ fn each_row<T: serde::de::DeserializeOwned>(path: &Path, mut f: impl FnMut(T)) -
     Ok(())
 }
 
+/// What a reader of run folders needs of the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rows {
+    /// Every timeseries row and decision, held (the export writes them all).
+    Whole,
+    /// The first step and the notable decisions, the figures reading the rest again: memory
+    /// that does not grow with the runs' length (the reports of `compare`).
+    Bounded,
+}
+
 /// One policy's outputs, read back from its folder.
-pub(crate) fn read_policy(dir: &Path) -> Result<PolicyRun> {
+pub(crate) fn read_policy(dir: &Path, rows: Rows) -> Result<PolicyRun> {
     let path = dir.join("summary.json");
     let text = std::fs::read_to_string(&path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
     let summary: Summary =
         serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: not a summary.json of autosim: {e}", path.display())))?;
-    // Every row is checked here; the reports then hold the first step and the notable
-    // decisions, and the figures read the rows again in passes: memory does not grow with the
-    // runs' length.
-    each_row(&dir.join("timeseries.csv"), |_: Row| {})?;
-    each_row(&dir.join("decisions.csv"), |_: DecisionRec| {})?;
-    let back = output::rows::read_back(dir)?;
     let cdf_path = dir.join("latency_cdf.csv");
     let latency_cdf = if cdf_path.exists() {
         read_csv::<output::CdfRow>(&cdf_path)?.into_iter().map(|r| (r.latency_s, r.share)).collect()
     } else {
         Vec::new()
     };
+    if rows == Rows::Whole {
+        let timeseries: Vec<Row> = read_csv(&dir.join("timeseries.csv"))?;
+        let decisions: Vec<DecisionRec> = read_csv(&dir.join("decisions.csv"))?;
+        return Ok(PolicyRun { label: summary.policy.clone(), summary, timeseries, decisions, latency_cdf, decisions_total: None, shown_counts: None, again: None });
+    }
+    // Every row is checked here; the reports then hold the first step and the notable
+    // decisions, and the figures read the rows again in passes.
+    each_row(&dir.join("timeseries.csv"), |_: Row| {})?;
+    each_row(&dir.join("decisions.csv"), |_: DecisionRec| {})?;
+    let back = output::rows::read_back(dir)?;
     Ok(PolicyRun {
         label: summary.policy.clone(),
         summary,
@@ -58,13 +72,13 @@ pub(crate) fn read_policy(dir: &Path) -> Result<PolicyRun> {
 
 /// The policies of a run folder (in `comparison.csv`'s order when there is one), or the one
 /// policy of a policy folder; with the run's brief when it has `run.json`.
-pub(crate) fn read_run(dir: &Path) -> Result<(Vec<PolicyRun>, Option<Brief>)> {
+pub(crate) fn read_run(dir: &Path, rows: Rows) -> Result<(Vec<PolicyRun>, Option<Brief>)> {
     if !dir.is_dir() {
         return Err(BadInput(format!("{}: no such folder", dir.display())).into());
     }
     if dir.join("summary.json").is_file() {
         let brief = dir.parent().and_then(|p| read_brief(&p.join("run.json")));
-        return Ok((vec![read_policy(dir)?], brief));
+        return Ok((vec![read_policy(dir, rows)?], brief));
     }
     let mut names: Vec<String> = Vec::new();
     let cmp = dir.join("comparison.csv");
@@ -88,7 +102,7 @@ pub(crate) fn read_run(dir: &Path) -> Result<(Vec<PolicyRun>, Option<Brief>)> {
     if names.is_empty() {
         return Err(BadInput(format!("{}: no autosim run here (no summary.json in it or its folders)", dir.display())).into());
     }
-    let runs = names.iter().map(|n| read_policy(&dir.join(n))).collect::<Result<Vec<_>>>()?;
+    let runs = names.iter().map(|n| read_policy(&dir.join(n), rows)).collect::<Result<Vec<_>>>()?;
     Ok((runs, read_brief(&dir.join("run.json"))))
 }
 
@@ -101,7 +115,7 @@ pub(crate) fn compare(dirs: &[PathBuf], out: Option<PathBuf>, allow_different_lo
     let mut sources: Vec<String> = Vec::new();
     let mut briefs: Vec<Brief> = Vec::new();
     for dir in dirs {
-        let (runs, brief) = read_run(dir)?;
+        let (runs, brief) = read_run(dir, Rows::Bounded)?;
         for r in runs {
             sources.push(dir.display().to_string());
             policies.push(r);

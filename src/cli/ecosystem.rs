@@ -61,7 +61,7 @@ pub fn trace_fetch(url: &str, query: &str, start: &str, end: &str, step: &str, o
 
 /// `autosim export openmetrics`.
 pub fn export_openmetrics(run: &Path, out: Option<PathBuf>, start: Option<&str>) -> Result<()> {
-    let (policies, brief) = super::compare::read_run(run)?;
+    let (policies, brief) = super::compare::read_run(run, super::compare::Rows::Whole)?;
     if policies.is_empty() {
         return Err(BadInput(format!("{}: no policy folders (with summary.json) in it: expected the output folder of `autosim run`", run.display())).into());
     }
