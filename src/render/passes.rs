@@ -217,9 +217,10 @@ pub fn build(spec: TimelineSpec<'_>) -> Result<Figure, AgainError> {
         }
         let mut panel = Panel { lines: p.lines.iter().map(|l| Line { points: Vec::new(), ..l.line.clone() }).collect(), ..p.panel.clone() };
         // For the layout, one marker of each kind stands for all (the legend lists the kinds).
-        panel.markers = match mheld {
-            Some(h) => h.clone(),
-            None => first_of_each_kind(spec.sources[p.markers.unwrap_or(0)])?,
+        panel.markers = match (mheld, p.markers) {
+            (Some(h), _) => h.clone(),
+            (None, Some(s)) => first_of_each_kind(spec.sources[s])?,
+            (None, None) => Vec::new(),
         };
         panel.digest = Some(Digest { px: 0, range, same: s.finish(), dense: vec![None; p.lines.len()] });
         t.panels.push(panel);
@@ -244,12 +245,12 @@ pub fn build(spec: TimelineSpec<'_>) -> Result<Figure, AgainError> {
     }
     let mut k = 0;
     for ((p, panel), (_, count, mheld)) in spec.panels.iter().zip(&mut t.panels).zip(marks) {
+        let digest = panel.digest.as_mut().expect("set above");
+        digest.px = px;
         for (i, line) in panel.lines.iter_mut().enumerate() {
             let g = &mut gather[k + i];
             let (a, again) = (acc[k + i].take(), again[k + i].take());
             let points = g.held.take().or(again).unwrap_or_default();
-            let digest = panel.digest.as_mut().expect("set above");
-            digest.px = px;
             if dense_of(g) {
                 digest.dense[i] = match a {
                     Some(mut a) => {
@@ -388,6 +389,8 @@ mod tests {
                     ],
                     markers: Some(0),
                 },
+                // A panel without lines is drawn all the same.
+                PanelSpec { panel: Panel { title: "Empty".into(), y_desc: "none".into(), height: 120, ..Panel::default() }, lines: Vec::new(), markers: None },
             ],
             to_last_row: true,
             x_desc: |end| format!("to {end}"),
