@@ -331,7 +331,7 @@ mod tests {
 
     /// `n` steps of a minute over two services, and a decision every step (most of them
     /// applied changes of api's pods, up and down).
-    fn run(n: usize) -> PolicyRun {
+    fn run(n: usize) -> (PolicyRun, Arc<Counted>) {
         let mut rows = Vec::new();
         let mut decisions = Vec::new();
         for k in 1..=n {
@@ -353,7 +353,7 @@ mod tests {
         }
         let mut summary = crate::report::Summary::default();
         summary.duration_s = n as f64 * 60.0;
-        PolicyRun {
+        let p = PolicyRun {
             label: "p".into(),
             summary,
             timeseries: rows.clone(),
@@ -361,8 +361,11 @@ mod tests {
             latency_cdf: Vec::new(),
             decisions_total: None,
             shown_counts: None,
-            again: Some(Arc::new(Counted { rows, decisions, passes: Mutex::new((0, 0)) })),
-        }
+            again: None,
+        };
+        let counted = Arc::new(Counted { rows, decisions, passes: Mutex::new((0, 0)) });
+        let again: Arc<dyn RowsAgain> = counted.clone();
+        (PolicyRun { again: Some(again), ..p }, counted)
     }
 
     fn spec<'a>(p: &'a PolicyRun, calls: &'a Cell<usize>) -> TimelineSpec<'a> {
@@ -431,12 +434,13 @@ mod tests {
         // second pass), and long enough that the markers are thinned as they stream.
         for n in [50, 1000, 3000] {
             for again in [false, true] {
-                let mut p = run(n);
+                let (mut p, counted) = run(n);
                 if !again {
                     p.again = None;
                 }
                 let calls = Cell::new(0);
                 let f = build(spec(&p, &calls)).unwrap();
+                let passes = *counted.passes.lock().unwrap();
                 let want = held(&p);
                 assert_eq!(svg(&f).unwrap(), svg(&want).unwrap(), "{n} steps");
                 assert_eq!(png(&f).unwrap(), png(&want).unwrap(), "{n} steps");
@@ -455,6 +459,12 @@ mod tests {
                 // One pass over the rows; two when a line has more points than the figure
                 // is wide (n steps give n + 1 points).
                 assert_eq!(calls.get(), n * if n + 1 > 1280 { 2 } else { 1 }, "{n} steps");
+                // Read again from the files: the rows once per pass; the decisions once, or,
+                // when the markers are too many to hold (two in three steps are changes), also
+                // for a marker of each kind for the layout and for the thinning.
+                let markers = n - n / 3;
+                let want = if again { (if n + 1 > 1280 { 2 } else { 1 }, if markers > 1280 { 3 } else { 1 }) } else { (0, 0) };
+                assert_eq!(passes, want, "{n} steps");
             }
         }
     }
