@@ -286,6 +286,7 @@ impl Dist {
         let s = match *self {
             // The commonest service time, drawn in line (the same arithmetic as `sample`).
             Dist::Exponential { mean } => mean * <Exp1 as rand_distr::Distribution<f64>>::sample(&Exp1, rng),
+            Dist::Constant(v) => v,
             _ => self.sample_out_of_line(rng),
         };
         round_ns(s * 1e9)
@@ -1224,9 +1225,32 @@ fn gamma_quantile(a: f64, p: f64) -> f64 {
 /// truncation is exact in floating point.
 #[inline(always)]
 pub(crate) fn round_ns(x: f64) -> u64 {
+    if (0.0..TWO_52).contains(&x) {
+        // Every draw of the request path: adding 2^52 rounds to the nearest integer (ties to
+        // even) exactly, and a tie that went down is put up (half away from zero).
+        let r = near_int(x);
+        return r + u64::from(x - r as i64 as f64 == 0.5);
+    }
     let t = x as u64;
-    // Half the draws round up: a comparison, not a branch.
     t.saturating_add(u64::from(x - t as f64 >= 0.5))
+}
+
+/// `x as f64` for a `u64`, through the signed conversion (one instruction) when it fits.
+#[inline(always)]
+pub(crate) fn u64_f64(x: u64) -> f64 {
+    match i64::try_from(x) {
+        Ok(i) => i as f64,
+        Err(_) => x as f64,
+    }
+}
+
+const TWO_52: f64 = 4_503_599_627_370_496.0;
+
+/// The integer nearest `x` (ties to even), for `0 <= x < 2^52`: in `x + 2^52` the unit in the
+/// last place is 1, so the addition rounds `x` to an integer, and the low bits hold it.
+#[inline(always)]
+fn near_int(x: f64) -> u64 {
+    (x + TWO_52).to_bits() - TWO_52.to_bits()
 }
 
 #[cfg(test)]
@@ -1283,6 +1307,15 @@ mod tests {
         });
         for x in edges.into_iter().chain(random) {
             assert_eq!(round_ns(x), x.round() as u64, "{x}");
+        }
+        // Around the fast path's edge, and ties on both sides of an even integer.
+        for k in [0.0, 1.0, 2.0, 3.0, 1e9, 4503599627370494.0, 4503599627370495.0] {
+            for x in [k, k + 0.5, k - 0.5, k + 0.25, k + 0.75, TWO_52 - 0.5, TWO_52, TWO_52 + 1.0] {
+                assert_eq!(round_ns(x), x.round() as u64, "{x}");
+            }
+        }
+        for x in [0, 1, (1 << 53) + 1, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+            assert_eq!(u64_f64(x).to_bits(), (x as f64).to_bits(), "{x}");
         }
     }
 

@@ -5,6 +5,7 @@ use rand::Rng as _;
 
 use super::{Ev, Simulation};
 use crate::cluster::PodPhase;
+use crate::dist::u64_f64;
 use crate::scenario::{Balancer, NoReadyPods, ServiceKind};
 use crate::service::ReqState;
 
@@ -196,8 +197,8 @@ impl Simulation<'_> {
         let s = p.service as usize;
         let r = *self.world.reqs.get(req);
         p.served += 1;
-        p.duration_sum_s += (now - r.arrival) as f64 / 1e9;
-        p.cpu_done_ns += r.cpu_ns as f64;
+        p.duration_sum_s += u64_f64(now - r.arrival) / 1e9;
+        p.cpu_done_ns += u64_f64(r.cpu_ns);
         if let Some(h) = &mut self.world.hist {
             h.observe(pod, now - r.arrival);
         }
