@@ -174,6 +174,33 @@ impl LatencyHist {
         (self.value_at_quantile(q) as f64 / 1e6).min(self.max_s())
     }
 
+    /// `quantile_s` of each of `qs` (in (0, 1), ascending), in one walk of the buckets.
+    pub fn quantiles_s<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
+        debug_assert!(qs.windows(2).all(|w| w[0] <= w[1]) && qs.iter().all(|&q| q > 0.0 && q < 1.0));
+        let mut out = [0.0; N];
+        if self.total == 0 {
+            return out;
+        }
+        // As in `value_at_quantile`: the first bucket where the count reaches each rank.
+        let ranks = qs.map(|q| ((q * self.total as f64).ceil() as u64).max(1));
+        let (mut k, mut acc) = (0, 0u64);
+        for (j, &c) in self.counts[self.lo..=self.hi].iter().enumerate() {
+            acc += c;
+            if acc < ranks[k] {
+                continue;
+            }
+            let top_s = (highest_equivalent(value_of(self.lo + j)) as f64 / 1e6).min(self.max_s());
+            while k < N && acc >= ranks[k] {
+                out[k] = top_s;
+                k += 1;
+            }
+            if k == N {
+                break;
+            }
+        }
+        out
+    }
+
     /// The lowest value of the histogram bucket holding quantile `q`, seconds: the true
     /// quantile is at or above it.
     pub fn quantile_low_s(&self, q: f64) -> f64 {
@@ -206,8 +233,10 @@ impl LatencyHist {
             if self.counts.is_empty() {
                 self.allocate();
             }
-            for (i, c) in other.used() {
-                self.counts[i] += c;
+            // The buckets `other` uses, side by side (a loop the compiler vectorizes).
+            let (lo, hi) = (other.lo, other.hi);
+            for (a, b) in self.counts[lo..=hi].iter_mut().zip(&other.counts[lo..=hi]) {
+                *a += b;
             }
             self.total += other.total;
             self.lo = self.lo.min(other.lo);
@@ -251,18 +280,18 @@ impl LatencyHist {
 /// the quantile's rank. Equal to `h.quantile_low_s(q) > limit_s` of the same values (tested).
 #[derive(Debug, Clone, Copy)]
 pub struct BucketThreshold {
-    /// The highest microsecond value admitted (0: none).
-    max_us: u64,
+    /// The latencies admitted are those below this many nanoseconds: one compare per request.
+    below_ns: u128,
 }
 
 impl BucketThreshold {
     pub fn new(limit_s: f64) -> Self {
         let admitted = |us: u64| lowest_equivalent(us) as f64 / 1e6 <= limit_s;
         if !admitted(1) {
-            return Self { max_us: 0 };
+            return Self::admitting(0);
         }
         if admitted(HIGHEST_US) {
-            return Self { max_us: HIGHEST_US };
+            return Self::admitting(HIGHEST_US);
         }
         // Admission is monotone in the value: the last admitted one by bisection.
         let (mut lo, mut hi) = (1, HIGHEST_US);
@@ -274,13 +303,25 @@ impl BucketThreshold {
                 hi = mid;
             }
         }
-        Self { max_us: lo }
+        Self::admitting(lo)
+    }
+
+    /// Admitting values up to `max_us`: a latency's value is `(ns / 1000).clamp(1, HIGHEST_US)`,
+    /// so none when `max_us` is 0, all when it is `HIGHEST_US`, else those below
+    /// `(max_us + 1) x 1000` ns.
+    fn admitting(max_us: u64) -> Self {
+        let below_ns = match max_us {
+            0 => 0,
+            HIGHEST_US => u128::MAX,
+            m => u128::from(m + 1) * 1000,
+        };
+        Self { below_ns }
     }
 
     /// Whether a latency of `ns` lands in a bucket at or below the limit.
     #[inline]
     pub fn admits(&self, ns: u64) -> bool {
-        (ns / 1000).clamp(1, HIGHEST_US) <= self.max_us
+        u128::from(ns) < self.below_ns
     }
 
     /// Whether, of `n > 0` values of which `admitted` were admitted, the `q` quantile's bucket
@@ -326,6 +367,38 @@ impl Integral {
 
 #[cfg(test)]
 mod tests {
+
+    /// `admits` is the bucket rule: a latency's value `(ns / 1000).clamp(1, HIGHEST_US)` at
+    /// or below the highest value admitted, found by bisection.
+    #[test]
+    fn threshold_admits_by_the_bucket_rule() {
+        let limits = [0.0, 1e-7, 1e-6, 1.5e-6, 0.000999, 0.001, 0.0105, 0.25, 0.5, 1.0, 7.3, 1e5, 1e6, 1e7, f64::INFINITY];
+        for limit_s in limits {
+            let t = BucketThreshold::new(limit_s);
+            let admitted = |us: u64| lowest_equivalent(us) as f64 / 1e6 <= limit_s;
+            let max_us = if !admitted(1) {
+                0
+            } else if admitted(HIGHEST_US) {
+                HIGHEST_US
+            } else {
+                let (mut lo, mut hi) = (1, HIGHEST_US);
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if admitted(mid) {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                lo
+            };
+            let edge = (max_us + 1).saturating_mul(1000);
+            let around = |x: u64| [x.saturating_sub(1001), x.saturating_sub(1), x, x + 1, x + 999];
+            for ns in [0, 1, 999, 1000, 1001, u64::MAX, HIGHEST_US * 1000, HIGHEST_US * 1000 + 999].into_iter().chain(around(edge)) {
+                assert_eq!(t.admits(ns), (ns / 1000).clamp(1, HIGHEST_US) <= max_us, "limit {limit_s}, {ns} ns");
+            }
+        }
+    }
     use super::*;
 
     #[test]
@@ -400,6 +473,11 @@ mod tests {
             for q in [q, 0.0, 0.5, 0.99, 0.999, 1.0] {
                 prop_assert_eq!(got.value_at_quantile(q), want.value_at_quantile(q), "q = {}", q);
             }
+            // Several quantiles in one walk are the quantiles one by one (to the bit).
+            let one_walk = got.quantiles_s([0.5, 0.95, 0.99]).map(f64::to_bits);
+            prop_assert_eq!(one_walk, [0.5, 0.95, 0.99].map(|q| got.quantile_s(q).to_bits()));
+            let (lo, hi) = (q.min(0.999_999).max(1e-9), (q + 0.5).min(0.999_999));
+            prop_assert_eq!(got.quantiles_s([lo, lo, hi]).map(f64::to_bits), [lo, lo, hi].map(|q| got.quantile_s(q).to_bits()));
             for ns in [probe, probe % 10_000_000, 0, 999, 1000, u64::MAX] {
                 let us = (ns / 1000).max(1);
                 prop_assert_eq!(got.count_at_or_below(ns), want.count_between(0, us));

@@ -189,6 +189,7 @@ impl Simulation<'_> {
                 self.sc.report.demand_utilization,
             );
             self.last_row_s = Some(secs(now));
+            let [p50, p95, p99] = st.latency.quantiles_s([0.5, 0.95, 0.99]);
             self.rows.timeseries(Row {
                 time_s: secs(now),
                 service: svc.name.clone(),
@@ -208,9 +209,9 @@ impl Simulation<'_> {
                 in_flight,
                 cpu_utilization,
                 latency_mean_s: st.latency.mean_s(),
-                latency_p50_s: st.latency.quantile_s(0.5),
-                latency_p95_s: st.latency.quantile_s(0.95),
-                latency_p99_s: st.latency.quantile_s(0.99),
+                latency_p50_s: p50,
+                latency_p95_s: p95,
+                latency_p99_s: p99,
                 demand_pods,
                 supply_pods,
             });

@@ -67,6 +67,9 @@ pub struct Binned {
     /// The rate of bin `rate_bin`, evaluated once per bin rather than once per arrival.
     rate_bin: u64,
     bin_rate: f64,
+    /// The end of the current bin while arrivals are Poisson gaps at its known, positive rate
+    /// (`bin_rate`), else 0: the one test of the common case.
+    fast_end: SimTime,
 }
 
 impl Binned {
@@ -83,6 +86,7 @@ impl Binned {
             carry: 0.0,
             rate_bin: u64::MAX,
             bin_rate: 0.0,
+            fast_end: 0,
         }
     }
 
@@ -104,7 +108,7 @@ impl Binned {
     #[inline]
     pub fn next(&mut self, rng: &mut Rng, end: SimTime) -> Option<SimTime> {
         // The common case in line: a Poisson gap within the current bin, whose rate is known.
-        if self.within == WithinBin::Poisson && self.pending.is_empty() && self.rate_bin == self.bin && self.bin_rate > 0.0 && self.t < end {
+        if self.t < self.fast_end && self.t < end {
             if let Some(next) = self.poisson_gap(self.bin_rate, rng, end) {
                 return next;
             }
@@ -112,19 +116,20 @@ impl Binned {
         self.next_slow(rng, end)
     }
 
-    /// One exponential gap at rate `r` (> 0) from the last arrival: `Some` of the answer when
-    /// it falls within the current bin, else `None`, the clock moved to the next bin (where
-    /// the gap restarts, memoryless).
+    /// One exponential gap at rate `r` (> 0, the current bin's, whose end is `fast_end`) from
+    /// the last arrival: `Some` of the answer when it falls within the current bin, else `None`,
+    /// the clock moved to the next bin (where the gap restarts, memoryless).
     #[inline(always)]
     fn poisson_gap(&mut self, r: f64, rng: &mut Rng, end: SimTime) -> Option<Option<SimTime>> {
         let gap: f64 = Exp1.sample(rng);
         let t = self.t + ((gap / r) * 1e9) as u64;
-        if t < self.bin_end() {
+        if t < self.fast_end {
             self.t = t;
             return Some((t < end).then_some(t));
         }
-        self.t = self.bin_end();
+        self.t = self.fast_end;
         self.bin += 1;
+        self.fast_end = 0;
         None
     }
 
@@ -142,6 +147,7 @@ impl Binned {
             match self.within {
                 WithinBin::Poisson => {
                     if r > 0.0 {
+                        self.fast_end = self.bin_end();
                         if let Some(next) = self.poisson_gap(r, rng, end) {
                             return next;
                         }
