@@ -476,7 +476,7 @@ mod tests {
             // Several quantiles in one walk are the quantiles one by one (to the bit).
             let one_walk = got.quantiles_s([0.5, 0.95, 0.99]).map(f64::to_bits);
             prop_assert_eq!(one_walk, [0.5, 0.95, 0.99].map(|q| got.quantile_s(q).to_bits()));
-            let (lo, hi) = (q.min(0.999_999).max(1e-9), (q + 0.5).min(0.999_999));
+            let (lo, hi) = (q.clamp(1e-9, 0.999_999), (q + 0.5).min(0.999_999));
             prop_assert_eq!(got.quantiles_s([lo, lo, hi]).map(f64::to_bits), [lo, lo, hi].map(|q| got.quantile_s(q).to_bits()));
             for ns in [probe, probe % 10_000_000, 0, 999, 1000, u64::MAX] {
                 let us = (ns / 1000).max(1);
