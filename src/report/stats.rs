@@ -178,7 +178,7 @@ impl LatencyHist {
     pub fn quantiles_s<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
         debug_assert!(qs.windows(2).all(|w| w[0] <= w[1]) && qs.iter().all(|&q| q > 0.0 && q < 1.0));
         let mut out = [0.0; N];
-        if self.total == 0 {
+        if self.total == 0 || N == 0 {
             return out;
         }
         // As in `value_at_quantile`: the first bucket where the count reaches each rank.
