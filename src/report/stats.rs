@@ -286,12 +286,18 @@ pub struct BucketThreshold {
 
 impl BucketThreshold {
     pub fn new(limit_s: f64) -> Self {
+        Self::admitting(Self::max_admitted_us(limit_s))
+    }
+
+    /// The highest microsecond value whose bucket's lowest value is at or below `limit_s`
+    /// (0: none).
+    fn max_admitted_us(limit_s: f64) -> u64 {
         let admitted = |us: u64| lowest_equivalent(us) as f64 / 1e6 <= limit_s;
         if !admitted(1) {
-            return Self::admitting(0);
+            return 0;
         }
         if admitted(HIGHEST_US) {
-            return Self::admitting(HIGHEST_US);
+            return HIGHEST_US;
         }
         // Admission is monotone in the value: the last admitted one by bisection.
         let (mut lo, mut hi) = (1, HIGHEST_US);
@@ -303,7 +309,7 @@ impl BucketThreshold {
                 hi = mid;
             }
         }
-        Self::admitting(lo)
+        lo
     }
 
     /// Admitting values up to `max_us`: a latency's value is `(ns / 1000).clamp(1, HIGHEST_US)`,
@@ -367,31 +373,17 @@ impl Integral {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     /// `admits` is the bucket rule: a latency's value `(ns / 1000).clamp(1, HIGHEST_US)` at
-    /// or below the highest value admitted, found by bisection.
+    /// or below the highest value admitted (that value itself is held to the histogram by
+    /// `threshold_decides_as_the_histogram_does`).
     #[test]
     fn threshold_admits_by_the_bucket_rule() {
         let limits = [0.0, 1e-7, 1e-6, 1.5e-6, 0.000999, 0.001, 0.0105, 0.25, 0.5, 1.0, 7.3, 1e5, 1e6, 1e7, f64::INFINITY];
         for limit_s in limits {
             let t = BucketThreshold::new(limit_s);
-            let admitted = |us: u64| lowest_equivalent(us) as f64 / 1e6 <= limit_s;
-            let max_us = if !admitted(1) {
-                0
-            } else if admitted(HIGHEST_US) {
-                HIGHEST_US
-            } else {
-                let (mut lo, mut hi) = (1, HIGHEST_US);
-                while hi - lo > 1 {
-                    let mid = lo + (hi - lo) / 2;
-                    if admitted(mid) {
-                        lo = mid;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                lo
-            };
+            let max_us = BucketThreshold::max_admitted_us(limit_s);
             let edge = (max_us + 1).saturating_mul(1000);
             let around = |x: u64| [x.saturating_sub(1001), x.saturating_sub(1), x, x + 1, x + 999];
             for ns in [0, 1, 999, 1000, 1001, u64::MAX, HIGHEST_US * 1000, HIGHEST_US * 1000 + 999].into_iter().chain(around(edge)) {
@@ -399,7 +391,6 @@ mod tests {
             }
         }
     }
-    use super::*;
 
     #[test]
     fn histogram_quantiles_within_precision() {
