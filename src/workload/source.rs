@@ -122,7 +122,10 @@ impl Binned {
     #[inline(always)]
     fn poisson_gap(&mut self, r: f64, rng: &mut Rng, end: SimTime) -> Option<Option<SimTime>> {
         let gap: f64 = Exp1.sample(rng);
-        let t = self.t + ((gap / r) * 1e9) as u64;
+        // Through i64: the conversion saturates at 2^63 - 1 ns (292 years), which the clock
+        // cannot overflow, where `as u64` saturates at 2^64 - 1 and the sum wrapped, putting
+        // the next arrival of a tiny rate (1e-12/s) before the last one. One instruction, too.
+        let t = self.t + ((gap / r) * 1e9) as i64 as u64;
         if t < self.fast_end {
             self.t = t;
             return Some((t < end).then_some(t));
@@ -274,6 +277,19 @@ mod tests {
         // se of the mean: sqrt(600/200) = 1.7; of the variance: about 600 * sqrt(2/199) = 60.
         assert!((mean - 600.0).abs() < 7.0, "{mean}");
         assert!((var - 600.0).abs() < 240.0, "{var}");
+    }
+
+    /// A rate so small that a gap passes 2^64 ns gives no arrival, and time never goes back
+    /// (a gap saturated at `u64::MAX` once wrapped the clock round).
+    #[test]
+    fn tiny_rates_send_nothing_and_never_go_back() {
+        for rate in [1e-12, 1e-15, f64::MIN_POSITIVE] {
+            let spec = PatternSpec::Constant { rate };
+            let mut b = Binned::new(RateFn::Pattern { spec, key: 0 }, 1_000_000_000, WithinBin::Poisson, 0);
+            let mut rng = stream(5, "tiny");
+            let got: Vec<_> = std::iter::from_fn(|| b.next(&mut rng, 3_600_000_000_000)).collect();
+            assert!(got.is_empty(), "{rate}: {} arrivals in an hour, from {:?}", got.len(), got.first());
+        }
     }
 
     #[test]
