@@ -39,7 +39,7 @@ impl Simulation<'_> {
             Some(h) => self.world.metrics.record_with_buckets(target, sample, h.cumulative(pod)),
             None => self.world.metrics.record(target, sample),
         }
-        self.events.push(self.now + self.sc.metrics.scrape_interval_ns, Ev::Scrape { pod, gen });
+        self.push_scrape(self.now + self.sc.metrics.scrape_interval_ns, pod, gen);
     }
 
     pub(super) fn on_service_scrape(&mut self, s: usize) {
