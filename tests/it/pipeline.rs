@@ -161,3 +161,32 @@ fn series_of_deleted_pods_stay_in_range_queries_until_they_age_out() {
     assert_eq!(later.series, 2);
     assert!((later.pod_rate_sum.unwrap() - 200.0).abs() < 12.0);
 }
+
+/// Every pod is scraped once per scrape interval, at its own phase, from its first scrape to
+/// the end of the run: the recurring scrapes (which wait in a lane beside the event queue)
+/// are neither lost nor run out of turn, as each pod's exported samples show.
+#[test]
+fn every_pod_is_scraped_once_per_interval() {
+    let ex = scenario(STEADY);
+    let sc = &ex.scenario;
+    let mut sim = autosim::sim::Simulation::new(sc, &ex.policies[0], 0);
+    sim.keep_all_series();
+    sim.run_until(600 * S);
+    let om = sim.metrics().openmetrics(0);
+    let mut by_pod: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for line in om.lines().filter(|l| l.starts_with("http_requests_total{")) {
+        let pod = line.split("pod=\"").nth(1).and_then(|r| r.split('"').next()).expect("a pod label").to_string();
+        let ts: f64 = line.rsplit(' ').next().unwrap().parse().expect("a timestamp");
+        by_pod.entry(pod).or_default().push(ts);
+    }
+    assert_eq!(by_pod.len(), 4, "{:?}", by_pod.keys());
+    for (pod, mut ts) in by_pod {
+        ts.sort_by(f64::total_cmp);
+        // 600 s of 15 s intervals: 40 scrapes, the first within the first interval.
+        assert_eq!(ts.len(), 40, "{pod}: {ts:?}");
+        assert!(ts[0] > 0.0 && ts[0] <= 15.0, "{pod}: first at {}", ts[0]);
+        for w in ts.windows(2) {
+            assert!((w[1] - w[0] - 15.0).abs() < 1e-6, "{pod}: {} then {}", w[0], w[1]);
+        }
+    }
+}
