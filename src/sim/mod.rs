@@ -362,17 +362,14 @@ impl<'s> Simulation<'s> {
         }
     }
 
-    /// Queue pod `pod`'s next scrape at `time`, one scrape interval from now: the end of the
-    /// lane (a scrape due sooner, which the engine never makes, would take its place in order).
+    /// Queue pod `pod`'s next scrape at `time`, one scrape interval from now. It belongs at the
+    /// lane's end: every scrape in the lane was pushed one (fixed) interval after a time no
+    /// later than now, so none is due after `time`, and one due at `time` has an earlier
+    /// sequence number.
     pub(crate) fn push_scrape(&mut self, time: SimTime, pod: u32, gen: u32) {
         let k = crate::engine::queue::key(time, self.events.take_seq());
-        match self.scrapes.back() {
-            Some(&(last, ..)) if last > k => {
-                let at = self.scrapes.partition_point(|e| e.0 < k);
-                self.scrapes.insert(at, (k, pod, gen));
-            }
-            _ => self.scrapes.push_back((k, pod, gen)),
-        }
+        debug_assert!(self.scrapes.back().is_none_or(|&(last, ..)| last < k), "a scrape out of the lane's order");
+        self.scrapes.push_back((k, pod, gen));
         self.scrape_front = self.scrapes.front().map_or(Key::MAX, |e| e.0);
     }
 
