@@ -18,7 +18,7 @@ use crate::policy::external::{Exchange, External, ExternalSpec, Recording, FORMA
 use crate::report::Report;
 use crate::experiment::Experiment;
 use crate::output::rows::Streamed;
-use crate::sim::Simulation;
+use crate::sim::{Chunks, Drawer, Drawn, Simulation, CHUNK};
 
 /// Why the policies of a scenario could not run, or their recordings not be written.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +139,8 @@ fn run_policies_with(
         attach.push(per);
     }
     let chunk = (ex.scenario.duration_ns / 200).max(1);
+    // Cores the runs leave idle draw the open-loop arrivals ahead of them.
+    let spare_cores = rayon::current_num_threads() > selected.len();
     let reports: Vec<(Report, Option<Streamed>)> = selected
         .par_iter()
         .zip(attach.par_iter())
@@ -157,6 +159,9 @@ fn run_policies_with(
                 })
                 .collect();
             let mut sim = Simulation::with_externals(&ex.scenario, &ex.policies[i], seed, externals);
+            if spare_cores {
+                sim.draw_arrivals_with(draw_on_a_thread);
+            }
             let streamed = match rows_dir {
                 Some(dir) => {
                     let (sink, streamed) = crate::output::rows::stream(dir, k)?;
@@ -194,4 +199,52 @@ fn run_policies_with(
             .map_err(|err| RunError::Write { policy: file.policy.clone(), path: path.clone(), err })?;
     }
     Ok(reports)
+}
+
+/// Chunks of a source's arrivals drawn on a thread of their own, at most a few chunks ahead of
+/// the engine; the buffers go back to it to be reused. The thread stops after the last chunk,
+/// or when the run no longer wants them (it ended or failed: the receiver is gone).
+struct Threaded {
+    rx: std::sync::mpsc::Receiver<Vec<Drawn>>,
+    back: std::sync::mpsc::SyncSender<Vec<Drawn>>,
+}
+
+impl Chunks for Threaded {
+    fn next(&mut self, buf: &mut Vec<Drawn>) {
+        // The drawer only computes; it stops early only by a panic, which is a bug to surface.
+        let next = self.rx.recv().expect("the thread drawing arrivals stopped");
+        let read = std::mem::replace(buf, next);
+        let _ = self.back.try_send(read);
+    }
+}
+
+/// Draw a source's arrivals on a new thread (or here, when no thread can be started).
+fn draw_on_a_thread(drawer: Drawer) -> Box<dyn Chunks> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Drawn>>(8);
+    let (back, spare) = std::sync::mpsc::sync_channel::<Vec<Drawn>>(10);
+    let mut d = drawer.clone();
+    let started = std::thread::Builder::new().name("autosim-arrivals".into()).spawn(move || loop {
+        let mut buf = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        d.fill(&mut buf);
+        let last = buf.len() < CHUNK;
+        // When the engine is two chunks behind, wait a little and try again, rather than
+        // block: a blocked sender would cost the engine a wake-up call per chunk.
+        loop {
+            match tx.try_send(buf) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::TrySendError::Full(b)) => {
+                    buf = b;
+                    std::thread::sleep(std::time::Duration::from_micros(50));
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
+            }
+        }
+        if last {
+            break;
+        }
+    });
+    match started {
+        Ok(_) => Box::new(Threaded { rx, back }),
+        Err(_) => Box::new(drawer),
+    }
 }

@@ -7,6 +7,8 @@ use crate::engine::SimTime;
 use crate::service::NO_ORIGIN;
 use crate::workload::k6::{Executor, RateStages};
 use crate::workload::source::{Binned, RateFn, Replay};
+
+use super::ahead::{Ahead, Drawer};
 use crate::workload::trace::{Trace, WithinBin};
 use crate::workload::Source;
 
@@ -21,8 +23,8 @@ pub(super) enum Vu {
 }
 
 pub(super) enum Load {
-    Binned(Binned),
-    Replay(Replay),
+    /// Patterns, traces and request logs: every arrival is sent, so they are drawn ahead.
+    Ahead(Ahead),
     /// k6 arrival-rate executors: iteration starts on a schedule, each needing a free VU.
     /// `busy` VUs are in an iteration (its request or its think time); at `stop` (the end of
     /// the graceful stop) they are interrupted and the executor is `over`.
@@ -51,7 +53,8 @@ pub(super) enum VuKind {
 
 pub(super) struct SourceRt {
     pub service: usize,
-    /// Arrival times (open loop).
+    /// Arrival times (open loop). A source drawn ahead draws from its drawer's copy of this
+    /// stream and of `work`; its own stay unused.
     rng: Rng,
     /// Think times of its VUs: a stream apart, so that open-loop arrival times never depend
     /// on response times.
@@ -67,6 +70,15 @@ pub(super) struct SourceRt {
     /// or any load of a service whose mean service time is infinite); otherwise it is the
     /// source's rate (see [`super::demand`]).
     pub windowed: bool,
+}
+
+impl SourceRt {
+    /// See [`Simulation::draw_arrivals_with`].
+    pub(super) fn hand_over(&mut self, spawn: &mut dyn FnMut(Drawer) -> Box<dyn super::ahead::Chunks>) {
+        if let Load::Ahead(a) = &mut self.load {
+            a.hand_over(spawn);
+        }
+    }
 }
 
 /// The shortest iteration of a VU (request round trip plus think time): a network round trip.
@@ -90,16 +102,29 @@ impl Simulation<'_> {
                 };
                 let (load, think) = match src {
                     Source::Pattern { spec, resolution_ns } => (
-                        Load::Binned(Binned::new(RateFn::Pattern { spec: spec.clone(), key }, *resolution_ns, WithinBin::Poisson, 0)),
+                        Load::Ahead(Ahead::new(Drawer::binned(
+                            Binned::new(RateFn::Pattern { spec: spec.clone(), key }, *resolution_ns, WithinBin::Poisson, 0),
+                            rng.clone(),
+                            work.clone(),
+                            svc,
+                            end,
+                        ))),
                         None,
                     ),
                     Source::Trace { trace, looped } => match trace.as_ref() {
                         Trace::Bins { bin_ns, rates, arrivals, .. } => (
-                            Load::Binned(Binned::new(RateFn::Table { rates: rates.clone(), looped: *looped }, *bin_ns, *arrivals, 0)),
+                            Load::Ahead(Ahead::new(Drawer::binned(
+                                Binned::new(RateFn::Table { rates: rates.clone(), looped: *looped }, *bin_ns, *arrivals, 0),
+                                rng.clone(),
+                                work.clone(),
+                                svc,
+                                end,
+                            ))),
                             None,
                         ),
                         Trace::Requests { times_ns, work_ns, span_ns } => {
-                            (Load::Replay(Replay::new(times_ns.clone(), work_ns.clone(), *span_ns, *looped, 0)), None)
+                            let r = Replay::new(times_ns.clone(), work_ns.clone(), *span_ns, *looped, 0);
+                            (Load::Ahead(Ahead::new(Drawer::replay(r, rng.clone(), work.clone(), svc, end))), None)
                         }
                     },
                     Source::K6(k) => {
@@ -162,7 +187,6 @@ impl Simulation<'_> {
             }
         }
         self.arrivals = vec![crate::engine::queue::Key::MAX; self.sources.len()];
-        self.pending_work = vec![None; self.sources.len()];
         for i in 0..self.sources.len() {
             match &self.sources[i].load {
                 Load::Vus { kind, vus, steps, .. } => {
@@ -196,21 +220,39 @@ impl Simulation<'_> {
         let end = self.end;
         let src = &mut self.sources[i];
         let next = match &mut src.load {
-            Load::Binned(b) => b.next(&mut src.rng, end).map(|t| (t, None)),
-            Load::Replay(r) => r.next(end),
+            Load::Ahead(a) => {
+                let next = a.peek();
+                self.set_next_arrival(i, next);
+                return;
+            }
             Load::Rate { stages, poisson, start, end: stop, .. } => {
                 let off = if *poisson { stages.next_start_poisson(&mut src.rng) } else { stages.next_start() };
-                off.map(|o| *start + o).filter(|&t| t < *stop).map(|t| (t, None))
+                off.map(|o| *start + o).filter(|&t| t < *stop)
             }
             Load::Vus { .. } => None,
         };
-        self.pending_work[i] = next.and_then(|n| n.1);
-        self.set_next_arrival(i, next.map(|n| n.0).filter(|&t| t < end));
+        self.set_next_arrival(i, next.filter(|&t| t < end));
     }
 
     /// An open-loop source's arrival is due.
+    #[inline]
     pub(super) fn on_source_arrival(&mut self, i: usize) {
-        let work = self.pending_work[i];
+        let src = &mut self.sources[i];
+        if let Load::Ahead(a) = &mut src.load {
+            let d = a.take();
+            let (s, windowed) = (src.service, src.windowed);
+            let next = a.peek();
+            self.set_next_arrival(i, next);
+            self.admit(s, d.work, d.cpu, NO_ORIGIN, 0, windowed);
+            return;
+        }
+        self.arrival_drawn_now(i);
+    }
+
+    /// An arrival of a source whose arrivals are drawn one at a time (k6's arrival-rate
+    /// executors: an iteration without a free VU is dropped, its request never drawn).
+    #[inline(never)]
+    fn arrival_drawn_now(&mut self, i: usize) {
         self.advance_source(i);
         let s = self.sources[i].service;
         if let Load::Rate { max_vus, busy, .. } = &mut self.sources[i].load {
@@ -220,9 +262,7 @@ impl Simulation<'_> {
                 return;
             }
             *busy += 1;
-            self.issue(i, work, i as u32, 0);
-        } else {
-            self.issue(i, work, NO_ORIGIN, 0);
+            self.issue(i, i as u32, 0);
         }
     }
 
@@ -297,7 +337,7 @@ impl Simulation<'_> {
             VuKind::Stages => {}
         }
         vus[v] = Vu::Busy(now);
-        self.issue(i, None, i as u32, vu);
+        self.issue(i, i as u32, vu);
     }
 
     /// An arrival-rate executor's graceful stop is over: the iterations still running are

@@ -9,6 +9,7 @@
 //! `api.rs` is the simulator's side of the policy API: the only place where policies meet the
 //! engine's state. Above the policies and the report; nothing below may use it.
 
+mod ahead;
 mod api;
 mod calls;
 mod lifecycle;
@@ -17,6 +18,8 @@ mod kube_state;
 mod load;
 mod observe;
 mod requests;
+
+pub use ahead::{Chunks, Drawer, Drawn, CHUNK};
 
 use std::collections::VecDeque;
 
@@ -122,8 +125,6 @@ pub struct Simulation<'s> {
     scrape_front: Key,
     /// The load sources of every service, in service order.
     sources: Vec<load::SourceRt>,
-    /// The work of each source's next arrival, when its trace gives it.
-    pending_work: Vec<Option<u64>>,
     world: World,
     instances: Vec<Instance>,
     streams: Streams,
@@ -214,7 +215,6 @@ impl<'s> Simulation<'s> {
             scrapes: VecDeque::new(),
             scrape_front: Key::MAX,
             sources: Vec::new(),
-            pending_work: Vec::new(),
             world,
             instances,
             streams,
@@ -273,6 +273,16 @@ impl<'s> Simulation<'s> {
     /// keeps). Call it before running.
     pub fn stream_rows_to(&mut self, sink: Box<dyn RowSink>) {
         self.rows = sink;
+    }
+
+    /// Have the arrivals of the sources drawn ahead (patterns, traces, request logs) drawn,
+    /// from their next chunk on, by what `spawn` makes of each source's [`Drawer`]: on a core
+    /// the run leaves idle, say (the edge's choice: `run` does). The engine reads the drawer's
+    /// own chunks in order, so the run's outputs do not change.
+    pub fn draw_arrivals_with(&mut self, mut spawn: impl FnMut(Drawer) -> Box<dyn Chunks>) {
+        for src in &mut self.sources {
+            src.hand_over(&mut spawn);
+        }
     }
 
     /// What Prometheus has scraped so far.

@@ -10,20 +10,17 @@ use crate::scenario::{Balancer, NoReadyPods, ServiceKind};
 use crate::service::ReqState;
 
 impl Simulation<'_> {
-    /// A request from load source `i` arrives at its service, with its work when the trace
-    /// gives it; `origin` is the source to tell when its client is done with it (`NO_ORIGIN`
-    /// for sources nobody waits on), `vu` its virtual user.
+    /// A request from load source `i` (sent one at a time: k6's executors) arrives at its
+    /// service; `origin` is the source to tell when its client is done with it, `vu` its
+    /// virtual user. (Sources drawn ahead send theirs with `admit`.)
     #[inline]
-    pub(super) fn issue(&mut self, i: usize, work: Option<u64>, origin: u32, vu: u32) {
+    pub(super) fn issue(&mut self, i: usize, origin: u32, vu: u32) {
         let s = self.sources[i].service;
         let svc = &self.sc.services[s];
         // Work is drawn in the order the source sends its requests, from the source's own
-        // stream: the n-th request of an open-loop source has the same work under every policy.
+        // stream: the n-th request of a source has the same work under every policy.
         let rng = &mut self.sources[i].work;
-        let work_ns = match work {
-            Some(w) => w,
-            None => svc.service_time.sample_ns(rng),
-        };
+        let work_ns = svc.service_time.sample_ns(rng);
         let cpu_ns = match &svc.cpu_per_request {
             Some(d) => d.sample_ns(rng),
             None => work_ns,

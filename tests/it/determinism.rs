@@ -100,3 +100,53 @@ fn stateful_shipped_scenarios_are_byte_identical_on_1_2_and_4_threads() {
         }
     }
 }
+
+#[test]
+fn arrivals_drawn_on_a_spare_core_change_nothing() {
+    // One policy on two threads leaves a core idle, which draws the open-loop arrivals ahead
+    // (a pattern, a count trace, a request log with its own work; one service with CPU per
+    // request drawn from the work stream too), many chunks of them: the files are the same to
+    // the byte as when everything is drawn in line, on one thread.
+    let sc = scenario(
+        r#"
+name = "ahead"
+duration = "1200s"
+[[services]]
+name = "api"
+replicas = 4
+concurrency = 8
+timeout = "2s"
+service_time = { dist = "exponential", mean = "40ms" }
+cpu_per_request = { dist = "exponential", mean = "10ms" }
+workload.pattern = { kind = "noise", sd = 0.3, interval = "1m", of = { kind = "constant", rate = 120 } }
+[[services]]
+name = "counts"
+replicas = 2
+concurrency = 4
+service_time = "30ms"
+workload.trace = { file = "traces/bursty-counts.txt", scale = 2.0, loop = true }
+[[services]]
+name = "log"
+replicas = 2
+concurrency = 8
+service_time = "20ms"
+workload.trace = { file = "traces/access-log.csv", format = "requests", time_format = "rfc3339", work = { column = "duration_ms", unit = "ms" }, loop = true }
+[[policies]]
+name = "hpa"
+[policies.pods]
+kind = "hpa"
+min_replicas = 1
+max_replicas = 12
+metrics = [ { type = "Resource", resource = { name = "cpu", target = { type = "Utilization", average_utilization = 60 } } } ]
+"#,
+    );
+    let here = reports_with_threads(&sc, 1);
+    let elsewhere = reports_with_threads(&sc, 2);
+    let summary = String::from_utf8_lossy(&here["hpa/summary.json"]).to_string();
+    let arrived: u64 = summary.split("\"arrived\":").nth(1).and_then(|s| s.split(|c: char| !c.is_ascii_digit()).find(|t| !t.is_empty())).unwrap().parse().unwrap();
+    assert!(arrived > 100_000, "enough arrivals for many chunks: {arrived}");
+    assert_eq!(here.keys().collect::<Vec<_>>(), elsewhere.keys().collect::<Vec<_>>());
+    for (name, bytes) in &here {
+        assert!(elsewhere[name] == *bytes, "{name} differs when the arrivals are drawn on another thread");
+    }
+}
