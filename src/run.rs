@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -160,7 +161,7 @@ fn run_policies_with(
                 .collect();
             let mut sim = Simulation::with_externals(&ex.scenario, &ex.policies[i], seed, externals);
             if spare_cores {
-                sim.draw_arrivals_with(draw_on_a_thread);
+                draw_on_a_thread(&mut sim);
             }
             let streamed = match rows_dir {
                 Some(dir) => {
@@ -201,13 +202,15 @@ fn run_policies_with(
     Ok(reports)
 }
 
-/// Chunks of a source's arrivals drawn on a thread of their own, at most a few chunks ahead of
-/// the engine; the buffers go back to it to be reused. The thread stops after the last chunk,
-/// or when the run no longer wants them (it ended or failed: the receiver is gone).
+/// Chunks of a source's arrivals drawn on the run's drawing thread, at most `AHEAD_CHUNKS`
+/// ahead of the engine; the buffers read go back to be reused.
 struct Threaded {
-    rx: std::sync::mpsc::Receiver<Vec<Drawn>>,
-    back: std::sync::mpsc::SyncSender<Vec<Drawn>>,
+    rx: Receiver<Vec<Drawn>>,
+    back: SyncSender<Vec<Drawn>>,
 }
+
+/// Chunks drawn ahead per source, at most (24 KiB each).
+const AHEAD_CHUNKS: usize = 8;
 
 impl Chunks for Threaded {
     fn next(&mut self, buf: &mut Vec<Drawn>) {
@@ -218,33 +221,65 @@ impl Chunks for Threaded {
     }
 }
 
-/// Draw a source's arrivals on a new thread (or here, when no thread can be started).
-fn draw_on_a_thread(drawer: Drawer) -> Box<dyn Chunks> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Drawn>>(8);
-    let (back, spare) = std::sync::mpsc::sync_channel::<Vec<Drawn>>(10);
-    let mut d = drawer.clone();
-    let started = std::thread::Builder::new().name("autosim-arrivals".into()).spawn(move || loop {
-        let mut buf = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-        d.fill(&mut buf);
-        let last = buf.len() < CHUNK;
-        // When the engine is two chunks behind, wait a little and try again, rather than
-        // block: a blocked sender would cost the engine a wake-up call per chunk.
-        loop {
-            match tx.try_send(buf) {
-                Ok(()) => break,
-                Err(std::sync::mpsc::TrySendError::Full(b)) => {
-                    buf = b;
-                    std::thread::sleep(std::time::Duration::from_micros(50));
-                }
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
-            }
-        }
-        if last {
-            break;
+/// One source's drawing on the drawing thread: its drawer, the chunk drawn and not yet taken.
+struct Pipe {
+    drawer: Drawer,
+    tx: SyncSender<Vec<Drawn>>,
+    spare: Receiver<Vec<Drawn>>,
+    drawn: Option<Vec<Drawn>>,
+    over: bool,
+}
+
+/// Have the run's open-loop arrivals drawn on a thread of its own, one for all its sources
+/// (nothing changes when no thread can be started: they are drawn in line).
+fn draw_on_a_thread(sim: &mut Simulation) {
+    let (give, take) = std::sync::mpsc::channel::<Vec<Pipe>>();
+    let started = std::thread::Builder::new().name("autosim-arrivals".into()).spawn(move || {
+        if let Ok(pipes) = take.recv() {
+            serve(pipes);
         }
     });
-    match started {
-        Ok(_) => Box::new(Threaded { rx, back }),
-        Err(_) => Box::new(drawer),
+    if started.is_err() {
+        return;
+    }
+    let mut pipes = Vec::new();
+    sim.draw_arrivals_with(|drawer| {
+        let (tx, rx) = sync_channel(AHEAD_CHUNKS);
+        let (back, spare) = sync_channel(AHEAD_CHUNKS + 2);
+        pipes.push(Pipe { drawer, tx, spare, drawn: None, over: false });
+        Box::new(Threaded { rx, back })
+    });
+    // Nothing to draw: the thread ends at once (the pipes' list is empty).
+    let _ = give.send(pipes);
+}
+
+/// Keep every source's chunks coming until its last is taken or the run is gone. When every
+/// source is `AHEAD_CHUNKS` ahead, wait a little and look again rather than block: a blocked
+/// sender would cost the engine a wake-up call per chunk.
+fn serve(mut pipes: Vec<Pipe>) {
+    while pipes.iter().any(|p| !p.over) {
+        let mut progress = false;
+        for p in pipes.iter_mut().filter(|p| !p.over) {
+            let buf = match p.drawn.take() {
+                Some(b) => b,
+                None => {
+                    let mut b = p.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                    p.drawer.fill(&mut b);
+                    b
+                }
+            };
+            let last = buf.len() < CHUNK;
+            match p.tx.try_send(buf) {
+                Ok(()) => {
+                    progress = true;
+                    p.over = last;
+                }
+                Err(TrySendError::Full(b)) => p.drawn = Some(b),
+                Err(TrySendError::Disconnected(_)) => p.over = true,
+            }
+        }
+        if !progress {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
     }
 }
