@@ -255,7 +255,8 @@ fn draw_on_a_thread(sim: &mut Simulation) {
 
 /// Keep every source's chunks coming until its last is taken or the run is gone. When every
 /// source is `AHEAD_CHUNKS` ahead, wait a little and look again rather than block: a blocked
-/// sender would cost the engine a wake-up call per chunk.
+/// sender would cost the engine a wake-up call per chunk. The wait (200 µs) is a quarter of
+/// what eight chunks last the engine at its fastest (about 100 ns per arrival).
 fn serve(mut pipes: Vec<Pipe>) {
     while pipes.iter().any(|p| !p.over) {
         let mut progress = false;
@@ -279,7 +280,7 @@ fn serve(mut pipes: Vec<Pipe>) {
             }
         }
         if !progress {
-            std::thread::sleep(std::time::Duration::from_micros(50));
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
     }
 }
