@@ -1,6 +1,7 @@
 //! Running the policy alternatives of a scenario in parallel (rayon). Each run is the pure
-//! engine; the threads only decide which runs go where, so results do not depend on the
-//! number of threads.
+//! engine; the threads only decide which runs go where (and, when the runs leave a core idle,
+//! draw their open-loop arrivals ahead on it: the same chunks the engine would draw itself), so
+//! results do not depend on the number of threads.
 //!
 //! This is also the edge where a policy's external program (`command`) is started for each run
 //! and handed to the policy, and where the exchanges a policy records (`record`) are written

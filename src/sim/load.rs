@@ -1,14 +1,13 @@
 //! Load sources in the engine: open-loop generators feed the arrival list; virtual users of
 //! k6's closed-loop executors send a request, wait for its end, think, and send the next.
 
+use super::ahead::{Ahead, Drawer};
 use super::{Ev, Simulation};
 use crate::engine::rng::{self, Rng};
 use crate::engine::SimTime;
 use crate::service::NO_ORIGIN;
 use crate::workload::k6::{Executor, RateStages};
 use crate::workload::source::{Binned, RateFn, Replay};
-
-use super::ahead::{Ahead, Drawer};
 use crate::workload::trace::{Trace, WithinBin};
 use crate::workload::Source;
 
