@@ -1,11 +1,11 @@
 //! The event queue: a 4-ary min-heap of 16-byte entries keyed by (time, insertion sequence), so
 //! that events at the same instant run in the order they were scheduled (FIFO ties), which makes
 //! runs deterministic. While few events are pending, the same entries are kept in a sorted
-//! array instead (a pop takes its end, a push a short insertion): keys are unique, so the
-//! order in which events come out is the same either way. An entry is the event's time and a tag packing its sequence number (high
-//! 40 bits) with a handle (low 24 bits) to its payload, kept aside in a slab: sifts move and
-//! compare 16 bytes, and four siblings share one cache line. The queue is the engine's hottest
-//! structure.
+//! array instead (a pop takes its end, a push is a short insertion): keys are unique, so events
+//! come out in the same order either way. An entry is the event's time and a tag packing its
+//! sequence number (high 40 bits) with a handle (low 24 bits) to its payload, kept aside in a
+//! slab: sifts and shifts move and compare 16 bytes, and four siblings share one cache line.
+//! The queue is the engine's hottest structure.
 
 use super::time::SimTime;
 
