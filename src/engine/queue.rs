@@ -319,23 +319,29 @@ mod tests {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
         let mut q = EventQueue::new();
         let mut reference: Vec<(u64, u64)> = Vec::new();
-        let mut id = 0u64;
-        let mut now = 0u64;
+        let (mut id, mut now) = (0u64, 0u64);
         for _ in 0..20_000 {
-            if rng.gen_bool(0.55) || reference.is_empty() {
-                let t = now + rng.gen_range(0..50);
-                q.push(t, id);
-                reference.push((t, id));
-                id += 1;
-            } else {
-                reference.sort();
-                let want = reference.remove(0);
-                let got = q.pop().unwrap();
-                assert_eq!(got, want);
-                now = got.0;
-            }
+            let push = rng.gen_bool(0.55) || reference.is_empty();
+            step(&mut q, &mut reference, &mut rng, push, 50, &mut id, &mut now);
         }
         assert_eq!(q.len(), reference.len());
+    }
+
+    /// One random use of the queue and of its sorted reference: a push at most `spread` after
+    /// `now` (ties included), or a pop, which must give the reference's first.
+    fn step(q: &mut EventQueue<u64>, reference: &mut Vec<(u64, u64)>, rng: &mut impl Rng, push: bool, spread: u64, id: &mut u64, now: &mut u64) {
+        if push {
+            let t = *now + rng.gen_range(0..spread);
+            q.push(t, *id);
+            reference.push((t, *id));
+            *id += 1;
+        } else {
+            reference.sort();
+            let want = reference.remove(0);
+            assert_eq!(q.peek_time(), Some(want.0));
+            assert_eq!(q.pop(), Some(want));
+            *now = want.0;
+        }
     }
 
     /// The queue grows past the sorted array's bound and shrinks below the heap's, again and
@@ -351,18 +357,7 @@ mod tests {
             let target = if phase % 2 == 0 { rng.gen_range(SORTED_MAX..3 * SORTED_MAX) } else { rng.gen_range(0..SORTED_AGAIN) };
             while reference.len() != target {
                 let push = reference.len() < target && (rng.gen_bool(0.8) || reference.is_empty());
-                if push {
-                    let t = now + rng.gen_range(0..30);
-                    q.push(t, id);
-                    reference.push((t, id));
-                    id += 1;
-                } else {
-                    reference.sort();
-                    let want = reference.remove(0);
-                    assert_eq!(q.peek_time(), Some(want.0));
-                    assert_eq!(q.pop(), Some(want));
-                    now = want.0;
-                }
+                step(&mut q, &mut reference, &mut rng, push, 30, &mut id, &mut now);
                 switches += usize::from(q.sorted != was_sorted);
                 was_sorted = q.sorted;
             }
