@@ -522,3 +522,33 @@ fn client_timeouts_waste_work_under_overload() {
     assert!(q.timed_out > 0 && q.wasted > 0 && q.rejected > 0, "{q:?}");
     assert!(q.wasted <= q.timed_out);
 }
+
+/// Thousands of requests in flight, so the engine reads each next completion's pod and request
+/// ahead (`READ_AHEAD_REQUESTS`), while a policy kills a third of the pods twice a second with
+/// no grace: completions of killed pods must still be dropped, and every request counted once.
+/// In a debug build every completion is also checked against the request in its slot.
+#[test]
+fn a_large_cluster_read_ahead_loses_nothing_when_pods_are_killed() {
+    let toml = r#"
+name = "large"
+duration = "3s"
+step = "1s"
+[[services]]
+name = "svc"
+balancer = "random"
+replicas = 3000
+concurrency = 1
+queue_limit = 50
+shutdown_grace = "0s"
+service_time = { dist = "exponential", mean = "20ms" }
+startup = "0s"
+resources = { cpu = "10m", memory = "16Mi" }
+workload = { pattern = { kind = "constant", rate = 100000 } }
+"#;
+    let mut sc = scenario(toml);
+    sc.policies[0].pods[0] = Arc::new(Cycle { service: 0, period: 500_000_000, replicas: vec![2000, 3000], i: 0 });
+    let r = run(&sc, 0);
+    assert_conserved(&r);
+    let q = &r.summary.requests;
+    assert!(q.arrived > 250_000 && q.lost > 0 && q.completed > 200_000, "{q:?}");
+}
