@@ -34,17 +34,10 @@ use crate::report::{Integral, KeepRows, Report, RowSink, ServiceAcc};
 use crate::scenario::Scenario;
 use crate::service::{ReqSlab, ServiceRt};
 
-/// Requests in flight at once (the request slab's size, which never shrinks) from which the
-/// engine reads each completion's pod and request one event ahead (`read_ahead`): with
-/// thousands in flight, the pods and requests they touch outgrow the CPU's second-level cache.
-const READ_AHEAD_REQUESTS: usize = 2048;
-
 /// Engine events. Small and `Copy`: the hot ones (arrivals and completions) carry indices only.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Ev {
-    /// A request's work in `slot` of `pod` is done. It names the request too, so that the
-    /// request is read beside the pod rather than after it (two memory reads at once).
-    Done { pod: u32, gen: u32, slot: u16, req: u32 },
+    Done { pod: u32, gen: u32, slot: u16 },
     Deadline(u16),
     PodReady { pod: u32, gen: u32 },
     GraceEnd { pod: u32, gen: u32 },
@@ -354,28 +347,11 @@ impl<'s> Simulation<'s> {
                     continue;
                 }
                 let (_, ev) = self.events.pop().expect("peeked");
-                self.read_ahead();
                 self.handle(ev);
             }
         }
         self.now = self.now.max(until);
         until >= self.end
-    }
-
-    /// Read what the next event will touch, so that the memory reads of a large cluster
-    /// (its pods and requests far apart, more than the CPU's caches hold) run while this
-    /// event is handled rather than one after another. Changes nothing but when the CPU
-    /// fetches. A small run, all in cache, skips it: there it would only add work.
-    #[inline(always)]
-    fn read_ahead(&self) {
-        if self.world.reqs.items.len() < READ_AHEAD_REQUESTS {
-            return;
-        }
-        if let Some(Ev::Done { pod, req, .. }) = self.events.peek_event() {
-            let p = self.world.pods.items.get(pod as usize).map_or(0, |p| p.gen);
-            let r = self.world.reqs.items.get(req as usize).map_or(0, |r| r.arrival);
-            std::hint::black_box((p, r));
-        }
     }
 
     /// Set source `i`'s next arrival (`None`: no more).
@@ -424,7 +400,7 @@ impl<'s> Simulation<'s> {
     #[inline]
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Done { pod, gen, slot, req } => self.on_done(pod, gen, slot, req),
+            Ev::Done { pod, gen, slot } => self.on_done(pod, gen, slot),
             Ev::Deadline(s) => self.on_deadline(s as usize),
             Ev::PodReady { pod, gen } => {
                 if self.world.pods.get(pod).gen == gen && self.world.pods.get(pod).alive {
