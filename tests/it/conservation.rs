@@ -523,12 +523,11 @@ fn client_timeouts_waste_work_under_overload() {
     assert!(q.wasted <= q.timed_out);
 }
 
-/// Thousands of requests in flight, so the engine reads each next completion's pod and request
-/// ahead (`READ_AHEAD_REQUESTS`), while a policy kills a third of the pods twice a second with
-/// no grace: completions of killed pods must still be dropped, and every request counted once.
-/// In a debug build every completion is also checked against the request in its slot.
+/// A large cluster (3,000 one-slot pods, thousands of requests in flight, most of them queued)
+/// whose policy kills a third of its pods twice a second with no grace: the completions of
+/// killed pods are dropped, their requests counted lost, and every request counted once.
 #[test]
-fn a_large_cluster_read_ahead_loses_nothing_when_pods_are_killed() {
+fn a_large_cluster_that_loses_pods_twice_a_second_counts_every_request_once() {
     let toml = r#"
 name = "large"
 duration = "3s"
