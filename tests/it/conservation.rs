@@ -523,11 +523,12 @@ fn client_timeouts_waste_work_under_overload() {
     assert!(q.wasted <= q.timed_out);
 }
 
-/// A large cluster (3,000 one-slot pods, thousands of requests in flight, most of them queued)
-/// whose policy kills a third of its pods twice a second with no grace: the completions of
-/// killed pods are dropped, their requests counted lost, and every request counted once.
+/// A large cluster (3,000 one-slot pods, thousands of requests in flight) whose policy kills a
+/// third of its pods with no grace every second and brings them back half a second later: the
+/// completions of killed pods are dropped, their requests counted lost, and every request
+/// counted once.
 #[test]
-fn a_large_cluster_that_loses_pods_twice_a_second_counts_every_request_once() {
+fn a_large_cluster_that_loses_a_third_of_its_pods_every_second_counts_every_request_once() {
     let toml = r#"
 name = "large"
 duration = "3s"
