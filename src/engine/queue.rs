@@ -177,6 +177,13 @@ impl<E: Copy> EventQueue<E> {
         }
     }
 
+    /// A copy of the next event, if any (to read what it will touch before it comes).
+    #[inline]
+    pub fn peek_event(&self) -> Option<E> {
+        let h = self.next()?.handle();
+        self.payloads.get(h).copied()
+    }
+
     /// The time of the next event, if any.
     #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {

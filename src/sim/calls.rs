@@ -314,7 +314,7 @@ impl Simulation<'_> {
         r.started = now;
         r.work_ns = work_ns;
         r.cpu_ns = cpu_ns;
-        self.events.push(now + work_ns, Ev::Done { pod, gen, slot });
+        self.events.push(now + work_ns, Ev::Done { pod, gen: gen as u8, slot, req });
     }
 
     /// A request's client has its answer (`client_done`): close its part of its tree, and tell

@@ -2,7 +2,7 @@
 //! scheduler (bind pending pods), readiness, termination with grace, node provisioning and
 //! draining.
 
-use super::{Ev, Simulation};
+use super::{Ev, Simulation, DONE_GENERATIONS};
 use crate::cluster::{deletion_rank, Node, NodeState, Pod, PodPhase, Slots, FREE};
 use crate::metrics::Sample;
 use crate::scenario::ServiceKind;
@@ -287,7 +287,12 @@ impl Simulation<'_> {
         p.alive = false;
         p.gen = p.gen.wrapping_add(1);
         p.node = None;
-        self.world.pods.free.push(pod);
+        // A completion carries only the low byte of its pod's generation (`Ev::Done`), so a
+        // slot is retired once 256 pods have used it: a late completion can never be taken
+        // for a later pod's. (One slot of 128 bytes per 256 pods created.)
+        if p.gen % DONE_GENERATIONS != 0 {
+            self.world.pods.free.push(pod);
+        }
         if let Some(node) = node {
             let n = self.world.nodes.get(node);
             if n.state == NodeState::Draining && n.pods == 0 {

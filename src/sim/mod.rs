@@ -34,10 +34,24 @@ use crate::report::{Integral, KeepRows, Report, RowSink, ServiceAcc};
 use crate::scenario::Scenario;
 use crate::service::{ReqSlab, ServiceRt};
 
+/// Requests in flight at once (the request slab's size, which never shrinks) from which the
+/// engine reads each completion's pod and request one event ahead (`read_ahead`): with
+/// thousands in flight, the pods and requests they touch outgrow the CPU's second-level cache.
+const READ_AHEAD_REQUESTS: usize = 2048;
+
+/// Generations of a pod slot, told apart by a completion's one byte (`Ev::Done`).
+pub(crate) const DONE_GENERATIONS: u32 = 1 << u8::BITS;
+const _: () = assert!(std::mem::size_of::<Ev>() == 12);
+
 /// Engine events. Small and `Copy`: the hot ones (arrivals and completions) carry indices only.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Ev {
-    Done { pod: u32, gen: u32, slot: u16 },
+    /// Request `req`'s work in `slot` of `pod` is done. It names the request as well as the
+    /// slot, so that the request is read beside the pod rather than after it (two memory reads
+    /// at once), and it stays 12 bytes, tag included, by carrying only the low byte of the
+    /// pod's generation: pod slots are retired before that byte wraps (`pod_gone`). At 16
+    /// bytes every event costs more: nine days of an HPA run took 3 % longer.
+    Done { pod: u32, req: u32, slot: u16, gen: u8 },
     Deadline(u16),
     PodReady { pod: u32, gen: u32 },
     GraceEnd { pod: u32, gen: u32 },
@@ -347,11 +361,28 @@ impl<'s> Simulation<'s> {
                     continue;
                 }
                 let (_, ev) = self.events.pop().expect("peeked");
+                self.read_ahead();
                 self.handle(ev);
             }
         }
         self.now = self.now.max(until);
         until >= self.end
+    }
+
+    /// Read what the next event will touch, so that the memory reads of a large cluster
+    /// (its pods and requests far apart, more than the CPU's caches hold) run while this
+    /// event is handled rather than one after another. Changes nothing but when the CPU
+    /// fetches. A small run, all in cache, skips it: there it would only add work.
+    #[inline(always)]
+    fn read_ahead(&self) {
+        if self.world.reqs.items.len() < READ_AHEAD_REQUESTS {
+            return;
+        }
+        if let Some(Ev::Done { pod, req, .. }) = self.events.peek_event() {
+            let p = self.world.pods.items.get(pod as usize).map_or(0, |p| p.gen);
+            let r = self.world.reqs.items.get(req as usize).map_or(0, |r| r.arrival);
+            std::hint::black_box((p, r));
+        }
     }
 
     /// Set source `i`'s next arrival (`None`: no more).
@@ -400,7 +431,7 @@ impl<'s> Simulation<'s> {
     #[inline]
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Done { pod, gen, slot } => self.on_done(pod, gen, slot),
+            Ev::Done { pod, gen, slot, req } => self.on_done(pod, gen, slot, req),
             Ev::Deadline(s) => self.on_deadline(s as usize),
             Ev::PodReady { pod, gen } => {
                 if self.world.pods.get(pod).gen == gen && self.world.pods.get(pod).alive {

@@ -157,7 +157,7 @@ impl Simulation<'_> {
         let done = now + r.work_ns;
         let p = self.world.pods.get_mut(pod);
         let slot = p.slots.take(req).expect("start needs a free slot");
-        self.events.push(done, Ev::Done { pod, gen: p.gen, slot });
+        self.events.push(done, Ev::Done { pod, gen: p.gen as u8, slot, req });
     }
 
     pub(super) fn reject(&mut self, s: usize, req: u32, pod: Option<u32>) {
@@ -180,17 +180,18 @@ impl Simulation<'_> {
         }
     }
 
-    pub(super) fn on_done(&mut self, pod: u32, gen: u32, slot: u16) {
+    pub(super) fn on_done(&mut self, pod: u32, gen: u8, slot: u16, req: u32) {
         let now = self.now;
         let p = self.world.pods.get_mut(pod);
-        if !p.alive || p.gen != gen {
+        if !p.alive || p.gen as u8 != gen {
             return; // the pod was killed; the request was counted as lost then
         }
         if self.chains.on && self.chain_on_done(pod, slot) {
             return;
         }
         let p = self.world.pods.get_mut(pod);
-        let req = p.slots.release(slot);
+        let held = p.slots.release(slot);
+        debug_assert_eq!(held, req, "a Done names the request in its slot");
         let s = p.service as usize;
         let r = *self.world.reqs.get(req);
         p.served += 1;
