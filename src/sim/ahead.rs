@@ -41,11 +41,11 @@ pub struct Drawer {
 }
 
 impl Drawer {
-    pub(super) fn binned(b: Binned, rng: Rng, work: Rng, svc: &crate::scenario::Service, end: SimTime) -> Self {
+    pub(crate) fn binned(b: Binned, rng: Rng, work: Rng, svc: &crate::scenario::Service, end: SimTime) -> Self {
         Self::new(Gen::Binned(b), rng, work, svc, end)
     }
 
-    pub(super) fn replay(r: Replay, rng: Rng, work: Rng, svc: &crate::scenario::Service, end: SimTime) -> Self {
+    pub(crate) fn replay(r: Replay, rng: Rng, work: Rng, svc: &crate::scenario::Service, end: SimTime) -> Self {
         Self::new(Gen::Replay(r), rng, work, svc, end)
     }
 

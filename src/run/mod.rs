@@ -3,6 +3,9 @@
 //! draw their open-loop arrivals ahead on it: the same chunks the engine would draw itself), so
 //! results do not depend on the number of threads.
 //!
+//! When the runs take every core, the runs running at the same time draw each chunk of
+//! arrivals once between them (`tape`).
+//!
 //! This is also the edge where a policy's external program (`command`) is started for each run
 //! and handed to the policy, and where the exchanges a policy records (`record`) are written
 //! at the end, whole or not at all.
@@ -21,6 +24,8 @@ use crate::report::Report;
 use crate::experiment::Experiment;
 use crate::output::rows::Streamed;
 use crate::sim::{Chunks, Drawer, Drawn, Simulation, CHUNK};
+
+mod tape;
 
 /// Why the policies of a scenario could not run, or their recordings not be written.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +148,8 @@ fn run_policies_with(
     let chunk = (ex.scenario.duration_ns / 200).max(1);
     // Cores the runs leave idle draw the open-loop arrivals ahead of them.
     let spare_cores = rayon::current_num_threads() > selected.len();
+    // Otherwise runs that run at once draw each chunk once between them.
+    let tapes = (!spare_cores && selected.len() > 1).then(tape::Tapes::default);
     let reports: Vec<(Report, Option<Streamed>)> = selected
         .par_iter()
         .zip(attach.par_iter())
@@ -163,6 +170,8 @@ fn run_policies_with(
             let mut sim = Simulation::with_externals(&ex.scenario, &ex.policies[i], seed, externals);
             if spare_cores {
                 draw_on_a_thread(&mut sim);
+            } else if let Some(tapes) = &tapes {
+                tapes.hand_over(&mut sim);
             }
             let streamed = match rows_dir {
                 Some(dir) => {
