@@ -57,24 +57,19 @@ impl Drawer {
     /// the source ends (arrivals at or after the run's end are never sent).
     pub fn fill(&mut self, buf: &mut Vec<Drawn>) {
         buf.clear();
-        let (end, work_rng) = (self.end, &mut self.work);
-        let (service_time, cpu_per_request) = (&self.service_time, &self.cpu_per_request);
-        let mut push = |at: SimTime, work: Option<u64>| {
-            let work = match work {
-                Some(w) => w,
-                None => service_time.sample_ns(work_rng),
-            };
-            let cpu = match cpu_per_request {
-                Some(d) => d.sample_ns(work_rng),
-                None => work,
-            };
-            buf.push(Drawn { at, work, cpu });
+        buf.reserve(CHUNK);
+        let (end, work_rng, service_time) = (self.end, &mut self.work, &self.service_time);
+        // A constant CPU per request is the same number every time (and draws nothing).
+        let cpu = match &self.cpu_per_request {
+            None => Cpu::Work,
+            Some(Dist::Constant(v)) => Cpu::Fixed(crate::dist::round_ns(v * 1e9)),
+            Some(d) => Cpu::Drawn(d),
         };
         match &mut self.gen {
             Gen::Binned(b) => {
                 for _ in 0..CHUNK {
                     match b.next(&mut self.rng, end) {
-                        Some(t) if t < end => push(t, None),
+                        Some(t) if t < end => buf.push(drawn(t, None, service_time, cpu, work_rng)),
                         _ => break,
                     }
                 }
@@ -82,13 +77,39 @@ impl Drawer {
             Gen::Replay(r) => {
                 for _ in 0..CHUNK {
                     match r.next(end) {
-                        Some((t, w)) if t < end => push(t, w),
+                        Some((t, w)) if t < end => buf.push(drawn(t, w, service_time, cpu, work_rng)),
                         _ => break,
                     }
                 }
             }
         }
     }
+}
+
+/// Where an arrival's CPU comes from.
+#[derive(Clone, Copy)]
+enum Cpu<'a> {
+    /// Its work (no `cpu_per_request`).
+    Work,
+    /// A constant `cpu_per_request`, in nanoseconds.
+    Fixed(u64),
+    Drawn(&'a Dist),
+}
+
+/// An arrival at `at`: its work (its own, from a log, or drawn) and its CPU, drawn in that
+/// order from the work stream.
+#[inline(always)]
+fn drawn(at: SimTime, work: Option<u64>, service_time: &Dist, cpu: Cpu<'_>, rng: &mut Rng) -> Drawn {
+    let work = match work {
+        Some(w) => w,
+        None => service_time.sample_ns(rng),
+    };
+    let cpu = match cpu {
+        Cpu::Work => work,
+        Cpu::Fixed(c) => c,
+        Cpu::Drawn(d) => d.sample_ns(rng),
+    };
+    Drawn { at, work, cpu }
 }
 
 /// Chunks of one source's arrivals drawn elsewhere by its [`Drawer`], handed over in order.
