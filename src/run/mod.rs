@@ -23,7 +23,7 @@ use crate::policy::external::{Exchange, External, ExternalSpec, Recording, FORMA
 use crate::report::Report;
 use crate::experiment::Experiment;
 use crate::output::rows::Streamed;
-use crate::sim::{Chunks, Drawer, Drawn, Simulation, CHUNK};
+use crate::sim::{Chunk, Chunks, Drawer, Drawn, Simulation, CHUNK};
 
 mod tape;
 
@@ -223,11 +223,13 @@ struct Threaded {
 const AHEAD_CHUNKS: usize = 8;
 
 impl Chunks for Threaded {
-    fn next(&mut self, buf: &mut Vec<Drawn>) {
+    fn next(&mut self, buf: &mut Chunk) {
         // The drawer only computes; it stops early only by a panic, which is a bug to surface.
         let next = self.rx.recv().expect("the thread drawing arrivals stopped");
-        let read = std::mem::replace(buf, next);
-        let _ = self.back.try_send(read);
+        let read = std::mem::replace(buf, Arc::new(next));
+        if let Ok(read) = Arc::try_unwrap(read) {
+            let _ = self.back.try_send(read);
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Open-loop arrivals drawn once for all the policy alternatives running at the same time: per
 //! source, a tape of chunks that whichever run needs the next chunk first draws, and that every
-//! run reads, kept only until the last reader has read it.
+//! run reads (the same chunk, shared, not a copy), kept only until the last reader has read it.
 //!
 //! Every alternative of a scenario draws the same chunks (its arrivals and their work come from
 //! the scenario's streams alone), so a run reads exactly the chunks its own drawer would have
@@ -13,13 +13,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::sim::{Chunks, Drawer, Drawn, Simulation, CHUNK};
+use crate::sim::{Chunk, Chunks, Drawer, Drawn, Simulation, CHUNK};
 
 /// Chunks (24 KiB each) a reader may be ahead of the slowest before it waits for it; it waits
 /// until it is half as far ahead.
 const WINDOW: u64 = 64;
 /// How long a reader waits for the others, once, before it draws alone.
-const PATIENCE: Duration = Duration::from_millis(50);
+const PATIENCE: Duration = Duration::from_millis(200);
 /// Chunks a reader keeps drawn ahead of itself.
 const LEAD: u64 = 4;
 /// Read chunks kept to be drawn into again.
@@ -69,7 +69,7 @@ struct State {
     broken: bool,
     /// The index of `chunks[0]`.
     base: u64,
-    chunks: VecDeque<Vec<Drawn>>,
+    chunks: VecDeque<Chunk>,
     spare: Vec<Vec<Drawn>>,
     /// Per reader, the next chunk it reads while it reads from the tape.
     readers: Vec<Option<u64>>,
@@ -83,15 +83,22 @@ impl State {
         self.readers.iter().enumerate().filter(|&(j, _)| j != me).filter_map(|(_, p)| *p).min()
     }
 
+    /// Keep a chunk nobody holds any more, to draw into again.
+    fn recycle(&mut self, c: Chunk) {
+        if self.spare.len() < SPARE {
+            if let Ok(v) = Arc::try_unwrap(c) {
+                self.spare.push(v);
+            }
+        }
+    }
+
     /// Drop the chunks every reader has read (all of them when nobody reads).
     fn trim(&mut self) {
         let keep_from = self.readers.iter().filter_map(|p| *p).min().unwrap_or(self.base + self.chunks.len() as u64);
         while self.base < keep_from {
             let Some(c) = self.chunks.pop_front() else { break };
             self.base += 1;
-            if self.spare.len() < SPARE {
-                self.spare.push(c);
-            }
+            self.recycle(c);
         }
     }
 }
@@ -164,7 +171,7 @@ fn draw<'a>(tape: &'a Tape, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, Sta
     st.drawer = Some(d);
     st.drawing = false;
     st.ended = chunk.len() < CHUNK;
-    st.chunks.push_back(chunk);
+    st.chunks.push_back(Arc::new(chunk));
     if st.waiting > 0 {
         tape.moved.notify_all();
     }
@@ -172,9 +179,9 @@ fn draw<'a>(tape: &'a Tape, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, Sta
 }
 
 impl Chunks for Reader {
-    fn next(&mut self, buf: &mut Vec<Drawn>) {
+    fn next(&mut self, buf: &mut Chunk) {
         if let Some(d) = &mut self.own {
-            d.fill(buf);
+            d.fill(crate::sim::writable(buf));
             return;
         }
         let tape = &*self.tape;
@@ -185,9 +192,9 @@ impl Chunks for Reader {
             let n = self.next;
             let held = st.base + st.chunks.len() as u64;
             if n < held {
-                let chunk = &st.chunks[(n - st.base) as usize];
-                buf.clear();
-                buf.extend_from_slice(chunk);
+                let chunk = Arc::clone(&st.chunks[(n - st.base) as usize]);
+                let read = std::mem::replace(buf, chunk);
+                st.recycle(read);
                 self.next = n + 1;
                 st.readers[id] = Some(n + 1);
                 st.trim();
@@ -223,7 +230,7 @@ impl Chunks for Reader {
                     st.readers[id] = None;
                     st.trim();
                     drop(st);
-                    d.fill(buf);
+                    d.fill(crate::sim::writable(buf));
                     self.own = Some(d);
                     return;
                 }
@@ -276,7 +283,7 @@ workload.pattern = { kind = "constant", rate = 1 }
     /// Every chunk a reader gives until the short one.
     fn read_all(r: &mut dyn Chunks, mut between: impl FnMut(usize)) -> Vec<(u64, u64, u64)> {
         let mut out = Vec::new();
-        let mut buf = Vec::new();
+        let mut buf = Chunk::default();
         for k in 0.. {
             r.next(&mut buf);
             out.extend(buf.iter().map(|d| (d.at, d.work, d.cpu)));
@@ -327,7 +334,7 @@ workload.pattern = { kind = "constant", rate = 1 }
         let mut fast = tape.reader(drawer(N));
         // The slow reader reads one chunk, then stalls while the fast one reads everything.
         let mut slow = tape.reader(drawer(N));
-        let mut buf = Vec::new();
+        let mut buf = Chunk::default();
         slow.next(&mut buf);
         let mut most_held = 0;
         let got = read_all(&mut fast, |_| most_held = most_held.max(lock(&tape.state).chunks.len()));

@@ -2,6 +2,8 @@
 //! request's work and CPU. Drawn here, in line, or on another core by the same code, when the
 //! caller (at the edge) hands the drawing over; either way the engine reads the same chunks.
 
+use std::sync::Arc;
+
 use crate::dist::Dist;
 use crate::engine::rng::Rng;
 use crate::engine::SimTime;
@@ -112,17 +114,29 @@ fn drawn(at: SimTime, work: Option<u64>, service_time: &Dist, cpu: Cpu<'_>, rng:
     Drawn { at, work, cpu }
 }
 
+/// A chunk of arrivals, shared by the runs that read it (see `run::tape`) rather than copied.
+pub type Chunk = Arc<Vec<Drawn>>;
+
+/// `buf`'s arrivals to draw into: its own if nothing else holds it, else a new vector (what it
+/// holds is dropped either way: `Drawer::fill` empties it first).
+pub fn writable(buf: &mut Chunk) -> &mut Vec<Drawn> {
+    if Arc::get_mut(buf).is_none() {
+        *buf = Arc::new(Vec::with_capacity(CHUNK));
+    }
+    Arc::get_mut(buf).expect("a chunk held by nothing else")
+}
+
 /// Chunks of one source's arrivals drawn elsewhere by its [`Drawer`], handed over in order.
 pub trait Chunks: Send {
-    /// Put the next chunk in `buf` (taking the one read, to reuse): a chunk shorter than
-    /// `CHUNK` is the last.
-    fn next(&mut self, buf: &mut Vec<Drawn>);
+    /// Put the next chunk in `buf` (taking the one read, to reuse or let go): a chunk shorter
+    /// than `CHUNK` is the last.
+    fn next(&mut self, buf: &mut Chunk);
 }
 
 /// A drawer is its own source of chunks (drawn on the caller's thread).
 impl Chunks for Drawer {
-    fn next(&mut self, buf: &mut Vec<Drawn>) {
-        self.fill(buf);
+    fn next(&mut self, buf: &mut Chunk) {
+        self.fill(writable(buf));
     }
 }
 
@@ -135,7 +149,7 @@ enum From {
 
 /// A source's arrivals drawn ahead, and where the next chunk comes from.
 pub(super) struct Ahead {
-    buf: Vec<Drawn>,
+    buf: Chunk,
     /// The next arrival in `buf` (`buf.len()`: take the next chunk).
     pos: usize,
     /// Nothing comes after what `buf` holds (its chunk was the last).
@@ -145,7 +159,7 @@ pub(super) struct Ahead {
 
 impl Ahead {
     pub(super) fn new(d: Drawer) -> Self {
-        Self { buf: Vec::with_capacity(CHUNK), pos: 0, done: false, from: From::Here(Box::new(d)) }
+        Self { buf: Arc::new(Vec::with_capacity(CHUNK)), pos: 0, done: false, from: From::Here(Box::new(d)) }
     }
 
     /// The time of the next arrival, if any.
@@ -168,7 +182,7 @@ impl Ahead {
     #[inline(never)]
     fn refill(&mut self) {
         match &mut self.from {
-            From::Here(d) => d.fill(&mut self.buf),
+            From::Here(d) => d.fill(writable(&mut self.buf)),
             From::Elsewhere(c) => c.next(&mut self.buf),
             From::Moving => unreachable!("a drawer is handed over between chunks"),
         }
