@@ -216,12 +216,13 @@ impl Chunks for Reader {
                 continue;
             }
             // The next chunk is not drawn yet: this reader is the first. Far ahead of another,
-            // it waits for it; if it does not come in time, it draws alone from here on.
-            if st.slowest_other(id).is_some_and(|m| n - m >= window) {
+            // it waits for it; if it does not come in time, it draws alone from here on. (While
+            // it waits, the other may come, draw this chunk itself and pass it.)
+            if st.slowest_other(id).is_some_and(|m| n.saturating_sub(m) >= window) {
                 st.waiting += 1;
                 let (g, wait) = tape
                     .moved
-                    .wait_timeout_while(st, tape.patience, |s| !s.broken && s.slowest_other(id).is_some_and(|m| n - m > window / 2))
+                    .wait_timeout_while(st, tape.patience, |s| !s.broken && s.slowest_other(id).is_some_and(|m| n.saturating_sub(m) > window / 2))
                     .unwrap_or_else(|e| e.into_inner());
                 st = g;
                 st.waiting -= 1;
@@ -345,6 +346,32 @@ workload.pattern = { kind = "constant", rate = 1 }
         rest.extend(read_all(&mut slow, |_| {}));
         assert!(rest == expected, "the slow reader read other arrivals");
         assert!(slow.own.is_none(), "the slow reader kept the tape to itself");
+    }
+
+    #[test]
+    fn a_reader_passed_while_it_waits_reads_on() {
+        // The first reader waits at the window; the second reads past it in one go (drawing
+        // the chunk the first waits at) before the first wakes.
+        let expected = read_all(&mut drawer(N), |_| {});
+        for _ in 0..20 {
+            let tape = Arc::new(Tape::new(2, Duration::from_secs(60)));
+            let (mut a, mut b) = (tape.reader(drawer(N)), tape.reader(drawer(N)));
+            let got = std::thread::scope(|s| {
+                let first = s.spawn(move || read_all(&mut a, |_| {}));
+                while lock(&tape.state).waiting == 0 {
+                    std::thread::yield_now();
+                }
+                let mut got = Vec::new();
+                let mut buf = Chunk::default();
+                for _ in 0..6 {
+                    b.next(&mut buf);
+                    got.extend(buf.iter().map(|d| (d.at, d.work, d.cpu)));
+                }
+                got.extend(read_all(&mut b, |_| {}));
+                (first.join().unwrap(), got)
+            });
+            assert!(got.0 == expected && got.1 == expected, "a reader read other arrivals");
+        }
     }
 
     #[test]
