@@ -181,7 +181,7 @@ fn draw<'a>(tape: &'a Tape, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, Sta
 impl Chunks for Reader {
     fn next(&mut self, buf: &mut Chunk) {
         if let Some(d) = &mut self.own {
-            d.fill(crate::sim::writable(buf));
+            d.fill_chunk(buf);
             return;
         }
         let tape = &*self.tape;
@@ -231,7 +231,7 @@ impl Chunks for Reader {
                     st.readers[id] = None;
                     st.trim();
                     drop(st);
-                    d.fill(crate::sim::writable(buf));
+                    d.fill_chunk(buf);
                     self.own = Some(d);
                     return;
                 }

@@ -86,6 +86,15 @@ impl Drawer {
             }
         }
     }
+
+    /// [`Drawer::fill`] a chunk: into its own arrivals if nothing else holds them, else into a
+    /// new vector (what it held is dropped either way: `fill` empties it first).
+    pub fn fill_chunk(&mut self, buf: &mut Chunk) {
+        if Arc::get_mut(buf).is_none() {
+            *buf = Arc::new(Vec::with_capacity(CHUNK));
+        }
+        self.fill(Arc::get_mut(buf).expect("a chunk held by nothing else"));
+    }
 }
 
 /// Where an arrival's CPU comes from.
@@ -117,15 +126,6 @@ fn drawn(at: SimTime, work: Option<u64>, service_time: &Dist, cpu: Cpu<'_>, rng:
 /// A chunk of arrivals, shared by the runs that read it (see `run::tape`) rather than copied.
 pub type Chunk = Arc<Vec<Drawn>>;
 
-/// `buf`'s arrivals to draw into: its own if nothing else holds it, else a new vector (what it
-/// holds is dropped either way: `Drawer::fill` empties it first).
-pub fn writable(buf: &mut Chunk) -> &mut Vec<Drawn> {
-    if Arc::get_mut(buf).is_none() {
-        *buf = Arc::new(Vec::with_capacity(CHUNK));
-    }
-    Arc::get_mut(buf).expect("a chunk held by nothing else")
-}
-
 /// Chunks of one source's arrivals drawn elsewhere by its [`Drawer`], handed over in order.
 pub trait Chunks: Send {
     /// Put the next chunk in `buf` (taking the one read, to reuse or let go): a chunk shorter
@@ -136,7 +136,7 @@ pub trait Chunks: Send {
 /// A drawer is its own source of chunks (drawn on the caller's thread).
 impl Chunks for Drawer {
     fn next(&mut self, buf: &mut Chunk) {
-        self.fill(writable(buf));
+        self.fill_chunk(buf);
     }
 }
 
@@ -182,7 +182,7 @@ impl Ahead {
     #[inline(never)]
     fn refill(&mut self) {
         match &mut self.from {
-            From::Here(d) => d.fill(writable(&mut self.buf)),
+            From::Here(d) => d.fill_chunk(&mut self.buf),
             From::Elsewhere(c) => c.next(&mut self.buf),
             From::Moving => unreachable!("a drawer is handed over between chunks"),
         }

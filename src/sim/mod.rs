@@ -19,7 +19,7 @@ mod load;
 mod observe;
 mod requests;
 
-pub use ahead::{writable, Chunk, Chunks, Drawer, Drawn, CHUNK};
+pub use ahead::{Chunk, Chunks, Drawer, Drawn, CHUNK};
 
 use std::collections::VecDeque;
 
