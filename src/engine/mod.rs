@@ -2,6 +2,7 @@
 //!
 //! May use nothing else of the crate: everything builds on it (see tests/it/layers.rs).
 pub mod fifo;
+pub mod prefetch;
 pub mod queue;
 pub mod rng;
 pub mod time;

@@ -26,6 +26,7 @@ use std::collections::VecDeque;
 use crate::cluster::{Node, Pod, Slab};
 use crate::engine::rng::{self, Rng};
 use crate::engine::time::secs;
+use crate::engine::prefetch::prefetch;
 use crate::engine::queue::{key_time, Key};
 use crate::engine::{EventQueue, SimTime};
 use crate::metrics::MetricsStore;
@@ -37,7 +38,7 @@ use crate::service::{ReqSlab, ServiceRt};
 /// Requests in flight at once (the request slab's size, which never shrinks) from which the
 /// engine reads each completion's pod and request one event ahead (`read_ahead`): with
 /// thousands in flight, the pods and requests they touch outgrow the CPU's second-level cache.
-const READ_AHEAD_REQUESTS: usize = 2048;
+pub(super) const READ_AHEAD_REQUESTS: usize = 2048;
 
 /// Generations of a pod slot, told apart by a completion's one byte (`Ev::Done`).
 pub(crate) const DONE_GENERATIONS: u32 = 1 << u8::BITS;
@@ -379,9 +380,12 @@ impl<'s> Simulation<'s> {
             return;
         }
         if let Some(Ev::Done { pod, req, .. }) = self.events.peek_event() {
-            let p = self.world.pods.items.get(pod as usize).map_or(0, |p| p.gen);
-            let r = self.world.reqs.items.get(req as usize).map_or(0, |r| r.arrival);
-            std::hint::black_box((p, r));
+            if let Some(p) = self.world.pods.items.get(pod as usize) {
+                prefetch(p);
+            }
+            if let Some(r) = self.world.reqs.items.get(req as usize) {
+                prefetch(r);
+            }
         }
     }
 
