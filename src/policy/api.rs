@@ -5,6 +5,8 @@
 //! The simulator implements the trait (`sim::api`); a live backend (the Kubernetes API plus
 //! Prometheus) implements the same trait, so policy code runs unchanged on either.
 
+use std::sync::Arc;
+
 use crate::engine::SimTime;
 use crate::metrics::expr::Expr;
 use crate::metrics::{PodResources, Query, QueryResult};
@@ -93,7 +95,8 @@ pub struct PodView {
     /// Identity within the backend (with `gen`): identifies the pod in metrics results.
     pub id: u32,
     pub gen: u32,
-    pub name: String,
+    /// `metadata.name`, shared: listing the pods copies no names.
+    pub name: Arc<str>,
     pub phase: PodPhase,
     /// The Ready condition.
     pub ready: bool,

@@ -75,7 +75,6 @@ impl ClusterApi for SimApi<'_> {
     }
 
     fn pods(&self, service: usize) -> Vec<PodView> {
-        let name = &self.scenario.services[service].name;
         self.world.services[service]
             .pods
             .iter()
@@ -84,7 +83,7 @@ impl ClusterApi for SimApi<'_> {
                 PodView {
                     id,
                     gen: p.gen,
-                    name: format!("{name}-{}", p.ordinal),
+                    name: self.world.pod_names[id as usize].clone(),
                     phase: pod_phase(p.phase),
                     ready: p.phase == PodPhase::Ready,
                     start_time: p.node.map(|_| p.bound_at),

@@ -59,6 +59,11 @@ impl Simulation<'_> {
             });
             (pods.items.len() - 1) as u32
         };
+        let name: std::sync::Arc<str> = format!("{}-{ordinal}", svc.name).into();
+        match self.world.pod_names.get_mut(id as usize) {
+            Some(slot) => *slot = name,
+            None => self.world.pod_names.push(name),
+        }
         self.world.services[s].pods.push(id);
         if let Some(h) = &mut self.world.hist {
             h.reset(id);

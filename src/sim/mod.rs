@@ -22,6 +22,7 @@ mod requests;
 pub use ahead::{Chunk, Chunks, Drawer, Drawn, CHUNK};
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::cluster::{Node, Pod, Slab};
 use crate::engine::rng::{self, Rng};
@@ -83,6 +84,9 @@ pub(crate) enum Ev {
 /// The state of the simulated world: what the engine changes, what observations read.
 pub struct World {
     pub(crate) pods: Slab<Pod>,
+    /// Each pod slot's name (`<service>-<ordinal>`), set when a pod is created there: what the
+    /// policy API lists, made once per pod rather than at every listing.
+    pub(crate) pod_names: Vec<Arc<str>>,
     pub(crate) nodes: Slab<Node>,
     pub(crate) services: Vec<ServiceRt>,
     pub(crate) pool_nodes: Vec<Integral>,
@@ -206,6 +210,7 @@ impl<'s> Simulation<'s> {
         }
         let world = World {
             pods: Slab::default(),
+            pod_names: Vec::new(),
             nodes: Slab::default(),
             services,
             pool_nodes: vec![Integral::default(); sc.cluster.pools.len()],

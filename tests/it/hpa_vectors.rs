@@ -285,7 +285,7 @@ fn group_pods_case(c: &Case) -> Result<(), String> {
         deleting: p["deleting"].as_bool().expect("deleting"),
         start_time: start,
         ready,
-        containers: vec![],
+        containers: Vec::new().into(),
         pod_requests: None,
     };
     let sample = p["metric_present"].as_bool().expect("metric_present").then(|| PodMetric {
@@ -342,13 +342,13 @@ fn pods_and_samples(
         let request = with_requests.then(|| p["request_milli"].as_i64().expect("request_milli"));
         pods.push(pod_in_group(name, group, p["why"].as_str().unwrap_or(""), request)?);
         if let Some(v) = p[value_key].as_i64() {
-            metrics.insert(name.to_string(), sample(v));
+            metrics.insert(name.into(), sample(v));
         }
         groups.push((name.to_string(), group.to_string()));
     }
     for extra in c.input("metrics_for_unknown_pods").as_array().into_iter().flatten() {
         let v = extra[value_key].as_i64().expect("value of an unknown pod");
-        metrics.insert(extra["name"].as_str().expect("name").to_string(), sample(v));
+        metrics.insert(extra["name"].as_str().expect("name").into(), sample(v));
     }
     let got = group_pods(&pods, &metrics, resource, &harness_readiness());
     for ((name, want), (_, g)) in groups.iter().zip(&got.pods) {
@@ -637,7 +637,7 @@ fn reconcile_case(c: &Case) -> Result<(), String> {
             .collect()
     };
     let samples = |values: &Vec<Value>| -> PodMetrics {
-        values.iter().enumerate().map(|(i, v)| (format!("test-pod-{i}"), sample(v.as_i64().unwrap()))).collect()
+        values.iter().enumerate().map(|(i, v)| (format!("test-pod-{i}").into(), sample(v.as_i64().unwrap()))).collect()
     };
     for m in metric_list {
         match m["type"].as_str().expect("metric type") {

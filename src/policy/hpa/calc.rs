@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::engine::SimTime;
 
@@ -78,9 +79,11 @@ pub struct ContainerRequests {
 }
 
 /// A pod as listed by the target's selector: what `groupPods` and `calculateRequests` read.
+/// The name and the containers are shared (`Arc`): the pods of one template share one list of
+/// containers, and a pod's name keys its sample and its group without copying the text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodInfo {
-    pub name: String,
+    pub name: Arc<str>,
     pub phase: PodPhase,
     /// `metadata.deletionTimestamp` is set.
     pub deleting: bool,
@@ -89,7 +92,7 @@ pub struct PodInfo {
     /// The `Ready` condition, if the pod has one.
     pub ready: Option<ReadyCondition>,
     /// Regular containers and restartable init containers (sidecars), whose requests are summed.
-    pub containers: Vec<ContainerRequests>,
+    pub containers: Arc<[ContainerRequests]>,
     /// Pod-level requests (`spec.resources`, KEP-2837). When set they replace the containers' sum
     /// for metrics that do not name a container (upstream aggregates them with
     /// `resourcehelpers.PodRequests`; autosim takes the pod-level value of the resource).
@@ -101,12 +104,12 @@ impl PodInfo {
     /// named `app` requesting `requests`.
     pub fn running(name: &str, ready_since: SimTime, requests: ResourceList) -> PodInfo {
         PodInfo {
-            name: name.to_string(),
+            name: name.into(),
             phase: PodPhase::Running,
             deleting: false,
             start_time: Some(ready_since),
             ready: Some(ReadyCondition { status: ConditionStatus::True, last_transition_time: ready_since }),
-            containers: vec![ContainerRequests { name: "app".to_string(), requests }],
+            containers: Arc::new([ContainerRequests { name: "app".to_string(), requests }]),
             pod_requests: None,
         }
     }
@@ -127,7 +130,7 @@ pub struct PodMetric {
 
 /// Samples by pod name (`PodMetricsInfo`). Samples for pods not in the pod list are allowed
 /// (upstream calls them superfluous) and enter some averages, as upstream's do.
-pub type PodMetrics = BTreeMap<String, PodMetric>;
+pub type PodMetrics = BTreeMap<Arc<str>, PodMetric>;
 
 /// The clock and the two readiness settings `groupPods` uses for the `cpu` resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,14 +268,14 @@ pub fn classify_pod(pod: &PodInfo, sample: Option<&PodMetric>, resource: &str, r
 /// The pods by group, in the order they were listed.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PodGroups {
-    pub pods: Vec<(String, PodGroup)>,
+    pub pods: Vec<(Arc<str>, PodGroup)>,
     /// `readyPodCount`.
     pub ready_count: usize,
 }
 
 impl PodGroups {
     fn names(&self, f: impl Fn(PodGroup) -> bool) -> impl Iterator<Item = &str> {
-        self.pods.iter().filter(move |(_, g)| f(*g)).map(|(n, _)| n.as_str())
+        self.pods.iter().filter(move |(_, g)| f(*g)).map(|(n, _)| &**n)
     }
     pub fn unready(&self) -> impl Iterator<Item = &str> {
         self.names(|g| matches!(g, PodGroup::Unready(_)))
@@ -305,7 +308,7 @@ pub fn group_pods(pods: &[PodInfo], metrics: &PodMetrics, resource: &str, r: &Re
         if group == PodGroup::Ready {
             g.ready_count += 1;
         }
-        g.pods.push((pod.name.clone(), group));
+        g.pods.push((Arc::clone(&pod.name), group));
     }
     g
 }
@@ -473,17 +476,17 @@ pub fn calculate_requests<'a>(
         let request = if let Some(pod_level) = pod_level {
             *pod_level.get(resource).ok_or_else(|| CalcError::MissingPodLevelRequest {
                 resource: resource.to_string(),
-                pod: pod.name.clone(),
+                pod: pod.name.to_string(),
             })?
         } else {
             let mut sum = 0i64;
             let mut found = false;
-            for c in &pod.containers {
+            for c in pod.containers.iter() {
                 if container.is_none_or(|name| name == c.name) {
                     let r = c.requests.get(resource).ok_or_else(|| CalcError::MissingRequest {
                         resource: resource.to_string(),
                         container: c.name.clone(),
-                        pod: pod.name.clone(),
+                        pod: pod.name.to_string(),
                     })?;
                     sum = sum.wrapping_add(*r);
                 }
@@ -493,11 +496,11 @@ pub fn calculate_requests<'a>(
                 }
             }
             if let (Some(name), false) = (container, found) {
-                return Err(CalcError::ContainerNotFound { container: name.to_string(), pod: pod.name.clone() });
+                return Err(CalcError::ContainerNotFound { container: name.to_string(), pod: pod.name.to_string() });
             }
             sum
         };
-        requests.insert(pod.name.as_str(), request);
+        requests.insert(&*pod.name, request);
     }
     Ok(requests)
 }
@@ -537,14 +540,14 @@ fn usable_samples<'a>(metrics: &'a PodMetrics, groups: &PodGroups) -> BTreeMap<&
         .pods
         .iter()
         .filter(|(_, g)| matches!(g, PodGroup::Ignored(_) | PodGroup::Unready(_)))
-        .map(|(n, _)| n.as_str())
+        .map(|(n, _)| &**n)
         .collect();
-    metrics.iter().filter(|(n, _)| !dropped.contains(n.as_str())).map(|(n, m)| (n.as_str(), m.value_milli)).collect()
+    metrics.iter().filter(|&(n, _)| !dropped.contains(&**n)).map(|(n, m)| (&**n, m.value_milli)).collect()
 }
 
 fn unknown_samples(metrics: &PodMetrics, pods: &[PodInfo]) -> usize {
-    let known: BTreeSet<&str> = pods.iter().map(|p| p.name.as_str()).collect();
-    metrics.keys().filter(|n| !known.contains(n.as_str())).count()
+    let known: BTreeSet<&str> = pods.iter().map(|p| &*p.name).collect();
+    metrics.keys().filter(|&n| !known.contains(&**n)).count()
 }
 
 /// The tail shared by both per-pod calculations: the tolerance and direction checks after the
@@ -842,7 +845,7 @@ mod tests {
     fn samples(values: &[(&str, i64)]) -> PodMetrics {
         values
             .iter()
-            .map(|&(n, v)| (n.to_string(), PodMetric { value_milli: v, timestamp: NOW, window_ns: 60 * S }))
+            .map(|&(n, v)| (n.into(), PodMetric { value_milli: v, timestamp: NOW, window_ns: 60 * S }))
             .collect()
     }
 
@@ -957,7 +960,8 @@ mod tests {
     #[test]
     fn container_requests() {
         let mut p = pod("a", 100);
-        p.containers.push(ContainerRequests { name: "side".into(), requests: [("cpu".to_string(), 50)].into() });
+        let side = ContainerRequests { name: "side".into(), requests: [("cpu".to_string(), 50)].into() };
+        p.containers = [p.containers[0].clone(), side].into();
         let pods = [p];
         assert_eq!(calculate_requests(&pods, None, "cpu").unwrap()["a"], 150);
         assert_eq!(calculate_requests(&pods, Some("side"), "cpu").unwrap()["a"], 50);
@@ -1008,7 +1012,7 @@ mod tests {
             Err(CalcError::NoMetricsForTargetedPods)
         );
         let mut zero = pod("a", 0);
-        zero.containers[0].requests.insert("cpu".into(), 0);
+        Arc::make_mut(&mut zero.containers)[0].requests.insert("cpu".into(), 0);
         assert_eq!(
             resource_utilization_replicas(1, 50, "cpu", None, &[zero], &samples(&[("a", 1)]), t, &r),
             Err(CalcError::NoMetricsMatchedKnownPods)

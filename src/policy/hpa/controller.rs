@@ -699,7 +699,7 @@ fn write_pods(f: &mut fmt::Formatter<'_>, b: &PodBasis) -> fmt::Result {
     let g = &b.groups;
     write!(f, "    pods: {} ready", g.ready_count)?;
     let group = |pick: fn(PodGroup) -> Option<Option<String>>| {
-        names(g.pods.iter().filter_map(|(n, gr)| pick(*gr).map(|why| (n.as_str(), why))))
+        names(g.pods.iter().filter_map(|(n, gr)| pick(*gr).map(|why| (&**n, why))))
     };
     if g.unready_count() > 0 {
         let list = group(|gr| match gr {
@@ -968,7 +968,7 @@ mod tests {
             values
                 .iter()
                 .enumerate()
-                .map(|(i, &v)| (format!("p{i}"), PodMetric { value_milli: v, timestamp: now, window_ns: 60 * S }))
+                .map(|(i, &v)| (format!("p{i}").into(), PodMetric { value_milli: v, timestamp: now, window_ns: 60 * S }))
                 .collect(),
         )
     }

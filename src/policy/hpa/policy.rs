@@ -149,6 +149,8 @@ impl Hpa {
         ]
         .into_iter()
         .collect();
+        // The template's one container, shared by every pod of the list.
+        let containers: Arc<[ContainerRequests]> = Arc::new([ContainerRequests { name: svc.container, requests }]);
         let infos = views
             .iter()
             .map(|v| {
@@ -170,12 +172,12 @@ impl Hpa {
                     ),
                 };
                 PodInfo {
-                    name: v.name.clone(),
+                    name: Arc::clone(&v.name),
                     phase,
                     deleting: v.deleting,
                     start_time: v.start_time,
                     ready,
-                    containers: vec![ContainerRequests { name: svc.container.clone(), requests: requests.clone() }],
+                    containers: Arc::clone(&containers),
                     pod_requests: None,
                 }
             })
@@ -199,7 +201,7 @@ impl Hpa {
                 for v in views {
                     if let Some(r) = obs.pod_resources(v) {
                         let value_milli = if *memory { milli(r.memory_bytes) } else { r.cpu_m.ceil() as i64 };
-                        m.insert(v.name.clone(), PodMetric { value_milli, timestamp: r.timestamp, window_ns: r.window_ns });
+                        m.insert(Arc::clone(&v.name), PodMetric { value_milli, timestamp: r.timestamp, window_ns: r.window_ns });
                     }
                 }
                 if m.is_empty() {
@@ -215,7 +217,7 @@ impl Hpa {
                 };
                 let mut m = PodMetrics::new();
                 for s in &r.series {
-                    m.insert(s.target.clone(), PodMetric { value_milli: milli(s.value), timestamp: r.at, window_ns: window });
+                    m.insert(s.target.as_str().into(), PodMetric { value_milli: milli(s.value), timestamp: r.at, window_ns: window });
                 }
                 if m.is_empty() {
                     let name = spec.and_then(|s| s.pods.as_ref()).map_or(String::new(), |p| p.metric.name.clone());
@@ -243,7 +245,7 @@ impl Hpa {
                 let window = e.window_ns();
                 let mut m = PodMetrics::new();
                 for s in &r.series {
-                    m.insert(s.target.clone(), PodMetric { value_milli: milli(s.value), timestamp: r.at, window_ns: window });
+                    m.insert(s.target.as_str().into(), PodMetric { value_milli: milli(s.value), timestamp: r.at, window_ns: window });
                 }
                 if m.is_empty() {
                     let name = spec.and_then(|s| s.pods.as_ref()).map_or(String::new(), |p| p.metric.name.clone());

@@ -38,7 +38,7 @@ pub(super) fn proposal_json(p: &Proposal) -> Value {
                         PodGroup::Ignored(w) => Some(w.to_string()),
                         _ => None,
                     };
-                    json!({ "pod": name, "group": g.as_str(), "why": why })
+                    json!({ "pod": &**name, "group": g.as_str(), "why": why })
                 })
                 .collect();
             let step = match &b.step {

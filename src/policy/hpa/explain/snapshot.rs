@@ -350,6 +350,7 @@ fn snapshot_pod(
         last_transition_time: p.ready_changed.as_ref().map_or(start_time.unwrap_or(0), |d| r.ago(d)),
     });
     let (containers, usage) = pod_containers(r, p, span.clone())?;
+    let containers: std::sync::Arc<[ContainerRequests]> = containers.into();
     let n = p.count.as_ref().map_or(1, |c| *c.get_ref());
     if n == 0 {
         let s = p.count.as_ref().map_or(span, Spanned::span);
@@ -362,7 +363,7 @@ fn snapshot_pod(
             return Err(r.err(p.name.span(), format!("two pods named {name:?}")));
         }
         listed.push(SnapPod {
-            info: PodInfo { name, phase, deleting: p.deleting, start_time, ready, containers: containers.clone(), pod_requests: None },
+            info: PodInfo { name: name.into(), phase, deleting: p.deleting, start_time, ready, containers: containers.clone(), pod_requests: None },
             usage: usage.clone(),
             metrics: p.metrics.iter().map(|(k, v)| (k.clone(), v.get_ref().milli())).collect(),
             sample_at: p.sample_age.as_ref().map_or(r.now, |d| r.ago(d)),
