@@ -39,7 +39,7 @@ use crate::service::{ReqSlab, ServiceRt};
 /// Requests in flight at once (the request slab's size, which never shrinks) from which the
 /// engine reads each completion's pod and request one event ahead (`read_ahead`): with
 /// thousands in flight, the pods and requests they touch outgrow the CPU's second-level cache.
-pub(super) const READ_AHEAD_REQUESTS: usize = 2048;
+const READ_AHEAD_REQUESTS: usize = 2048;
 
 /// Generations of a pod slot, told apart by a completion's one byte (`Ev::Done`).
 pub(crate) const DONE_GENERATIONS: u32 = 1 << u8::BITS;
@@ -157,6 +157,9 @@ pub struct Simulation<'s> {
     pool_flaps: Vec<crate::report::Flaps>,
     /// Services that call services (inert without `calls`).
     chains: calls::Chains,
+    /// Requests in flight (the slab's size) from which memory is fetched ahead
+    /// (`READ_AHEAD_REQUESTS`; a test turns it off to show that it changes nothing).
+    read_ahead_from: usize,
 }
 
 impl<'s> Simulation<'s> {
@@ -244,6 +247,7 @@ impl<'s> Simulation<'s> {
             events_processed: 0,
             pool_flaps: vec![crate::report::Flaps::new(sc.report.reversal_window_ns); sc.cluster.pools.len()],
             chains: calls::Chains::new(sc, seed),
+            read_ahead_from: READ_AHEAD_REQUESTS,
         };
         sim.boot();
         // The optional series the policies' queries read.
@@ -381,7 +385,7 @@ impl<'s> Simulation<'s> {
     /// fetches. A small run, all in cache, skips it: there it would only add work.
     #[inline(always)]
     fn read_ahead(&self) {
-        if self.world.reqs.items.len() < READ_AHEAD_REQUESTS {
+        if self.world.reqs.items.len() < self.read_ahead_from {
             return;
         }
         if let Some(Ev::Done { pod, req, .. }) = self.events.peek_event() {
