@@ -113,44 +113,31 @@ impl<E: Copy> EventQueue<E> {
                 self.payloads[h as usize] = event;
                 u64::from(h)
             }
-            None => self.new_handle(time, seq, event),
-        };
-        let entry = Entry { time, tag: (seq << HANDLE_BITS) | handle };
-        if self.sorted && self.heap.len() < SORTED_MAX {
-            // Insert from the end: move the sooner entries up until the entry's place.
-            let mut i = self.heap.len();
-            self.heap.push(entry);
-            let a = &mut self.heap[..];
-            while i > 0 && a[i - 1].before(&entry) {
-                a[i] = a[i - 1];
-                i -= 1;
+            None if (self.payloads.len() as u64) < HANDLE_MASK => {
+                self.payloads.push(event);
+                self.payloads.len() as u64 - 1
             }
-            a[i] = entry;
-        } else {
-            self.push_heap(entry);
-        }
-    }
-
-    /// A handle for a payload when none is free: a new one, or past the last one the
-    /// overflow map.
-    #[inline(never)]
-    fn new_handle(&mut self, time: SimTime, seq: u64, event: E) -> u64 {
-        if (self.payloads.len() as u64) < HANDLE_MASK {
-            self.payloads.push(event);
-            self.payloads.len() as u64 - 1
-        } else {
             // Every handle is taken (16.7 million events pending): the payload goes to the
             // overflow map, found again by its time and sequence.
-            self.overflow.entry((time, seq)).or_default().push(event);
-            HANDLE_MASK
-        }
-    }
-
-    /// Push onto the heap (making it one first if the sorted array is full). Out of line:
-    /// the sorted array's insertion, the common case, stays small enough to inline.
-    #[inline(never)]
-    fn push_heap(&mut self, entry: Entry) {
+            None => {
+                self.overflow.entry((time, seq)).or_default().push(event);
+                HANDLE_MASK
+            }
+        };
+        let entry = Entry { time, tag: (seq << HANDLE_BITS) | handle };
         if self.sorted {
+            if self.heap.len() < SORTED_MAX {
+                // Insert from the end: move the sooner entries up until the entry's place.
+                let mut i = self.heap.len();
+                self.heap.push(entry);
+                let a = &mut self.heap[..];
+                while i > 0 && a[i - 1].before(&entry) {
+                    a[i] = a[i - 1];
+                    i -= 1;
+                }
+                a[i] = entry;
+                return;
+            }
             self.make_heap();
         }
         // Sift up with a hole: move parents down until the entry's place is found.
