@@ -18,6 +18,7 @@
 # missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/host.sh
 rounds=3
 callgrind=0
 for a in "$@"; do
@@ -51,6 +52,7 @@ if [ ! -x "$floor" ] || [ "$copy/src/main.rs" -nt "$floor" ]; then
     (cd "$copy" && cargo build --release --quiet) || (cd "$copy" && cargo build --release --quiet --offline)
 fi
 
+host_line
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 a_rates=()

@@ -17,6 +17,7 @@
 # AUTOSIM names the binary (default: target/release/autosim, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/host.sh
 hpa=
 plots=--no-plots
 if [ "${1:-}" = "--hpa" ]; then
@@ -67,6 +68,7 @@ measure() { # peak RSS in KiB of a run of DURATION
         rm -rf "$d"
     fi
 }
+host_line
 a=$(measure "$short")
 b=$(measure "$long")
 ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }')

@@ -18,6 +18,7 @@
 # target/release/autosim, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/host.sh
 st=${1:-20ms}
 rounds=${2:-3}
 bin=${AUTOSIM:-target/release/autosim}
@@ -36,6 +37,7 @@ per_request() {
     awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.4f\n", (y[2] - x[2]) / (y[1] - x[1]) * 1e6 }'
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+host_line
 echo "service time $st, $rounds rounds; microseconds per request (long run minus short run)"
 for b in round-robin random least-request; do
     smalls=() larges=() ratios=()

@@ -11,6 +11,7 @@
 # AUTOSIM names the binary (default: target/release/autosim, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/host.sh
 sweep=${1:-scenarios/sweeps/hpa-target.toml}
 rounds=${2:-3}
 bin=${AUTOSIM:-target/release/autosim}
@@ -30,6 +31,7 @@ wall() { # seconds of wall time of "$@"
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+host_line
 one=() two=()
 for r in $(seq 1 "$rounds"); do
     for j in 1 2; do
