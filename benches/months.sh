@@ -31,13 +31,18 @@ fi
 dir=target/months
 rm -rf "$dir/out"
 mkdir -p "$dir"
-sed -e "s/^duration = .*/duration = \"${days}d\"/" \
-    -e '0,/^description = .*/s//description = "An HPA on CPU over a noisy 174 requests per second, for months"/' \
-    -e 's/^replicas = .*/replicas = 10/' \
-    -e 's/^max_replicas = .*/max_replicas = 40/' \
-    -e 's/rate = 20 }/rate = 174 }/' \
-    -e 's/1 to 12 replicas/1 to 40 replicas/' \
-    benches/hpa-days.toml >"$dir/scenario.toml"
+# The scenario's own description is its first; the policy's follows.
+awk -v days="$days" '
+    /^duration = / { print "duration = \"" days "d\""; next }
+    /^description = / && !seen { print "description = \"An HPA on CPU over a noisy 174 requests per second, for months\""; seen = 1; next }
+    /^replicas = / { print "replicas = 10"; next }
+    /^max_replicas = / { print "max_replicas = 40"; next }
+    { sub(/rate = 20 }/, "rate = 174 }"); sub(/1 to 12 replicas/, "1 to 40 replicas"); print }
+' benches/hpa-days.toml >"$dir/scenario.toml"
+if ! grep -q 'rate = 174 }' "$dir/scenario.toml"; then
+    echo "benches/hpa-days.toml no longer has the shape this script edits (a constant rate of 20 under its noise)" >&2
+    exit 1
+fi
 if [ "$policies" = 2 ]; then
     cat >>"$dir/scenario.toml" <<'EOF'
 
