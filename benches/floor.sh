@@ -18,7 +18,7 @@
 # missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. benches/host.sh
+. benches/common.sh
 rounds=3
 callgrind=0
 for a in "$@"; do

@@ -17,7 +17,7 @@
 # AUTOSIM names the binary (default: target/release/autosim, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. benches/host.sh
+. benches/common.sh
 hpa=
 plots=--no-plots
 if [ "${1:-}" = "--hpa" ]; then
@@ -38,24 +38,6 @@ bin=${AUTOSIM:-target/release/autosim}
 if [ ! -x "$bin" ]; then
     cargo build --release --quiet
 fi
-
-peak_kib() { # peak RSS in KiB of "$@"; the command's output goes to stderr
-    if [ -x /usr/bin/time ]; then
-        local f; f=$(mktemp)
-        /usr/bin/time -f '%M' -o "$f" "$@" >&2
-        tail -n 1 "$f"; rm -f "$f"
-    else
-        "$@" >&2 &
-        local pid=$! hwm=0 v
-        while kill -0 "$pid" 2>/dev/null; do
-            v=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-            [ -n "$v" ] && hwm=$v
-            sleep 0.05
-        done
-        wait "$pid"
-        echo "$hwm"
-    fi
-}
 
 measure() { # peak RSS in KiB of a run of DURATION
     if [ -z "$hpa" ]; then

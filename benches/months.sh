@@ -9,14 +9,14 @@
 # second, if asked for, targets 70 % CPU where the first targets 60 %), and runs it with
 # `autosim run --quiet --no-plots`: a run's policies in parallel, one per core, on one shared
 # tape of arrivals. Prints the requests each policy saw, the wall time, that time per 90 days,
-# the simulated requests per second per policy, the peak resident memory (GNU time, when
-# installed) and the CPU it ran on: wall time depends on the host (the same build has taken
+# the simulated requests per second per policy, the peak resident memory (GNU time,
+# or /proc) and the CPU it ran on: wall time depends on the host (the same build has taken
 # 100 s and about 130 s per 90 days on two machines of this project's kind).
 # A measurement, not a test: nothing fails on a slow result. AUTOSIM names the binary
 # (default: target/release/autosim, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. benches/host.sh
+. benches/common.sh
 days=${1:-90}
 policies=${2:-2}
 case "$days$policies" in *[!0-9]*) echo "usage: bash benches/months.sh [DAYS] [POLICIES]" >&2; exit 2 ;; esac
@@ -59,18 +59,13 @@ fi
 host_line
 echo "running $policies polic$([ "$policies" = 1 ] && echo y || echo ies) over $days simulated days..."
 start=$(date +%s.%N)
-if [ -x /usr/bin/time ]; then
-    /usr/bin/time -f '%M' -o "$dir/peak" "$bin" run --quiet --no-plots --out "$dir/out" "$dir/scenario.toml"
-else
-    "$bin" run --quiet --no-plots --out "$dir/out" "$dir/scenario.toml"
-    echo "" >"$dir/peak"
-fi
+peak=$(peak_kib "$bin" run --quiet --no-plots --out "$dir/out" "$dir/scenario.toml")
 end=$(date +%s.%N)
 requests=$(awk -F, 'NR == 2 { print $2 }' "$dir/out/comparison.csv")
-awk -v s="$start" -v e="$end" -v n="$requests" -v d="$days" -v p="$policies" -v k="$(tail -n 1 "$dir/peak")" 'BEGIN {
+awk -v s="$start" -v e="$end" -v n="$requests" -v d="$days" -v p="$policies" -v k="$peak" 'BEGIN {
     w = e - s
     printf "requests per policy: %d (%.2f billion)\n", n, n / 1e9
     printf "wall time: %.1f s for %d days of %s: %.1f s per 90 days\n", w, d, (p == 1 ? "1 policy" : p " policies in parallel"), w * 90 / d
     printf "per policy: %.1f M simulated requests per second\n", n / w / 1e6
-    if (k != "") printf "peak resident memory: %.1f MiB\n", k / 1024
+    printf "peak resident memory: %.1f MiB\n", k / 1024
 }'

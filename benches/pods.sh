@@ -18,7 +18,7 @@
 # target/release/autosim, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. benches/host.sh
+. benches/common.sh
 st=${1:-20ms}
 rounds=${2:-3}
 bin=${AUTOSIM:-target/release/autosim}

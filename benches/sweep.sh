@@ -11,7 +11,7 @@
 # AUTOSIM names the binary (default: target/release/autosim, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. benches/host.sh
+. benches/common.sh
 sweep=${1:-scenarios/sweeps/hpa-target.toml}
 rounds=${2:-3}
 bin=${AUTOSIM:-target/release/autosim}
